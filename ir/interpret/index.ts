@@ -1,0 +1,3 @@
+export * from "./quantize.js";
+export * from "./blocks.js";
+export * from "./scales.js";
