@@ -4,10 +4,11 @@
  * arithmetic of float.ts / int.ts / table.ts.
  */
 import { formatBits, type Format } from "./format.js";
-import { decodeFloat, encodeFloat, floatLayout } from "./float.js";
+import { decodeFloat, floatEncoder, floatLayout } from "./float.js";
 import { decodeInt, encodeInt, intLayout } from "./int.js";
 import { decodeTable, encodeTable, tableLayout } from "./table.js";
 import type { OverflowPolicy, Rounding } from "./rounding.js";
+import { memoizeFloat32 } from "./memo.js";
 
 export interface Codec {
   readonly format: Format;
@@ -22,7 +23,13 @@ export interface Codec {
   readonly nanCode: number;
   decode(code: number): number;
   encode(x: number, rounding: Rounding, overflow: OverflowPolicy, random?: number): number;
+  /** the same encoding with the rounding and overflow bound once: the per-element fast path */
+  encoder(rounding: Rounding, overflow: OverflowPolicy): Encoder;
+  /** `encoder`, memoized for float32 inputs (deterministic rounding of formats of at most 16 bits) */
+  float32Encoder(rounding: Rounding, overflow: OverflowPolicy): Encoder;
 }
+
+export type Encoder = (x: number, random: number) => number;
 
 const cache = new WeakMap<Format, Codec>();
 
@@ -37,7 +44,7 @@ export function codec(f: Format): Codec {
 
 function makeCodec(f: Format): Codec {
   const bits = formatBits(f);
-  let base: Omit<Codec, "minPositive" | "decode"> & { decode(code: number): number };
+  let base: Omit<Codec, "minPositive" | "encode" | "float32Encoder">;
   switch (f.kind) {
     case "float": {
       const l = floatLayout(f);
@@ -49,7 +56,7 @@ function makeCodec(f: Format): Codec {
         hasInf: l.infCode !== undefined,
         nanCode: l.nanCode ?? 0,
         decode: (code) => decodeFloat(l, code),
-        encode: (x, r, o, random = 0) => encodeFloat(l, x, r, o, random),
+        encoder: (r, o) => floatEncoder(l, r, o),
       };
       break;
     }
@@ -63,7 +70,7 @@ function makeCodec(f: Format): Codec {
         hasInf: false,
         nanCode: 0,
         decode: (code) => decodeInt(l, code),
-        encode: (x, r, _o, random = 0) => encodeInt(l, x, r, random),
+        encoder: (r) => (x, random) => encodeInt(l, x, r, random),
       };
       break;
     }
@@ -77,7 +84,7 @@ function makeCodec(f: Format): Codec {
         hasInf: false,
         nanCode: encodeTable(l, NaN, { mode: "nearest_even", randomBits: 8 }),
         decode: (code) => decodeTable(l, code),
-        encode: (x, r) => encodeTable(l, x, r),
+        encoder: (r) => (x) => encodeTable(l, x, r),
       };
       break;
     }
@@ -96,7 +103,29 @@ function makeCodec(f: Format): Codec {
   } else if (f.kind === "float") {
     minPositive = decode(f.specials === "e8m0" ? 0 : f.subnormals ? 1 : 2 ** f.mantissa);
   }
-  return { ...base, decode, minPositive };
+  const encoders = new Map<string, Encoder>();
+  const encoder = (r: Rounding, o: OverflowPolicy): Encoder => {
+    const key = `${r.mode}/${r.randomBits}/${o}`;
+    let e = encoders.get(key);
+    if (!e) encoders.set(key, (e = base.encoder(r, o)));
+    return e;
+  };
+  const memos = new Map<string, Encoder>();
+  const float32Encoder = (r: Rounding, o: OverflowPolicy): Encoder => {
+    if (r.mode === "stochastic" || bits > 16) return encoder(r, o);
+    const key = `${r.mode}/${o}`;
+    let e = memos.get(key);
+    if (!e) memos.set(key, (e = memoizeFloat32(encoder(r, o))));
+    return e;
+  };
+  return {
+    ...base,
+    decode,
+    minPositive,
+    encoder,
+    float32Encoder,
+    encode: (x, r, o, random = 0) => encoder(r, o)(x, random),
+  };
 }
 
 /** Every code of a format of at most 16 bits, in order. */

@@ -71,62 +71,59 @@ export function decodeFloat(l: FloatLayout, code: number): number {
 }
 
 /**
- * Encodes x (any float64) exactly: the result is the rounding of the real value
- * x, not of some intermediate. `random` feeds stochastic rounding.
+ * An encoder for x (any float64): the result is the exact rounding of the real
+ * value x, not of some intermediate. `random` feeds stochastic rounding. The
+ * constants are bound once so the per-element path stays small.
  */
-export function encodeFloat(
+export function floatEncoder(
   l: FloatLayout,
-  x: number,
   rounding: Rounding,
   overflow: OverflowPolicy,
-  random: number,
-): number {
-  if (x !== x) return l.nanCode ?? 0; // NaN into a NaN-less format: only reachable inside a NaN block
-  const f = l.format;
-  const negative = isNegative(x);
-  if (negative && !f.signed) return 0; // unsigned formats clamp negatives to their smallest value
-  const a = Math.abs(x);
-  let mag: number;
-  if (a === Infinity) {
-    mag = overflowCode(l, rounding, overflow);
-  } else if (a < l.minNormal) {
-    mag = roundBelowNormal(l, a, negative, rounding, random);
-  } else {
-    const e = floorLog2(a);
-    const q = pow2(e - f.mantissa);
-    const n = Math.floor(a / q);
-    const lo = n * q;
-    const codeLo = (e + f.bias - 1) * pow2(f.mantissa) + n;
-    mag = codeLo;
-    if (roundUp(a, lo, lo + q, codeLo % 2 === 0, negative, rounding.mode, random, rounding.randomBits))
-      mag += 1;
-    if (mag > l.maxFiniteCode) mag = overflowCode(l, rounding, overflow);
-  }
-  if (mag === l.nanCode) return mag;
-  return negative ? mag + l.signBit : mag;
-}
-
-function roundBelowNormal(
-  l: FloatLayout,
-  a: number,
-  negative: boolean,
-  rounding: Rounding,
-  random: number,
-): number {
-  const f = l.format;
-  if (!l.hasZero) return 0; // the lowest code is the smallest value
+): (x: number, random: number) => number {
   const { mode, randomBits } = rounding;
-  if (!f.subnormals) {
-    const up = roundUp(a, 0, l.minNormal, true, negative, mode, random, randomBits);
-    return up ? pow2(f.mantissa) : 0;
-  }
-  const q = pow2(l.emin - f.mantissa);
-  const n = Math.floor(a / q);
-  return n + (roundUp(a, n * q, (n + 1) * q, n % 2 === 0, negative, mode, random, randomBits) ? 1 : 0);
-}
-
-function overflowCode(l: FloatLayout, rounding: Rounding, overflow: OverflowPolicy): number {
+  const f = l.format;
+  const m = f.mantissa;
+  const signed = f.signed;
+  const signBit = l.signBit;
+  const minNormal = l.minNormal;
+  const maxFiniteCode = l.maxFiniteCode;
+  const nanCode = l.nanCode;
+  const codeBase = (f.bias - 1) * pow2(m);
   // IEEE 754: rounding toward zero never overflows to Inf.
-  if (overflow === "saturate" || rounding.mode === "toward_zero") return l.maxFiniteCode;
-  return l.infCode ?? l.nanCode ?? l.maxFiniteCode;
+  const overflowCode =
+    overflow === "saturate" || mode === "toward_zero" ? maxFiniteCode : (l.infCode ?? nanCode ?? maxFiniteCode);
+  const subnormalQuantum = pow2(l.emin - m);
+  const minNormalCode = pow2(m);
+
+  return (x, random) => {
+    if (x !== x) return nanCode ?? 0; // NaN into a NaN-less format: only reachable inside a NaN block
+    const negative = x < 0 || (x === 0 && 1 / x < 0);
+    if (negative && !signed) return 0; // unsigned formats clamp negatives to their smallest value
+    const a = Math.abs(x);
+    let mag: number;
+    if (a < minNormal) {
+      if (!l.hasZero) {
+        mag = 0; // the lowest code is the smallest value
+      } else if (!f.subnormals) {
+        mag = roundUp(a, 0, minNormal, true, negative, mode, random, randomBits) ? minNormalCode : 0;
+      } else {
+        const n = Math.floor(a / subnormalQuantum);
+        const lo = n * subnormalQuantum;
+        const up = roundUp(a, lo, lo + subnormalQuantum, (n & 1) === 0, negative, mode, random, randomBits);
+        mag = up ? n + 1 : n;
+      }
+    } else if (a === Infinity) {
+      mag = overflowCode;
+    } else {
+      const e = floorLog2(a);
+      const q = pow2(e - m);
+      const n = Math.floor(a * pow2(m - e)); // a / q, exact
+      const lo = n * q;
+      const codeLo = e * minNormalCode + codeBase + n; // (e + bias - 1) * 2^m + n
+      mag = roundUp(a, lo, lo + q, (codeLo & 1) === 0, negative, mode, random, randomBits) ? codeLo + 1 : codeLo;
+      if (mag > maxFiniteCode) mag = overflowCode;
+    }
+    if (mag === nanCode) return mag;
+    return negative ? mag + signBit : mag;
+  };
 }

@@ -79,6 +79,7 @@ export function quantize(scheme: Scheme, x: Tensor | Float32Array, options: Quan
   const asym = scheme.scale.rule === "minmax" ? intLayout(scheme.element as IntFormat) : undefined;
   const { rounding, overflow } = scheme;
   const stochastic = rounding.mode === "stochastic";
+  const encode = elem.float32Encoder(rounding, overflow); // inputs are fl32 values
 
   const codes = codeArray(elem.bits, data.length);
   const scales = codeArray(rules.scale.bits, grid.count);
@@ -99,7 +100,7 @@ export function quantize(scheme: Scheme, x: Tensor | Float32Array, options: Quan
         const q = v !== v ? 0 : roundToInteger(v, rounding, random) + s.zero;
         codes[i] = Math.min(asym.maxInt, Math.max(0, q));
       } else {
-        codes[i] = elem.encode(v, rounding, overflow, random);
+        codes[i] = encode(v, random);
       }
     }
   }

@@ -4,7 +4,7 @@
  * operation is an explicit fl32 (Math.fround of an exact float64 result,
  * which equals the correctly rounded binary32 operation).
  */
-import { codec, floorLog2, NEAREST_EVEN, pow2, roundToInteger, type Codec } from "../formats/index.js";
+import { codec, floorLog2, NEAREST_EVEN, pow2, roundToInteger, type Codec, type Encoder } from "../formats/index.js";
 import { elementEmax, elementMax, type Scheme } from "../scheme.js";
 
 const fl32 = Math.fround;
@@ -53,6 +53,8 @@ export function tensorScale(s: Scheme, tensorAmax: number): TensorScale {
 /** Everything a scale rule needs that depends only on the scheme. */
 export class ScaleRuleContext {
   readonly scale: Codec;
+  /** scales round to nearest even and saturate, whatever the element rounding */
+  private readonly encodeScale: Encoder;
   readonly qmax: number;
   readonly emax: number;
   /** smallest and largest power-of-two exponent the scale format holds */
@@ -66,6 +68,7 @@ export class ScaleRuleContext {
     readonly sEnc = 1,
   ) {
     this.scale = codec(scheme.scale.format);
+    this.encodeScale = this.scale.encoder(NEAREST_EVEN, "saturate");
     this.qmax = elementMax(scheme);
     this.emax = elementEmax(scheme);
     this.kmin = floorLog2(this.scale.minPositive);
@@ -105,12 +108,12 @@ export class ScaleRuleContext {
     if (k > this.kmax) return this.nanScale();
     const kk = Math.max(k, this.kmin);
     const value = pow2(kk);
-    return { code: this.scale.encode(value, NEAREST_EVEN, "saturate"), value, mult: fl32(1 / value), zero: 0 };
+    return { code: this.encodeScale(value, 0), value, mult: fl32(1 / value), zero: 0 };
   }
 
   /** Scale = r rounded to the scale format (RNE, saturating); a zero scale zeroes the block. */
   private fromValue(r: number): BlockScale {
-    const code = this.scale.encode(r, NEAREST_EVEN, "saturate");
+    const code = this.encodeScale(r, 0);
     const value = this.scale.decode(code);
     return { code, value, mult: value === 0 ? 0 : fl32(this.sEnc / value), zero: 0 };
   }
@@ -120,11 +123,11 @@ export class ScaleRuleContext {
     let lo = Math.min(st.min, 0);
     let hi = Math.max(st.max, 0);
     if (lo === hi) [lo, hi] = [-1, 1];
-    let code = this.scale.encode(fl32(fl32(hi - lo) / this.qmax), NEAREST_EVEN, "saturate");
+    let code = this.encodeScale(fl32(fl32(hi - lo) / this.qmax), 0);
     let value = this.scale.decode(code);
     if (value === 0) {
       // the range underflowed the scale format: use its smallest positive value
-      code = this.scale.encode(this.scale.minPositive, NEAREST_EVEN, "saturate");
+      code = this.encodeScale(this.scale.minPositive, 0);
       value = this.scale.minPositive;
     }
     const mult = fl32(1 / value);
