@@ -89,9 +89,9 @@ export function floatEncoder(
   const maxFiniteCode = l.maxFiniteCode;
   const nanCode = l.nanCode;
   const codeBase = (f.bias - 1) * pow2(m);
-  // IEEE 754: rounding toward zero never overflows to Inf.
-  const overflowCode =
-    overflow === "saturate" || mode === "toward_zero" ? maxFiniteCode : (l.infCode ?? nanCode ?? maxFiniteCode);
+  const infinityCode = overflow === "saturate" ? maxFiniteCode : (l.infCode ?? nanCode ?? maxFiniteCode);
+  // IEEE 754: rounding toward zero never overflows to Inf (an Inf input is exact, not an overflow).
+  const overflowCode = mode === "toward_zero" ? maxFiniteCode : infinityCode;
   const subnormalQuantum = pow2(l.emin - m);
   const minNormalCode = pow2(m);
 
@@ -113,7 +113,7 @@ export function floatEncoder(
         mag = up ? n + 1 : n;
       }
     } else if (a === Infinity) {
-      mag = overflowCode;
+      mag = infinityCode;
     } else {
       const e = floorLog2(a);
       const q = pow2(e - m);
