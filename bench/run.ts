@@ -1,13 +1,16 @@
 /**
- * `npm run bench [-- suite...] [--size N] [--scheme a,b]`: prints one JSON document,
- * then a table. Suites: interp. Benchmarks report numbers; they never fail a build.
+ * `npm run bench [-- suite...] [--size N] [--scheme a,b] [--cases N]`: prints one JSON
+ * document, then a table. Suites: interp (interpreter throughput), fuzz-dsl (the
+ * front end on 100k random and mutated .qs sources). Benchmarks report numbers;
+ * they never fail a build.
  */
 import { parseArgs } from "node:util";
 import { benchInterpreter } from "./interpreter.js";
+import { fuzz } from "../test/fuzz/qs-fuzz.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { size: { type: "string" }, scheme: { type: "string" } },
+  options: { size: { type: "string" }, scheme: { type: "string" }, cases: { type: "string" } },
 });
 const suites = positionals.length ? positionals : ["interp"];
 const size = values.size ? Number(values.size) : 1 << 22;
@@ -15,9 +18,25 @@ const only = values.scheme?.split(",");
 
 const report: Record<string, unknown> = { node: process.version, date: new Date().toISOString() };
 for (const suite of suites) {
-  if (suite !== "interp") throw new Error(`unknown bench suite ${suite}; suites: interp`);
-  const rows = benchInterpreter(size, only);
-  report.interp = rows;
-  console.log(JSON.stringify(report, null, 2));
-  console.table(rows);
+  if (suite === "interp") {
+    const rows = benchInterpreter(size, only);
+    report.interp = rows;
+    console.log(JSON.stringify(report, null, 2));
+    console.table(rows);
+  } else if (suite === "fuzz-dsl") {
+    const cases = values.cases ? Number(values.cases) : 100_000;
+    const t0 = performance.now();
+    const r = fuzz(cases, Date.now() % 2 ** 31);
+    const summary = {
+      cases,
+      with_errors: r.withErrors,
+      failures: r.failures.length,
+      seconds: +((performance.now() - t0) / 1000).toFixed(1),
+    };
+    report["fuzz-dsl"] = { ...summary, first_failures: r.failures.slice(0, 5) };
+    console.log(JSON.stringify(report, null, 2));
+    console.table([summary]);
+  } else {
+    throw new Error(`unknown bench suite ${suite}; suites: interp, fuzz-dsl`);
+  }
 }

@@ -13,6 +13,8 @@ export const Extends = keyword("extends");
 /** the tile operator of `block: 16 x 16` */
 export const Times = createToken({ name: "Times", pattern: /x/, longer_alt: Identifier });
 
+/** `16x16` written without spaces: a tile like `16 x 16` (a leading 0 would be hex) */
+export const TileLiteral = createToken({ name: "TileLiteral", pattern: /[1-9]\d*x\d+/ });
 export const NumberLiteral = createToken({
   name: "NumberLiteral",
   pattern: /0[xX][0-9a-fA-F]+|0[bB][01]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/,
@@ -55,6 +57,7 @@ export const allTokens: TokenType[] = [
   Extends,
   Times,
   Identifier,
+  TileLiteral,
   NumberLiteral,
   StringLiteral,
   LBrace,

@@ -73,11 +73,18 @@ class QsParser extends CstParser {
 
   /** an expression, or a 2-D tile `rows x cols` */
   value = this.RULE("value", () => {
-    this.SUBRULE(this.expression);
-    this.OPTION(() => {
-      this.CONSUME(T.Times);
-      this.SUBRULE2(this.expression);
-    });
+    this.OR([
+      { ALT: () => this.CONSUME(T.TileLiteral) },
+      {
+        ALT: () => {
+          this.SUBRULE(this.expression);
+          this.OPTION(() => {
+            this.CONSUME(T.Times);
+            this.SUBRULE2(this.expression);
+          });
+        },
+      },
+    ]);
   });
 
   expression = this.RULE("expression", () => {
@@ -225,8 +232,6 @@ function syntaxDiagnostic(e: IRecognitionException, text: string, fileName: stri
   else if (e.name === "NotAllInputParsedException") message = `unexpected ${found}: a declaration (format, scheme, kernel, import) is expected`;
   else message = `unexpected ${found}`;
   let hint = expected ? EXPECTED_HINT[expected] : undefined;
-  if (/^\d+x\d+$/.test(text.slice(loc.start - 3, loc.end).trim()) || /^x\d+$/.test(e.token.image))
-    hint = "write 2-D tiles with spaces: `16 x 16`";
   if (wantsValue) hint ??= "give the field a value, e.g. `bits: 4` or `element: e2m1`";
   if (e.name === "NotAllInputParsedException" || (e.name === "NoViableAltException" && !hint))
     hint ??= "declarations start with `format`, `scheme`, `kernel` or `import`";
@@ -292,7 +297,7 @@ function toDecl(n: Node): Decl | undefined {
   if (kind === "importDecl") {
     const s = token(d, "StringLiteral");
     if (!s) return undefined;
-    return { kind: "import", path: JSON.parse(s.image) as string, pathLoc: tokenLoc(s), loc };
+    return { kind: "import", path: unquote(s.image), pathLoc: tokenLoc(s), loc };
   }
   const name = token(d, "Identifier");
   if (!name) return undefined;
@@ -321,6 +326,15 @@ function toBody(n: Node | undefined): Field[] {
 }
 
 function toValue(n: Node | undefined): Expr | undefined {
+  const tile = token(n, "TileLiteral");
+  if (tile) {
+    const loc = tokenLoc(tile);
+    const [rows, cols] = tile.image.split("x");
+    const left: Expr = { kind: "number", value: Number(rows), text: rows, loc: { ...loc, end: loc.start + rows.length } };
+    const rightLoc = { ...loc, start: loc.end - cols.length, column: loc.column + rows.length + 1 };
+    const right: Expr = { kind: "number", value: Number(cols), text: cols, loc: rightLoc };
+    return { kind: "binary", op: "x", left, right, loc };
+  }
   const [a, b] = children(n, "expression").map(toExpr);
   if (!a) return undefined;
   if (!tokens(n, "Times").length || !b) return a;
@@ -367,7 +381,7 @@ function toPrimary(n: Node | undefined): Expr | undefined {
   const num = token(n, "NumberLiteral");
   if (num) return { kind: "number", value: parseNumber(num.image), text: num.image, loc: tokenLoc(num) };
   const str = token(n, "StringLiteral");
-  if (str) return { kind: "string", value: JSON.parse(str.image) as string, loc: tokenLoc(str) };
+  if (str) return { kind: "string", value: unquote(str.image), loc: tokenLoc(str) };
   const list = child(n, "list");
   if (list) {
     const loc = nodeLoc(list);
@@ -400,6 +414,13 @@ function toPrimary(n: Node | undefined): Expr | undefined {
     body: body ? toBody(body) : undefined,
     loc,
   };
+}
+
+const ESCAPES: Record<string, string> = { n: "\n", t: "\t", r: "\r", '"': '"', "\\": "\\" };
+
+/** The value of a string literal: backslash escapes \n \t \r \" \\; any other escaped character stands for itself. */
+function unquote(image: string): string {
+  return image.slice(1, -1).replace(/\\(.)/g, (_, c: string) => ESCAPES[c] ?? c);
 }
 
 function parseNumber(text: string): number {
