@@ -57,8 +57,10 @@ export function lowerScheme(
 
   if (!base)
     for (const k of ["element", "block", "scale"])
-      if (!fields.has(k))
-        ctx.error(`scheme ${decl.name} needs '${k}'`, decl.nameLoc, `add ${k}: ... or extend a scheme that has it`), bad();
+      if (!fields.has(k)) {
+        ctx.error(`scheme ${decl.name} needs '${k}'`, decl.nameLoc, `add ${k}: ... or extend a scheme that has it`);
+        bad();
+      }
 
   const el = fields.get("element");
   if (el) assign("element", format(el));
@@ -69,8 +71,11 @@ export function lowerScheme(
   if (axisField && s.block) {
     const axis = evaluateInt(ctx, axisField.value, formatRef, "axis", -8, 7);
     if (axis === undefined) bad();
-    else if (s.block.kind === "tile") ctx.error("axis does not apply to a 2-D tile block", axisField.nameLoc), bad();
-    else s.block = { ...s.block, axis };
+    else if (s.block.kind === "axis") s.block = { ...s.block, axis };
+    else {
+      ctx.error("axis does not apply to a 2-D tile block", axisField.nameLoc);
+      bad();
+    }
   }
 
   const sc = fields.get("scale");

@@ -3,7 +3,7 @@
  * of a FloatFormat. Codes are unsigned integers; the sign is the top bit.
  */
 import type { FloatFormat } from "./format.js";
-import { floorLog2, isNegative, pow2 } from "./bits.js";
+import { floorLog2, pow2 } from "./bits.js";
 import { roundUp, type OverflowPolicy, type Rounding } from "./rounding.js";
 
 /** Derived constants of a float format: code ranges and the normal range. */

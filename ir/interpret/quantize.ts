@@ -117,7 +117,11 @@ function compressScales(q: QuantizedTensor, scale: Codec, seed: number) {
   if (dq.offset === "mean") {
     let sum = 0;
     let n = 0;
-    for (const v of values) if (Number.isFinite(v)) (sum += v), n++;
+    for (const v of values) {
+      if (!Number.isFinite(v)) continue;
+      sum += v;
+      n++;
+    }
     offset = n === 0 ? 0 : fl32(sum / n);
   }
   const centered = values.map((v) => fl32(v - offset));

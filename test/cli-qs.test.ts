@@ -1,0 +1,78 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { main } from "../cli/main.js";
+import { readNpy, writeNpy } from "../cli/npy.js";
+import { qdq } from "../ir/interpret/index.js";
+import { loadProgram } from "../dsl/load.js";
+
+const dir = mkdtempSync(join(tmpdir(), "qkc-qs-"));
+
+async function run(...argv: string[]) {
+  let out = "";
+  let err = "";
+  const code = await main(argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t) });
+  return { code, out, err };
+}
+
+const MY = `// an E3M3 element with an E5M3 scale
+format e3m3 = float { exponent: 3, mantissa: 3, bias: 3 }
+format e5m3 = float { exponent: 5, mantissa: 3, bias: 15, specials: ieee, signed: false }
+// my scheme
+scheme mine { element: e3m3, block: 32, scale: e5m3 { rule: amax } }
+scheme other extends mine { block: 16 }
+`;
+
+describe("qkc with .qs files", () => {
+  const file = join(dir, "my.qs");
+  writeFileSync(file, MY);
+
+  it("check: a good file prints a summary and exits 0", async () => {
+    const r = await run("check", file);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe("1 file(s): 2 formats, 2 schemes, 0 kernels; 0 errors, 0 warnings\n");
+  });
+
+  it("check: errors print file:line:col with a caret and exit 1", async () => {
+    const bad = join(dir, "bad.qs");
+    writeFileSync(bad, "scheme s {\n  element: e2m2\n  block: 32\n  scale: e8m0\n}\n");
+    const r = await run("check", bad);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("bad.qs:2:12: error: unknown format 'e2m2' (did you mean 'e2m1'?)");
+    expect(r.err).toContain("2 |   element: e2m2\n  |            ^^^^");
+    expect(r.err).toMatch(/error: 1 file\(s\): .* 1 errors, 0 warnings\n$/);
+  });
+
+  it("qdq FILE.qs:NAME runs the declared scheme", async () => {
+    const x = Float32Array.from({ length: 4096 }, (_, i) => Math.sin(i * 0.37) * 3);
+    const inPath = join(dir, "x.npy");
+    const outPath = join(dir, "y.npy");
+    await writeNpy(inPath, { dtype: "f32", shape: [4096], data: x });
+    const r = await run("qdq", `${file}:other`, "--in", inPath, "--out", outPath);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    const y = (await readNpy(outPath)).data;
+    const scheme = loadProgram([{ file }]).program.schemes.get("other")!;
+    expect(y).toEqual(qdq(scheme, x));
+  });
+
+  it("a file with several schemes needs a name; a wrong name gets a suggestion", async () => {
+    const a = await run("error", file, "--synthetic", "gaussian", "--shape", "64,64");
+    expect(a.code).toBe(1);
+    expect(a.err).toMatch(/declares 2 schemes \(mine, other\); name one/);
+    const b = await run("error", `${file}:mien`, "--synthetic", "gaussian", "--shape", "64,64");
+    expect(b.err).toMatch(/declares no scheme 'mien' \(did you mean 'mine'\?\)/);
+    const c = await run("error", `${file}:mine`, "mxfp4", "--synthetic", "gaussian", "--shape", "64,64");
+    expect(c.code).toBe(0);
+    expect(c.out).toMatch(/^mine /m);
+  });
+
+  it("list FILE.qs shows that file's declarations", async () => {
+    const r = await run("list", file);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^e3m3 +float +7 /m);
+    expect(r.out).toMatch(/^other +e3m3 +16 +e5m3 amax /m);
+    expect(r.out).not.toMatch(/^mxfp4 /m);
+  });
+});
