@@ -8,7 +8,7 @@ import { main } from "../cli/main.js";
 import { readNpy, writeNpy, type NpyArray } from "../cli/npy.js";
 import { dequantize, qdq, quantize } from "../ir/interpret/index.js";
 import { bitsPerElement } from "../ir/scheme.js";
-import type { Tensor } from "../ir/tensor.js";
+import type { CodeArray, Tensor } from "../ir/tensor.js";
 import { BUILTIN_FORMATS, BUILTIN_SCHEMES, builtinScheme } from "../stdlib/index.js";
 import { errorMetrics, qsnrDb } from "../tune/metrics.js";
 import { parseDistribution, synthetic } from "../tune/synthetic.js";
@@ -207,10 +207,11 @@ describe("qkc quantize", () => {
     expect(Array.from(dqCodes.data)).toEqual(Array.from(q.doubleQuant!.scales.codes));
     expect(manifestOf(out).doubleQuant.offset).toBe(q.doubleQuant!.offset);
     // rebuild the quantized tensor from the files alone: it dequantizes like the interpreter's
-    const inner = { ...q.doubleQuant!.scales, codes: dqCodes.data, scales: dqScales.data };
+    const codes = (a: NpyArray) => a.data as CodeArray;
+    const inner = { ...q.doubleQuant!.scales, codes: codes(dqCodes), scales: codes(dqScales) };
     const rebuilt = {
       ...q,
-      codes: (await load(out, "codes.npy")).data,
+      codes: codes(await load(out, "codes.npy")),
       doubleQuant: { scales: inner, offset: manifestOf(out).doubleQuant.offset },
     };
     expect(asBits(dequantize(rebuilt))).toEqual(asBits(dequantize(q)));
