@@ -51,3 +51,13 @@ describe("stdlib/*.qs", () => {
     expect(BUILTIN_FORMATS.map((f) => f.name)).toEqual(expect.arrayContaining(["e2m1", "e8m0", "f16", "bf16", "f32", "nf4v"]));
   });
 });
+
+describe("examples/*.qs", () => {
+  it("check without diagnostics", async () => {
+    const { readdirSync } = await import("node:fs");
+    const { loadProgram, renderAll } = await import("../dsl/load.js");
+    const files = readdirSync("examples").filter((f) => f.endsWith(".qs"));
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const f of files) expect(renderAll(loadProgram([{ file: `examples/${f}` }])), f).toBe("");
+  });
+});
