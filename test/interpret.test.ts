@@ -283,3 +283,17 @@ describe("stochastic rounding at scheme level", () => {
     expect(Math.abs(ups - 0.375 * 4096)).toBeLessThan(5 * 31);
   });
 });
+
+describe("NaN outputs", () => {
+  it("are the canonical quiet NaN 0x7FC00000, whatever the input NaN's payload and sign", () => {
+    const x = new Float32Array(64);
+    new Uint32Array(x.buffer)[3] = 0xffc00001; // a negative NaN with a payload
+    x[40] = -Infinity;
+    for (const s of BUILTIN_SCHEMES) {
+      const y = qdq(s, x);
+      const bits = new Uint32Array(y.buffer);
+      for (let i = 0; i < y.length; i++) if (Number.isNaN(y[i])) expect(bits[i], s.name).toBe(0x7fc00000);
+      expect(Number.isNaN(y[3]), s.name).toBe(true);
+    }
+  });
+});

@@ -12,6 +12,8 @@ import { blockGrid, type BlockGrid } from "./blocks.js";
 import { ScaleRuleContext, tensorScale, type BlockStats, type TensorScale } from "./scales.js";
 
 const fl32 = Math.fround;
+/** NaN outputs are the positive quiet NaN 0x7FC00000 on every backend, whatever NaN the arithmetic made */
+const CANONICAL_NAN = NaN;
 
 export interface QuantizeOptions {
   /** seed of the Philox stream for stochastic rounding (default 0) */
@@ -152,9 +154,11 @@ export function dequantize(q: QuantizedTensor): Float32Array {
     const zero = q.zeros ? q.zeros[b] : 0;
     for (let t = 0; t < n; t++) {
       const i = offs[t];
-      if (q.zeros) out[i] = fl32((q.codes[i] - zero) * s);
-      else if (second !== undefined) out[i] = fl32(fl32(elem.decode(q.codes[i]) * s) * second);
-      else out[i] = fl32(elem.decode(q.codes[i]) * s);
+      let v: number;
+      if (q.zeros) v = fl32((q.codes[i] - zero) * s);
+      else if (second !== undefined) v = fl32(fl32(elem.decode(q.codes[i]) * s) * second);
+      else v = fl32(elem.decode(q.codes[i]) * s);
+      out[i] = v === v ? v : CANONICAL_NAN;
     }
   }
   return out;
