@@ -199,7 +199,6 @@ function nextDown(x: number): number {
 }
 
 function lowerTableEncode(b: Block, f: TableFormat, rounding: Rounding, v: Expr): Expr {
-  const l = tableLayout(f);
   const x = b.let("x", v);
   let index: Expr = u(0);
   for (const { t, inclusive } of tableThresholds(f, rounding))
