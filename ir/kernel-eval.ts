@@ -28,7 +28,8 @@ export function evaluateKernel(
     if (p.kind === "scalar") {
       if (!(p.name in scalars)) throw new Error(`kernel ${k.name}: scalar ${p.name} not given`);
       env.set(p.name, wrap(p.type, scalars[p.name]));
-    } else if (!(p.name in buffers)) throw new Error(`kernel ${k.name}: buffer ${p.name} not given`);
+    } else if (!(p.name in buffers))
+      throw new Error(`kernel ${k.name}: buffer ${p.name} not given`);
   }
   const philoxOut = new Uint32Array(4);
 
@@ -44,7 +45,8 @@ export function evaluateKernel(
       case "load": {
         const buf = buffers[e.buffer];
         const i = ev(e.index) as number;
-        if (i < 0 || i >= buf.length) throw new RangeError(`kernel ${k.name}: ${e.buffer}[${i}] out of bounds (${buf.length})`);
+        if (i < 0 || i >= buf.length)
+          throw new RangeError(`kernel ${k.name}: ${e.buffer}[${i}] out of bounds (${buf.length})`);
         return buf[i];
       }
       case "binary":
@@ -89,12 +91,21 @@ export function evaluateKernel(
       case "table": {
         const t = tables.get(e.table)!;
         const i = ev(e.index) as number;
-        if (i < 0 || i >= t.length) throw new RangeError(`kernel ${k.name}: table ${e.table}[${i}] out of bounds`);
+        if (i < 0 || i >= t.length)
+          throw new RangeError(`kernel ${k.name}: table ${e.table}[${i}] out of bounds`);
         return t[i];
       }
       case "random": {
         const index = (ev(e.index) as number) >>> 0;
-        philox4x32(index >>> 2, 0, 0, 0, (ev(e.seedLo) as number) >>> 0, (ev(e.seedHi) as number) >>> 0, philoxOut);
+        philox4x32(
+          index >>> 2,
+          0,
+          0,
+          0,
+          (ev(e.seedLo) as number) >>> 0,
+          (ev(e.seedHi) as number) >>> 0,
+          philoxOut,
+        );
         const word = philoxOut[index & 3];
         return e.bits >= 32 ? word : word >>> (32 - e.bits);
       }
@@ -112,7 +123,10 @@ export function evaluateKernel(
         case "store": {
           const buf = buffers[s.buffer];
           const i = ev(s.index) as number;
-          if (i < 0 || i >= buf.length) throw new RangeError(`kernel ${k.name}: ${s.buffer}[${i}] out of bounds (${buf.length})`);
+          if (i < 0 || i >= buf.length)
+            throw new RangeError(
+              `kernel ${k.name}: ${s.buffer}[${i}] out of bounds (${buf.length})`,
+            );
           const v = ev(s.value);
           buf[i] = typeof v === "boolean" ? (v ? 1 : 0) : v;
           break;
@@ -145,7 +159,11 @@ function binary(kind: string, operand: ScalarType, a: Value, b: Value, type: Sca
     case "sub":
       return wrap(type, x - y);
     case "mul":
-      return type === "f32" ? fl32(x * y) : type === "i32" ? Math.imul(x, y) : Math.imul(x, y) >>> 0;
+      return type === "f32"
+        ? fl32(x * y)
+        : type === "i32"
+          ? Math.imul(x, y)
+          : Math.imul(x, y) >>> 0;
     case "div":
       return type === "f32" ? fl32(x / y) : wrap(type, Math.trunc(x / y));
     case "min":

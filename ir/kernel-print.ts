@@ -2,14 +2,31 @@
 import type { Expr, Kernel, Stmt } from "./kernel.js";
 
 const INFIX: Record<string, string> = {
-  add: "+", sub: "-", mul: "*", div: "/", and: "&", or: "|", xor: "^", shl: "<<", shr: ">>",
-  eq: "==", ne: "!=", lt: "<", le: "<=", gt: ">", ge: ">=",
+  add: "+",
+  sub: "-",
+  mul: "*",
+  div: "/",
+  and: "&",
+  or: "|",
+  xor: "^",
+  shl: "<<",
+  shr: ">>",
+  eq: "==",
+  ne: "!=",
+  lt: "<",
+  le: "<=",
+  gt: ">",
+  ge: ">=",
 };
 
 export function printExpr(e: Expr): string {
   switch (e.op) {
     case "const":
-      return e.type === "f32" ? `${Object.is(e.value, -0) ? "-0" : String(e.value)}f` : e.type === "u32" ? `${e.value}u` : String(e.value);
+      return e.type === "f32"
+        ? `${Object.is(e.value, -0) ? "-0" : String(e.value)}f`
+        : e.type === "u32"
+          ? `${e.value}u`
+          : String(e.value);
     case "var":
       return e.name;
     case "load":
@@ -67,9 +84,12 @@ function printStmts(stmts: readonly Stmt[], indent: string, out: string[]): void
 }
 
 export function printKernel(k: Kernel): string {
-  const params = k.params.map((p) => (p.kind === "buffer" ? `${p.name}: ${p.access} ${p.elem}[]` : `${p.name}: ${p.type}`));
+  const params = k.params.map((p) =>
+    p.kind === "buffer" ? `${p.name}: ${p.access} ${p.elem}[]` : `${p.name}: ${p.type}`,
+  );
   const out = [`kernel ${k.name}(${params.join(", ")}) {`];
-  for (const t of k.tables) out.push(`  table ${t.name}: ${t.type}[${t.values.length}] = [${t.values.join(", ")}]`);
+  for (const t of k.tables)
+    out.push(`  table ${t.name}: ${t.type}[${t.values.length}] = [${t.values.join(", ")}]`);
   printStmts(k.body, "  ", out);
   out.push("}");
   return out.join("\n");

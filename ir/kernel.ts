@@ -17,7 +17,8 @@ export type ScalarType = "f32" | "i32" | "u32" | "bool";
  */
 export type ElemType = "f32" | "u8" | "u16" | "u32" | "i8";
 
-export const loadType = (e: ElemType): ScalarType => (e === "f32" ? "f32" : e === "i8" ? "i32" : "u32");
+export const loadType = (e: ElemType): ScalarType =>
+  e === "f32" ? "f32" : e === "i8" ? "i32" : "u32";
 
 export interface BufferParam {
   readonly kind: "buffer";
@@ -42,11 +43,23 @@ export interface Table {
 }
 
 export type BinaryOp =
-  | "add" | "sub" | "mul" | "div" // f32: IEEE; i32/u32: wrapping (div: truncating, never by 0)
-  | "min" | "max" // i32/u32 only (f32 min/max differ across targets on NaN and -0: use select)
-  | "and" | "or" | "xor" // i32/u32 bitwise; bool logical
-  | "shl" | "shr" // i32/u32; shr is arithmetic for i32, logical for u32; shift counts 0..31
-  | "eq" | "ne" | "lt" | "le" | "gt" | "ge"; // -> bool; f32 comparisons are IEEE (false with NaN)
+  | "add"
+  | "sub"
+  | "mul"
+  | "div" // f32: IEEE; i32/u32: wrapping (div: truncating, never by 0)
+  | "min"
+  | "max" // i32/u32 only (f32 min/max differ across targets on NaN and -0: use select)
+  | "and"
+  | "or"
+  | "xor" // i32/u32 bitwise; bool logical
+  | "shl"
+  | "shr" // i32/u32; shr is arithmetic for i32, logical for u32; shift counts 0..31
+  | "eq"
+  | "ne"
+  | "lt"
+  | "le"
+  | "gt"
+  | "ge"; // -> bool; f32 comparisons are IEEE (false with NaN)
 
 export type UnaryOp =
   | "neg" // f32: flips the sign bit (also of 0 and NaN); i32: wrapping
@@ -58,15 +71,37 @@ export type UnaryOp =
 export type Expr =
   | { readonly op: "const"; readonly type: ScalarType; readonly value: number | boolean }
   | { readonly op: "var"; readonly name: string; readonly type: ScalarType }
-  | { readonly op: "load"; readonly buffer: string; readonly index: Expr; readonly type: ScalarType }
-  | { readonly op: "binary"; readonly kind: BinaryOp; readonly a: Expr; readonly b: Expr; readonly type: ScalarType }
+  | {
+      readonly op: "load";
+      readonly buffer: string;
+      readonly index: Expr;
+      readonly type: ScalarType;
+    }
+  | {
+      readonly op: "binary";
+      readonly kind: BinaryOp;
+      readonly a: Expr;
+      readonly b: Expr;
+      readonly type: ScalarType;
+    }
   | { readonly op: "unary"; readonly kind: UnaryOp; readonly a: Expr; readonly type: ScalarType }
-  | { readonly op: "select"; readonly cond: Expr; readonly a: Expr; readonly b: Expr; readonly type: ScalarType }
+  | {
+      readonly op: "select";
+      readonly cond: Expr;
+      readonly a: Expr;
+      readonly b: Expr;
+      readonly type: ScalarType;
+    }
   /** reinterpret the 32 bits: f32 <-> u32 <-> i32 */
   | { readonly op: "bitcast"; readonly a: Expr; readonly type: ScalarType }
   /** numeric conversion: i32/u32 -> f32 (round to nearest even), f32 -> i32/u32 (truncate; operand in range), i32 <-> u32 (same bits), bool -> u32 (0/1) */
   | { readonly op: "convert"; readonly a: Expr; readonly type: ScalarType }
-  | { readonly op: "table"; readonly table: string; readonly index: Expr; readonly type: ScalarType }
+  | {
+      readonly op: "table";
+      readonly table: string;
+      readonly index: Expr;
+      readonly type: ScalarType;
+    }
   /**
    * The top `bits` bits of Philox4x32-10 (ir/philox.ts `randomBits`) for element
    * `index` under the 64-bit seed (seedLo, seedHi): counter (index >> 2, 0, 0, 0)
@@ -86,9 +121,20 @@ export type Stmt =
   | { readonly op: "let"; readonly name: string; readonly type: ScalarType; readonly value: Expr }
   | { readonly op: "assign"; readonly name: string; readonly value: Expr }
   | { readonly op: "store"; readonly buffer: string; readonly index: Expr; readonly value: Expr }
-  | { readonly op: "if"; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else?: readonly Stmt[] }
+  | {
+      readonly op: "if";
+      readonly cond: Expr;
+      readonly then: readonly Stmt[];
+      readonly else?: readonly Stmt[];
+    }
   /** for (let v = start; v < end; v++): v is i32, start/end evaluated once */
-  | { readonly op: "for"; readonly var: string; readonly start: Expr; readonly end: Expr; readonly body: readonly Stmt[] }
+  | {
+      readonly op: "for";
+      readonly var: string;
+      readonly start: Expr;
+      readonly end: Expr;
+      readonly body: readonly Stmt[];
+    }
   | { readonly op: "comment"; readonly text: string };
 
 export interface Kernel {
@@ -106,7 +152,12 @@ export const K = {
   u32: (value: number): Expr => ({ op: "const", type: "u32", value: value >>> 0 }),
   bool: (value: boolean): Expr => ({ op: "const", type: "bool", value }),
   v: (name: string, type: ScalarType): Expr => ({ op: "var", name, type }),
-  load: (buffer: string, index: Expr, type: ScalarType): Expr => ({ op: "load", buffer, index, type }),
+  load: (buffer: string, index: Expr, type: ScalarType): Expr => ({
+    op: "load",
+    buffer,
+    index,
+    type,
+  }),
   bin: (kind: BinaryOp, a: Expr, b: Expr): Expr => ({
     op: "binary",
     kind,
@@ -114,16 +165,37 @@ export const K = {
     b,
     type: ["eq", "ne", "lt", "le", "gt", "ge"].includes(kind) ? "bool" : a.type,
   }),
-  un: (kind: UnaryOp, a: Expr): Expr => ({ op: "unary", kind, a, type: kind === "clz" ? "u32" : a.type }),
+  un: (kind: UnaryOp, a: Expr): Expr => ({
+    op: "unary",
+    kind,
+    a,
+    type: kind === "clz" ? "u32" : a.type,
+  }),
   select: (cond: Expr, a: Expr, b: Expr): Expr => ({ op: "select", cond, a, b, type: a.type }),
   bitcast: (a: Expr, type: ScalarType): Expr => ({ op: "bitcast", a, type }),
   convert: (a: Expr, type: ScalarType): Expr => ({ op: "convert", a, type }),
-  table: (table: string, index: Expr, type: ScalarType): Expr => ({ op: "table", table, index, type }),
+  table: (table: string, index: Expr, type: ScalarType): Expr => ({
+    op: "table",
+    table,
+    index,
+    type,
+  }),
   let: (name: string, value: Expr): Stmt => ({ op: "let", name, type: value.type, value }),
   assign: (name: string, value: Expr): Stmt => ({ op: "assign", name, value }),
-  store: (buffer: string, index: Expr, value: Expr): Stmt => ({ op: "store", buffer, index, value }),
+  store: (buffer: string, index: Expr, value: Expr): Stmt => ({
+    op: "store",
+    buffer,
+    index,
+    value,
+  }),
   if: (cond: Expr, then: Stmt[], otherwise?: Stmt[]): Stmt =>
     otherwise ? { op: "if", cond, then, else: otherwise } : { op: "if", cond, then },
-  for: (v: string, start: Expr, end: Expr, body: Stmt[]): Stmt => ({ op: "for", var: v, start, end, body }),
+  for: (v: string, start: Expr, end: Expr, body: Stmt[]): Stmt => ({
+    op: "for",
+    var: v,
+    start,
+    end,
+    body,
+  }),
   comment: (text: string): Stmt => ({ op: "comment", text }),
 };

@@ -7,6 +7,7 @@ import { scheme } from "../ir/scheme.js";
 import { codeArray } from "../ir/tensor.js";
 import { codec, formatBits } from "../ir/formats/index.js";
 import { corpus } from "./corpus/corpus.js";
+import { geometryScalars } from "../passes/lower/geometry.js";
 
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 const LOWERABLE = BUILTIN_SCHEMES.filter((s) => !s.doubleQuant);
@@ -17,7 +18,17 @@ function withSr(s: (typeof BUILTIN_SCHEMES)[number]) {
 }
 
 describe("lowered KernelIR (reference evaluator) equals the interpreter", () => {
-  const schemes = [...LOWERABLE, ...LOWERABLE.filter((s) => s.element.kind !== "table").slice(0, 4).map(withSr)];
+  const mx = LOWERABLE.find((s) => s.name === "mxfp4")!;
+  const nv = LOWERABLE.find((s) => s.name === "nvfp4")!;
+  const schemes = [
+    ...LOWERABLE,
+    ...LOWERABLE.filter((s) => s.element.kind !== "table")
+      .slice(0, 4)
+      .map(withSr),
+    scheme({ ...mx, name: "mxfp4_axis0", block: { kind: "axis", axis: 0, size: 2 } }),
+    scheme({ ...nv, name: "nvfp4_tile", block: { kind: "tile", rows: 16, cols: 16 } }),
+    scheme({ ...mx, name: "mxfp4_tile_3x8", block: { kind: "tile", rows: 3, cols: 8 } }),
+  ];
   for (const s of schemes) {
     it(`${s.name}: quantize, dequantize and qdq on every corpus case`, () => {
       const kq = lowerKernel("q", "quantize", s);
@@ -27,7 +38,11 @@ describe("lowered KernelIR (reference evaluator) equals the interpreter", () => 
         const tensor = { dtype: "f32" as const, shape: [c.rows, c.cols], data: c.data };
         const seed = 0x1234_5678_9;
         const ref = quantize(s, tensor, { seed });
-        const scalars = { rows: c.rows, cols: c.cols, seed_lo: seed >>> 0, seed_hi: Math.floor(seed / 2 ** 32) };
+        const scalars = {
+          ...geometryScalars(s.block, [c.rows, c.cols]),
+          seed_lo: seed >>> 0,
+          seed_hi: Math.floor(seed / 2 ** 32),
+        };
         const codes = codeArray(codec(s.element).bits, c.data.length);
         const scales = codeArray(formatBits(s.scale.format), ref.scales.length);
         const zeros = codeArray(codec(s.element).bits, ref.scales.length);
@@ -35,11 +50,17 @@ describe("lowered KernelIR (reference evaluator) equals the interpreter", () => 
         evaluateKernel(kq, { x: c.data, codes, scales, zeros, tscale }, scalars);
         expect(Array.from(codes), `${s.name} codes, ${c.name}`).toEqual(Array.from(ref.codes));
         expect(Array.from(scales), `${s.name} scales, ${c.name}`).toEqual(Array.from(ref.scales));
-        if (ref.zeros) expect(Array.from(zeros), `${s.name} zeros, ${c.name}`).toEqual(Array.from(ref.zeros));
-        if (ref.tensorScale) expect(tscale[2], `${s.name} D, ${c.name}`).toBe(ref.tensorScale.decode);
+        if (ref.zeros)
+          expect(Array.from(zeros), `${s.name} zeros, ${c.name}`).toEqual(Array.from(ref.zeros));
+        if (ref.tensorScale)
+          expect(tscale[2], `${s.name} D, ${c.name}`).toBe(ref.tensorScale.decode);
 
         const y = new Float32Array(c.data.length);
-        evaluateKernel(kd, { codes: ref.codes, scales: ref.scales, zeros: ref.zeros ?? zeros, tscale, y }, scalars);
+        evaluateKernel(
+          kd,
+          { codes: ref.codes, scales: ref.scales, zeros: ref.zeros ?? zeros, tscale, y },
+          scalars,
+        );
         const want = dequantize(ref);
         expect(bits(y), `${s.name} dequantize, ${c.name}`).toEqual(bits(want));
 

@@ -4,7 +4,15 @@
  * f32 input with integer ops, compares and selects.
  */
 import { K, type Expr } from "../../ir/kernel.js";
-import { codec, floorLog2, pow2, type Format, type FloatFormat, type IntFormat, type TableFormat } from "../../ir/formats/index.js";
+import {
+  codec,
+  floorLog2,
+  pow2,
+  type Format,
+  type FloatFormat,
+  type IntFormat,
+  type TableFormat,
+} from "../../ir/formats/index.js";
 import { floatLayout } from "../../ir/formats/float.js";
 import { intLayout } from "../../ir/formats/int.js";
 import { tableLayout } from "../../ir/formats/table.js";
@@ -93,16 +101,30 @@ function lowerFloatEncode(
     const scaled = E.select(
       E.ge(dk, i(32)),
       u(0),
-      E.select(E.ge(dk, i(0)), E.shr(rem, E.u32(E.min(dk, i(31)))), E.shl(rem, E.u32(E.min(E.sub(i(0), dk), i(31))))),
+      E.select(
+        E.ge(dk, i(0)),
+        E.shr(rem, E.u32(E.min(dk, i(31)))),
+        E.shl(rem, E.u32(E.min(E.sub(i(0), dk), i(31)))),
+      ),
     );
     up = stochasticUp(b.let("scaled", scaled), random, k);
   } else {
-    const half = E.select(E.ge(d, i(32)), u(0x80000000), E.shl(u(1), E.u32(E.max(E.sub(d, i(1)), i(0)))));
+    const half = E.select(
+      E.ge(d, i(32)),
+      u(0x80000000),
+      E.shl(u(1), E.u32(E.max(E.sub(d, i(1)), i(0)))),
+    );
     up = E.and(E.gt(d, i(0)), roundsUp(rounding, rem, half, E.ne(E.and(codeLo, u(1)), u(0)), neg));
   }
   const maxCode = u(l.maxFiniteCode);
-  const overflowCode = u(overflow === "saturate" || rounding.mode === "toward_zero" ? l.maxFiniteCode : (l.infCode ?? l.nanCode ?? l.maxFiniteCode));
-  const infinityCode = u(overflow === "saturate" ? l.maxFiniteCode : (l.infCode ?? l.nanCode ?? l.maxFiniteCode));
+  const overflowCode = u(
+    overflow === "saturate" || rounding.mode === "toward_zero"
+      ? l.maxFiniteCode
+      : (l.infCode ?? l.nanCode ?? l.maxFiniteCode),
+  );
+  const infinityCode = u(
+    overflow === "saturate" ? l.maxFiniteCode : (l.infCode ?? l.nanCode ?? l.maxFiniteCode),
+  );
   let mag = b.let("mag", E.add(codeLo, E.b2u(up)));
   mag = b.let("mag", E.select(E.or(E.gt(e, i(eMax)), E.gt(mag, maxCode)), overflowCode, mag));
 
@@ -122,7 +144,17 @@ function lowerFloatEncode(
       upFlush =
         rounding.mode === "toward_zero"
           ? K.bool(false)
-          : E.or(E.gt(a, mid), E.and(E.eq(a, mid), rounding.mode === "nearest_even" ? lowOdd : rounding.mode === "nearest_away" ? K.bool(true) : neg));
+          : E.or(
+              E.gt(a, mid),
+              E.and(
+                E.eq(a, mid),
+                rounding.mode === "nearest_even"
+                  ? lowOdd
+                  : rounding.mode === "nearest_away"
+                    ? K.bool(true)
+                    : neg,
+              ),
+            );
     }
     mag = b.let("mag", E.select(below, E.select(upFlush, u(pow2(m)), u(0)), mag));
   }
@@ -131,7 +163,8 @@ function lowerFloatEncode(
   const isNan = E.gt(ab, u(0x7f800000));
   let code: Expr;
   if (!f.signed) code = E.select(neg, u(0), mag);
-  else if (l.nanCode !== undefined) code = E.select(E.eq(mag, u(l.nanCode)), mag, E.select(neg, E.add(mag, u(l.signBit)), mag));
+  else if (l.nanCode !== undefined)
+    code = E.select(E.eq(mag, u(l.nanCode)), mag, E.select(neg, E.add(mag, u(l.signBit)), mag));
   else code = E.select(neg, E.add(mag, u(l.signBit)), mag);
   return b.let("code", E.select(isNan, u(l.nanCode ?? 0), code));
 }
@@ -148,7 +181,10 @@ function lowerIntEncode(b: Block, f: IntFormat, rounding: Rounding, v: Expr, ran
   const loInt = b.let("loi", E.i32(lo));
   let up: Expr;
   if (rounding.mode === "stochastic") {
-    const scaled = b.let("scaled", E.u32(K.un("floor", E.mul(frac, K.f32(pow2(rounding.randomBits))))));
+    const scaled = b.let(
+      "scaled",
+      E.u32(K.un("floor", E.mul(frac, K.f32(pow2(rounding.randomBits))))),
+    );
     up = stochasticUp(scaled, random, rounding.randomBits);
   } else {
     up = roundsUp(rounding, frac, K.f32(0.5), E.ne(E.and(loInt, i(1)), i(0)), neg);
@@ -165,7 +201,10 @@ function lowerIntEncode(b: Block, f: IntFormat, rounding: Rounding, v: Expr, ran
  * monotone), each an f32 compare: x > t, or x >= t where the threshold itself
  * rounds up. Midpoints that are not float32 become their round-down, exclusive.
  */
-export function tableThresholds(f: TableFormat, rounding: Rounding): { t: number; inclusive: boolean }[] {
+export function tableThresholds(
+  f: TableFormat,
+  rounding: Rounding,
+): { t: number; inclusive: boolean }[] {
   const l = tableLayout(f);
   const s = l.sorted;
   const out: { t: number; inclusive: boolean }[] = [];
@@ -173,7 +212,9 @@ export function tableThresholds(f: TableFormat, rounding: Rounding): { t: number
     const lo = s[j];
     const hi = s[j + 1];
     if (rounding.mode === "toward_zero") {
-      out.push(Math.abs(hi) < Math.abs(lo) ? { t: lo, inclusive: false } : { t: hi, inclusive: true });
+      out.push(
+        Math.abs(hi) < Math.abs(lo) ? { t: lo, inclusive: false } : { t: hi, inclusive: true },
+      );
       continue;
     }
     const mid = (lo + hi) / 2; // exact (validateFormat)

@@ -1,15 +1,33 @@
 /**
- * Quantize, dequantize and qdq kernels for blocks along the last axis, as
- * KernelIR over a [rows, cols] view of the tensor. Loops and statement order
- * follow ir/interpret/quantize.ts; the arithmetic comes from encode.ts/scale.ts.
+ * Quantize, dequantize and qdq kernels as KernelIR, for 1-D blocks along any
+ * axis and 2-D tiles (geometry.ts). Loops and statement order follow
+ * ir/interpret/quantize.ts; the arithmetic comes from encode.ts and scale.ts.
  */
-import { K, type BufferParam, type ElemType, type Expr, type Kernel, type Param, type ScalarParam, type Stmt, type Table } from "../../ir/kernel.js";
-import { codec, f16, formatBits, NEAREST_EVEN, type Codec, type Format } from "../../ir/formats/index.js";
+import {
+  K,
+  type BufferParam,
+  type ElemType,
+  type Expr,
+  type Kernel,
+  type Param,
+  type ScalarParam,
+  type Stmt,
+  type Table,
+} from "../../ir/kernel.js";
+import {
+  codec,
+  f16,
+  formatBits,
+  NEAREST_EVEN,
+  type Codec,
+  type Format,
+} from "../../ir/formats/index.js";
 import { elementMax, type Scheme } from "../../ir/scheme.js";
 import type { DType } from "../../ir/tensor.js";
 import { Block, E } from "./builder.js";
 import { lowerEncode, tableCodesTable } from "./encode.js";
 import { decodeExpr, lowerBlockScale, valuesTable } from "./scale.js";
+import { geometry } from "./geometry.js";
 
 const u = K.u32;
 const i = K.i32;
@@ -22,17 +40,30 @@ export class LoweringError extends Error {
 }
 
 const elemOf = (bits: number): ElemType => (bits <= 8 ? "u8" : bits <= 16 ? "u16" : "u32");
-const buffer = (name: string, elem: ElemType, access: BufferParam["access"]): BufferParam => ({ kind: "buffer", name, elem, access });
-const scalar = (name: string, type: ScalarParam["type"]): ScalarParam => ({ kind: "scalar", name, type });
+const buffer = (name: string, elem: ElemType, access: BufferParam["access"]): BufferParam => ({
+  kind: "buffer",
+  name,
+  elem,
+  access,
+});
+const scalar = (name: string, type: ScalarParam["type"]): ScalarParam => ({
+  kind: "scalar",
+  name,
+  type,
+});
 
 /** The schemes this lowering covers; anything else is a LoweringError naming what is missing. */
 export function checkLowerable(s: Scheme): void {
-  if (s.block.kind !== "axis" || (s.block.axis !== -1 && s.block.axis !== undefined))
-    throw new LoweringError(`scheme ${s.name}: only blocks along the last axis are lowered so far (not ${s.block.kind === "tile" ? "2-D tiles" : `axis ${s.block.axis}`})`);
-  if (s.doubleQuant) throw new LoweringError(`scheme ${s.name}: double quantization is not lowered yet`);
+  if (s.doubleQuant)
+    throw new LoweringError(`scheme ${s.name}: double quantization is not lowered yet`);
   for (const fmt of [s.element, s.scale.format, ...(s.tensorScale ? [s.tensorScale] : [])])
-    if (formatBits(fmt) > 16 && !(fmt.kind === "float" && fmt.exponent === 8 && fmt.mantissa === 23))
-      throw new LoweringError(`scheme ${s.name}: ${fmt.name} has ${formatBits(fmt)} bits; only f32 and formats of at most 16 bits are lowered`);
+    if (
+      formatBits(fmt) > 16 &&
+      !(fmt.kind === "float" && fmt.exponent === 8 && fmt.mantissa === 23)
+    )
+      throw new LoweringError(
+        `scheme ${s.name}: ${fmt.name} has ${formatBits(fmt)} bits; only f32 and formats of at most 16 bits are lowered`,
+      );
 }
 
 class Tables {
@@ -45,7 +76,12 @@ class Tables {
   }
 }
 
-export function lowerKernel(name: string, kind: KernelKindLowered, s: Scheme, input: DType = "f32"): Kernel {
+export function lowerKernel(
+  name: string,
+  kind: KernelKindLowered,
+  s: Scheme,
+  input: DType = "f32",
+): Kernel {
   checkLowerable(s);
   Block.resetNames();
   const tables = new Tables();
@@ -53,27 +89,37 @@ export function lowerKernel(name: string, kind: KernelKindLowered, s: Scheme, in
   const scale = codec(s.scale.format);
   const asym = s.scale.rule === "minmax";
   const sr = s.rounding.mode === "stochastic";
-  const B = s.block.kind === "axis" && s.block.size !== "all" ? s.block.size : undefined;
+  const geo = geometry(s.block);
   const params: Param[] = [];
   if (kind !== "dequantize") params.push(buffer("x", input === "f32" ? "f32" : "u16", "read"));
   if (kind === "quantize") {
-    params.push(buffer("codes", elemOf(elem.bits), "write"), buffer("scales", elemOf(scale.bits), "write"));
+    params.push(
+      buffer("codes", elemOf(elem.bits), "write"),
+      buffer("scales", elemOf(scale.bits), "write"),
+    );
     if (asym) params.push(buffer("zeros", elemOf(elem.bits), "write"));
     if (s.tensorScale) params.push(buffer("tscale", "f32", "write"));
   }
   if (kind === "dequantize") {
-    params.push(buffer("codes", elemOf(elem.bits), "read"), buffer("scales", elemOf(scale.bits), "read"));
+    params.push(
+      buffer("codes", elemOf(elem.bits), "read"),
+      buffer("scales", elemOf(scale.bits), "read"),
+    );
     if (asym) params.push(buffer("zeros", elemOf(elem.bits), "read"));
     if (s.tensorScale) params.push(buffer("tscale", "f32", "read"));
   }
   if (kind !== "quantize") params.push(buffer("y", "f32", "write"));
-  params.push(scalar("rows", "i32"), scalar("cols", "i32"));
+  params.push(...geo.params);
   if (sr && kind !== "dequantize") params.push(scalar("seed_lo", "u32"), scalar("seed_hi", "u32"));
 
   const top = new Block();
-  top.comment(`${kind} ${s.name}: ${s.element.name} elements, block ${B ?? "all"}, ${s.scale.format.name} ${s.scale.rule} scales`);
-  const rows = K.v("rows", "i32");
-  const cols = K.v("cols", "i32");
+  const blockText =
+    s.block.kind === "tile"
+      ? `${s.block.rows}x${s.block.cols} tiles`
+      : `blocks of ${s.block.size} on axis ${s.block.axis}`;
+  top.comment(
+    `${kind} ${s.name}: ${s.element.name} elements, ${blockText}, ${s.scale.format.name} ${s.scale.rule} scales`,
+  );
   const loadX = (b: Block, idx: Expr): Expr => {
     if (input === "f32") return b.let("x", K.load("x", idx, "f32"));
     const raw = K.load("x", idx, "u32");
@@ -86,102 +132,137 @@ export function lowerKernel(name: string, kind: KernelKindLowered, s: Scheme, in
   let sEnc: Expr = f(1);
   let second: Expr | undefined;
   if (s.tensorScale && kind !== "dequantize") {
-    const n = top.let("n", E.mul(rows, cols));
+    const n = geo.total(top);
     const tamax = top.mutable("tamax", f(0));
     const loop = new Block("t");
     const x = loadX(loop, K.v("ti", "i32"));
     const a = loop.let("a", K.un("abs", x));
-    loop.push(tamax.set(E.select(E.and(E.lt(E.bits(a), u(0x7f800000)), E.gt(a, tamax.ref)), a, tamax.ref)));
+    loop.push(
+      tamax.set(E.select(E.and(E.lt(E.bits(a), u(0x7f800000)), E.gt(a, tamax.ref)), a, tamax.ref)),
+    );
     top.push(K.for("ti", i(0), n, loop.stmts));
     const range = Math.fround(scale.maxFinite * elementMax(s));
     const ts = codec(s.tensorScale);
     tables.decoder(ts);
     const enc0 = top.let("senc0", E.div(f(range), tamax.ref));
-    const dcode = lowerEncode(top, s.tensorScale, NEAREST_EVEN, "saturate", E.div(tamax.ref, f(range)));
+    const dcode = lowerEncode(
+      top,
+      s.tensorScale,
+      NEAREST_EVEN,
+      "saturate",
+      E.div(tamax.ref, f(range)),
+    );
     const d0 = top.let("d0", decodeExpr(ts, dcode));
     const degenerate = top.let(
       "degenerate",
-      E.or(E.or(E.eq(tamax.ref, f(0)), E.ge(E.bits(K.un("abs", enc0)), u(0x7f800000))), E.eq(d0, f(0))),
+      E.or(
+        E.or(E.eq(tamax.ref, f(0)), E.ge(E.bits(K.un("abs", enc0)), u(0x7f800000))),
+        E.eq(d0, f(0)),
+      ),
     );
     sEnc = top.let("senc", E.select(degenerate, f(1), enc0));
     second = top.let("dscale", E.select(degenerate, f(1), d0));
     if (kind === "quantize") {
-      top.push(K.store("tscale", i(0), tamax.ref), K.store("tscale", i(1), sEnc), K.store("tscale", i(2), second));
+      top.push(
+        K.store("tscale", i(0), tamax.ref),
+        K.store("tscale", i(1), sEnc),
+        K.store("tscale", i(2), second),
+      );
     }
   } else if (s.tensorScale) {
     second = top.let("dscale", K.load("tscale", i(2), "f32"));
   }
 
-  const bsize = top.let("bsize", B === undefined ? E.max(cols, i(1)) : i(B));
-  const nb = top.let("nb", E.div(E.sub(E.add(cols, bsize), i(1)), bsize));
-  const perBlock = new Block("b");
-  const blockIndex = perBlock.let("blk", E.add(E.mul(K.v("row", "i32"), nb), K.v("j", "i32")));
-  const start = perBlock.let("start", E.add(E.mul(K.v("row", "i32"), cols), E.mul(K.v("j", "i32"), bsize)));
-  const len = perBlock.let("len", E.min(bsize, E.sub(cols, E.mul(K.v("j", "i32"), bsize))));
   tables.decoder(elem);
   tables.decoder(scale);
   if (s.element.kind === "table") tables.add(tableCodesTable(s.element));
 
-  let scaleValue: Expr;
-  let mult: Expr = f(NaN);
-  let zero: Expr = u(0);
-  if (kind === "dequantize") {
-    scaleValue = perBlock.let("scale", decodeExpr(scale, K.load("scales", blockIndex, "u32")));
-    if (asym) zero = perBlock.let("zero", K.load("zeros", blockIndex, "u32"));
-  } else {
-    const amax = perBlock.mutable("amax", f(0));
-    const mn = perBlock.mutable("mn", f(Infinity));
-    const mx = perBlock.mutable("mx", f(-Infinity));
-    const bad = perBlock.mutable("bad", K.bool(false));
-    const stats = new Block("s");
-    const x = loadX(stats, E.add(start, K.v("t", "i32")));
-    const a = stats.let("a", K.un("abs", x));
-    const finite = stats.let("fin", E.lt(E.bits(a), u(0x7f800000)));
-    stats.push(
-      bad.set(E.or(bad.ref, E.not(finite))),
-      amax.set(E.select(E.and(finite, E.gt(a, amax.ref)), a, amax.ref)),
-      mn.set(E.select(E.and(finite, E.lt(x, mn.ref)), x, mn.ref)),
-      mx.set(E.select(E.and(finite, E.gt(x, mx.ref)), x, mx.ref)),
-    );
-    perBlock.push(K.for("t", i(0), len, stats.stmts));
-    const sc = lowerBlockScale(perBlock, s, { amax: amax.ref, min: mn.ref, max: mx.ref, nonfinite: bad.ref }, sEnc);
-    scaleValue = sc.value;
-    mult = sc.mult;
-    zero = sc.zero;
-    if (kind === "quantize") {
-      perBlock.push(K.store("scales", blockIndex, sc.code));
-      if (asym) perBlock.push(K.store("zeros", blockIndex, zero));
+  geo.loop(top, (perBlock, blk) => {
+    const blockIndex = blk.index;
+    const len = blk.len;
+    let scaleValue: Expr;
+    let mult: Expr = f(NaN);
+    let zero: Expr = u(0);
+    if (kind === "dequantize") {
+      scaleValue = perBlock.let("scale", decodeExpr(scale, K.load("scales", blockIndex, "u32")));
+      if (asym) zero = perBlock.let("zero", K.load("zeros", blockIndex, "u32"));
+    } else {
+      const amax = perBlock.mutable("amax", f(0));
+      const mn = perBlock.mutable("mn", f(Infinity));
+      const mx = perBlock.mutable("mx", f(-Infinity));
+      const bad = perBlock.mutable("bad", K.bool(false));
+      const stats = new Block("s");
+      const x = loadX(stats, blk.offset(stats, K.v("t", "i32")));
+      const a = stats.let("a", K.un("abs", x));
+      const finite = stats.let("fin", E.lt(E.bits(a), u(0x7f800000)));
+      stats.push(
+        bad.set(E.or(bad.ref, E.not(finite))),
+        amax.set(E.select(E.and(finite, E.gt(a, amax.ref)), a, amax.ref)),
+        mn.set(E.select(E.and(finite, E.lt(x, mn.ref)), x, mn.ref)),
+        mx.set(E.select(E.and(finite, E.gt(x, mx.ref)), x, mx.ref)),
+      );
+      perBlock.push(K.for("t", i(0), len, stats.stmts));
+      const sc = lowerBlockScale(
+        perBlock,
+        s,
+        { amax: amax.ref, min: mn.ref, max: mx.ref, nonfinite: bad.ref },
+        sEnc,
+      );
+      scaleValue = sc.value;
+      mult = sc.mult;
+      zero = sc.zero;
+      if (kind === "quantize") {
+        perBlock.push(K.store("scales", blockIndex, sc.code));
+        if (asym) perBlock.push(K.store("zeros", blockIndex, zero));
+      }
     }
-  }
 
-  const el = new Block("e");
-  const idx = el.let("idx", E.add(start, K.v("t", "i32")));
-  let code: Expr;
-  if (kind === "dequantize") {
-    code = el.let("c", K.load("codes", idx, "u32"));
-  } else {
-    const x = loadX(el, idx);
-    const v = el.let("v", E.mul(x, mult));
-    const random = sr ? el.let("r", { op: "random", seedLo: K.v("seed_lo", "u32"), seedHi: K.v("seed_hi", "u32"), index: idx, bits: s.rounding.randomBits, type: "u32" }) : u(0);
-    code = asym ? encodeAsym(el, s, v, zero, random) : lowerEncode(el, s.element, s.rounding, s.overflow, v, random);
-    if (kind === "quantize") el.push(K.store("codes", idx, code));
-  }
-  if (kind !== "quantize") {
-    let value: Expr;
-    if (asym) value = E.mul(E.f32(E.sub(E.i32(code), E.i32(zero))), scaleValue);
-    else if (second) value = E.mul(E.mul(decodeExpr(elem, code), scaleValue), second);
-    else value = E.mul(decodeExpr(elem, code), scaleValue);
-    const y = el.let("y", value);
-    el.push(K.store("y", idx, E.select(E.ne(y, y), f(NaN), y)));
-  }
-  perBlock.push(K.for("t", i(0), len, el.stmts));
-  top.push(K.for("row", i(0), rows, [K.for("j", i(0), nb, perBlock.stmts)]));
+    const el = new Block("e");
+    const idx = blk.offset(el, K.v("t", "i32"));
+    let code: Expr;
+    if (kind === "dequantize") {
+      code = el.let("c", K.load("codes", idx, "u32"));
+    } else {
+      const x = loadX(el, idx);
+      const v = el.let("v", E.mul(x, mult));
+      const random = sr
+        ? el.let("r", {
+            op: "random",
+            seedLo: K.v("seed_lo", "u32"),
+            seedHi: K.v("seed_hi", "u32"),
+            index: idx,
+            bits: s.rounding.randomBits,
+            type: "u32",
+          })
+        : u(0);
+      code = asym
+        ? encodeAsym(el, s, v, zero, random)
+        : lowerEncode(el, s.element, s.rounding, s.overflow, v, random);
+      if (kind === "quantize") el.push(K.store("codes", idx, code));
+    }
+    if (kind !== "quantize") {
+      let value: Expr;
+      if (asym) value = E.mul(E.f32(E.sub(E.i32(code), E.i32(zero))), scaleValue);
+      else if (second) value = E.mul(E.mul(decodeExpr(elem, code), scaleValue), second);
+      else value = E.mul(decodeExpr(elem, code), scaleValue);
+      const y = el.let("y", value);
+      el.push(K.store("y", idx, E.select(E.ne(y, y), f(NaN), y)));
+    }
+    perBlock.push(K.for("t", i(0), len, el.stmts));
+  });
   return { name, params, tables: tables.list, body: top.stmts };
 }
 
 /** GPTQ order: round v (unbounded), add the zero point, clamp to the code range; NaN gives 0. */
 function encodeAsym(b: Block, s: Scheme, v: Expr, zero: Expr, random: Expr): Expr {
-  const wide: Format = { kind: "int", name: "asym_round", bits: 16, signed: true, range: "full", shift: 0 };
+  const wide: Format = {
+    kind: "int",
+    name: "asym_round",
+    bits: 16,
+    signed: true,
+    range: "full",
+    shift: 0,
+  };
   const c16 = lowerEncode(b, wide, s.rounding, "saturate", v, random);
   const n = E.shr(E.shl(E.i32(c16), i(16)), i(16)); // sign-extend the 16-bit code
   const q = E.min(E.max(E.add(n, E.i32(zero)), i(0)), i(elementMax(s)));

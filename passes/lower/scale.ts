@@ -34,14 +34,19 @@ function ceilLog2Bits(b: Block, abits: Expr): Expr {
   const e32 = E.shr(abits, u(23));
   const mant = E.and(abits, u(0x7fffff));
   // a power of two: a normal with zero mantissa, or a subnormal with one bit set
-  const pow = E.select(E.eq(e32, u(0)), E.eq(E.and(abits, E.sub(abits, u(1))), u(0)), E.eq(mant, u(0)));
+  const pow = E.select(
+    E.eq(e32, u(0)),
+    E.eq(E.and(abits, E.sub(abits, u(1))), u(0)),
+    E.eq(mant, u(0)),
+  );
   return b.let("clog2", E.add(fl, E.i32(E.b2u(E.not(pow)))));
 }
 
 /** Decoded value of a code of a format of at most 16 bits: a table lookup (f32 exact). */
 export function decodeExpr(c: Codec, code: Expr): Expr {
   if (c.bits > 16) {
-    if (c.format.kind === "float" && c.format.exponent === 8 && c.format.mantissa === 23) return E.float(code);
+    if (c.format.kind === "float" && c.format.exponent === 8 && c.format.mantissa === 23)
+      return E.float(code);
     throw new Error(`decode of ${c.bits}-bit format ${c.format.name} is not lowered`);
   }
   return K.table(tableName(c.format, "values"), code, "f32");
@@ -82,7 +87,8 @@ export function lowerBlockScale(
       k = ceilLog2Bits(b, rbits);
     } else {
       const e = s.element;
-      const mbits = e.kind === "float" ? e.mantissa : e.kind === "int" ? e.bits - (e.signed ? 2 : 1) : 0;
+      const mbits =
+        e.kind === "float" ? e.mantissa : e.kind === "int" ? e.bits - (e.signed ? 2 : 1) : 0;
       k = E.sub(floorLog2Bits(b, roundMantissaBits(b, amaxBits, mbits)), i(emax));
     }
     const kk = b.let("k", E.select(isZero, i(kmin), E.max(k, i(kmin))));
@@ -106,7 +112,13 @@ export function lowerBlockScale(
   const flat = b.let("flat", E.eq(lo0, hi0));
   const lo = b.let("lo", E.select(flat, f(-1), lo0));
   const hi = b.let("hi", E.select(flat, f(1), hi0));
-  const code0 = lowerEncode(b, s.scale.format, NEAREST_EVEN, "saturate", b.let("range", E.div(E.sub(hi, lo), f(qmax))));
+  const code0 = lowerEncode(
+    b,
+    s.scale.format,
+    NEAREST_EVEN,
+    "saturate",
+    b.let("range", E.div(E.sub(hi, lo), f(qmax))),
+  );
   const value0 = b.let("scale0", decodeExpr(scale, code0));
   const under = E.eq(value0, f(0));
   const minCode = scale.encode(scale.minPositive, NEAREST_EVEN, "saturate");
@@ -139,7 +151,10 @@ function pick(b: Block, cond: Expr, yes: LoweredScale, no: LoweredScale): Lowere
 function pow2f32(b: Block, k: Expr): Expr {
   const normal = E.float(E.shl(E.u32(E.add(k, i(127))), u(23)));
   const subnormal = E.float(E.shl(u(1), E.u32(E.max(E.add(k, i(149)), i(0)))));
-  return b.let("p2", E.select(E.gt(k, i(127)), f(Infinity), E.select(E.ge(k, i(-126)), normal, subnormal)));
+  return b.let(
+    "p2",
+    E.select(E.gt(k, i(127)), f(Infinity), E.select(E.ge(k, i(-126)), normal, subnormal)),
+  );
 }
 
 /** The bits of f32 `abits` rounded to `mbits` fraction bits (RNE), exponent unbounded (carry into Inf is fine). */
@@ -150,6 +165,9 @@ function roundMantissaBits(b: Block, abits: Expr, mbits: number): Expr {
   const dc = E.u32(E.min(E.max(d, i(1)), i(31)));
   const half = E.shl(u(1), E.sub(dc, u(1)));
   const lsbBit = E.and(E.shr(abits, dc), u(1));
-  const rounded = E.and(E.add(E.add(abits, E.sub(half, u(1))), lsbBit), K.un("not", E.sub(E.shl(u(1), dc), u(1))));
+  const rounded = E.and(
+    E.add(E.add(abits, E.sub(half, u(1))), lsbBit),
+    K.un("not", E.sub(E.shl(u(1), dc), u(1))),
+  );
   return b.let("rounded", E.select(E.gt(d, i(0)), rounded, abits));
 }

@@ -22,22 +22,64 @@ class Rng {
   }
 }
 
-function make(name: string, rows: number, cols: number, gen: (r: Rng, i: number) => number, seed = 1): CorpusCase {
+function make(
+  name: string,
+  rows: number,
+  cols: number,
+  gen: (r: Rng, i: number) => number,
+  seed = 1,
+): CorpusCase {
   const rng = new Rng(seed);
-  return { name, rows, cols, data: Float32Array.from({ length: rows * cols }, (_, i) => gen(rng, i)) };
+  return {
+    name,
+    rows,
+    cols,
+    data: Float32Array.from({ length: rows * cols }, (_, i) => gen(rng, i)),
+  };
 }
 
 /** E2M1 / E4M3 / int tie points scaled into each block, exact halves and quarters */
-const TIES = [0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5, 6.5, 7, 0.5, 1.5, 0.0625, 464, 448, 240.5, 2 ** -10, 1.5 * 2 ** -10];
+const TIES = [
+  0.25,
+  0.75,
+  1.25,
+  1.75,
+  2.5,
+  3.5,
+  5,
+  6.5,
+  7,
+  0.5,
+  1.5,
+  0.0625,
+  464,
+  448,
+  240.5,
+  2 ** -10,
+  1.5 * 2 ** -10,
+];
 
 export function corpus(): CorpusCase[] {
   const cols = 300; // ragged for blocks of 16, 32, 64, 128, 256
   const cases = [
     make("normal", 4, cols, (r) => r.normal()),
     make("laplace", 4, cols, (r) => -Math.log(r.next()) * (r.next() < 0.5 ? -1 : 1), 2),
-    make("student-t3", 4, cols, (r) => r.normal() / Math.sqrt((r.normal() ** 2 + r.normal() ** 2 + r.normal() ** 2) / 3), 3),
-    make("block-scales", 4, cols, (r, i) => r.normal() * 2 ** (Math.floor(i / 16) % 40 - 20), 4),
-    make("ties", 4, cols, (r, i) => TIES[i % TIES.length] * (i % 3 === 0 ? -1 : 1) * 2 ** ((Math.floor(i / 32) % 5) - 2), 5),
+    make(
+      "student-t3",
+      4,
+      cols,
+      (r) => r.normal() / Math.sqrt((r.normal() ** 2 + r.normal() ** 2 + r.normal() ** 2) / 3),
+      3,
+    ),
+    make("block-scales", 4, cols, (r, i) => r.normal() * 2 ** ((Math.floor(i / 16) % 40) - 20), 4),
+    make(
+      "ties",
+      4,
+      cols,
+      (r, i) =>
+        TIES[i % TIES.length] * (i % 3 === 0 ? -1 : 1) * 2 ** ((Math.floor(i / 32) % 5) - 2),
+      5,
+    ),
     make("zeros", 2, cols, (r, i) => (i % 7 === 0 ? -0 : 0), 6),
     make("subnormal", 2, cols, (r) => r.normal() * 2 ** -130, 7),
     make("huge", 2, cols, (r) => r.normal() * 2 ** 120, 8),
