@@ -1,0 +1,84 @@
+/**
+ * Running a compiled plan from a JavaScript host: buffer sizes from the tensor
+ * shape, the call sequence, and scalars. Each backend supplies only `execute`
+ * (run one kernel on named typed arrays); the reference evaluator is one too.
+ */
+import type { ElemType, Kernel } from "../ir/kernel.js";
+import { blockGrid } from "../ir/interpret/blocks.js";
+import { elementCount } from "../ir/tensor.js";
+import { geometryScalars } from "../passes/lower/geometry.js";
+import { packedLength } from "../passes/lower/pack.js";
+import type { LengthRule, Plan } from "../passes/lower.js";
+import type { BufferData } from "../ir/kernel-eval.js";
+
+export type Execute = (
+  kernel: Kernel,
+  buffers: Record<string, BufferData>,
+  scalars: Record<string, number>,
+) => void;
+
+function allocate(elem: ElemType, length: number): BufferData {
+  switch (elem) {
+    case "f32":
+      return new Float32Array(length);
+    case "u8":
+      return new Uint8Array(length);
+    case "i8":
+      return new Int8Array(length);
+    case "u16":
+      return new Uint16Array(length);
+    case "u32":
+      return new Uint32Array(length);
+  }
+}
+
+export function bufferLength(plan: Plan, rule: LengthRule, shape: readonly number[]): number {
+  const n = elementCount(shape);
+  if (rule === "elements") return n;
+  if (rule === "tscale") return 3;
+  if (rule === "packed") return packedLength(plan.codeLayout, n);
+  return blockGrid(shape, plan.spec.scheme.block).count;
+}
+
+/**
+ * Runs every step of `plan` for a tensor of `shape`. `inputs` holds the plan's
+ * input buffers by name; the outputs come back by name.
+ */
+export function runPlan(
+  plan: Plan,
+  shape: readonly number[],
+  inputs: Record<string, BufferData>,
+  execute: Execute,
+  seed = 0,
+): Record<string, BufferData> {
+  const buffers: Record<string, BufferData> = {};
+  for (const b of plan.buffers) {
+    const length = bufferLength(plan, b.length, shape);
+    if (b.role === "input") {
+      const given = inputs[b.name];
+      if (!given) throw new Error(`kernel ${plan.spec.name}: input '${b.name}' is missing`);
+      if (given.length !== length)
+        throw new RangeError(
+          `kernel ${plan.spec.name}: input '${b.name}' has ${given.length} values, the shape needs ${length}`,
+        );
+      buffers[b.name] = given;
+    } else {
+      buffers[b.name] = allocate(b.elem, length);
+    }
+  }
+  const geometry = {
+    ...geometryScalars(plan.spec.scheme.block, shape),
+    seed_lo: seed >>> 0,
+    seed_hi: Math.floor(seed / 2 ** 32) >>> 0,
+  };
+  const kernels = new Map(plan.kernels.map((k) => [k.name, k]));
+  for (const step of plan.steps) {
+    const kernel = kernels.get(step.kernel)!;
+    const bound: Record<string, BufferData> = {};
+    for (const [param, buffer] of Object.entries(step.bind)) bound[param] = buffers[buffer];
+    execute(kernel, bound, step.scalars === "count" ? { n: elementCount(shape) } : geometry);
+  }
+  const out: Record<string, BufferData> = {};
+  for (const b of plan.buffers) if (b.role === "output") out[b.name] = buffers[b.name];
+  return out;
+}

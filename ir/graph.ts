@@ -1,0 +1,62 @@
+/**
+ * The op graph of one kernel request: what is computed, before any decision of
+ * how. Passes rewrite it (fuse, choose layouts) and lowering turns it into
+ * KernelIR. Nodes are in topological order; `inputs` name earlier nodes.
+ */
+import type { NibbleOrder } from "./layout/index.js";
+import type { Scheme } from "./scheme.js";
+import type { DType } from "./tensor.js";
+
+export type CodeLayout =
+  | { readonly kind: "unpacked" }
+  /** 4-bit codes, two per byte */
+  | { readonly kind: "nibbles"; readonly order: NibbleOrder }
+  /** 6-bit codes, four per three bytes, least significant bit first */
+  | { readonly kind: "bits6" };
+
+export type GraphOp =
+  | {
+      readonly op: "input";
+      readonly role: "x" | "codes" | "scales" | "zeros" | "tscale";
+      readonly dtype: DType | "code";
+    }
+  /** max |x| over the finite elements of the whole tensor, and the two-level scales from it */
+  | { readonly op: "tensor_scale"; readonly scheme: Scheme }
+  /** per block: scale code, value, multiplier (and zero point) */
+  | { readonly op: "block_scale"; readonly scheme: Scheme }
+  | { readonly op: "quantize"; readonly scheme: Scheme }
+  | { readonly op: "dequantize"; readonly scheme: Scheme; readonly output: DType }
+  /** quantize then dequantize in one pass over memory (after fusion) */
+  | { readonly op: "qdq"; readonly scheme: Scheme; readonly output: DType }
+  | { readonly op: "pack"; readonly layout: CodeLayout }
+  | { readonly op: "unpack"; readonly layout: CodeLayout }
+  | { readonly op: "output"; readonly role: "codes" | "scales" | "zeros" | "tscale" | "y" };
+
+export interface GraphNode {
+  readonly id: number;
+  readonly inputs: readonly number[];
+  readonly op: GraphOp;
+}
+
+export interface Graph {
+  readonly name: string;
+  readonly nodes: readonly GraphNode[];
+}
+
+export function printGraph(g: Graph): string {
+  const lines = [`graph ${g.name} {`];
+  for (const n of g.nodes) {
+    const { op, ...fields } = n.op;
+    const args = Object.entries(fields)
+      .map(
+        ([k, v]) =>
+          `${k}=${typeof v === "object" && v !== null && "name" in v ? (v as { name: string }).name : JSON.stringify(v)}`,
+      )
+      .join(" ");
+    lines.push(
+      `  %${n.id} = ${op}(${n.inputs.map((i) => `%${i}`).join(", ")})${args ? " " + args : ""}`,
+    );
+  }
+  lines.push("}");
+  return lines.join("\n");
+}
