@@ -40,7 +40,7 @@ function input(x: Tensor | Float32Array): { data: Float32Array; shape: readonly 
   return x instanceof Float32Array ? { data: x, shape: [x.length] } : { data: toFloat32(x), shape: x.shape };
 }
 
-function blockStats(x: Float32Array, offs: Int32Array, n: number, st: BlockStats): BlockStats {
+export function blockStats(x: Float32Array, offs: Int32Array, n: number, st: BlockStats): BlockStats {
   let amax = 0;
   let min = Infinity;
   let max = -Infinity;
@@ -62,7 +62,7 @@ function blockStats(x: Float32Array, offs: Int32Array, n: number, st: BlockStats
   return st;
 }
 
-function finiteAmax(x: Float32Array): number {
+export function finiteAmax(x: Float32Array): number {
   let amax = 0;
   for (let i = 0; i < x.length; i++) {
     const a = Math.abs(x[i]);
