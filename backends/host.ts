@@ -37,6 +37,8 @@ export function bufferLength(plan: Plan, rule: LengthRule, shape: readonly numbe
   if (rule === "elements") return n;
   if (rule === "tscale") return 3;
   if (rule === "packed") return packedLength(plan.codeLayout, n);
+  if (rule === "rows") return shape[0];
+  if (rule === "columns") return shape[shape.length - 1];
   return blockGrid(shape, plan.spec.scheme.block).count;
 }
 
@@ -51,6 +53,15 @@ export function runPlan(
   execute: Execute,
   seed = 0,
 ): Record<string, BufferData> {
+  const r = plan.spec.rotate;
+  if (r && (shape.at(-1) ?? 1) % r.size !== 0)
+    throw new RangeError(
+      `kernel ${plan.spec.name}: the last axis has ${shape.at(-1)} elements, not a multiple of the Hadamard size ${r.size}`,
+    );
+  if (plan.spec.kind === "gemv" && shape.length !== 2)
+    throw new RangeError(
+      `kernel ${plan.spec.name}: gemv weights must be 2-D [N, K], got [${shape.join(", ")}]`,
+    );
   const buffers: Record<string, BufferData> = {};
   for (const b of plan.buffers) {
     const length = bufferLength(plan, b.length, shape);
@@ -76,7 +87,13 @@ export function runPlan(
     const kernel = kernels.get(step.kernel)!;
     const bound: Record<string, BufferData> = {};
     for (const [param, buffer] of Object.entries(step.bind)) bound[param] = buffers[buffer];
-    execute(kernel, bound, step.scalars === "count" ? { n: elementCount(shape) } : geometry);
+    const scalars: Record<string, number> =
+      step.scalars === "count"
+        ? { n: elementCount(shape) }
+        : step.scalars === "matrix"
+          ? { N: shape[0], K: shape[1] }
+          : geometry;
+    execute(kernel, bound, scalars);
   }
   const out: Record<string, BufferData> = {};
   for (const b of plan.buffers) if (b.role === "output") out[b.name] = buffers[b.name];

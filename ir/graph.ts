@@ -4,6 +4,7 @@
  * KernelIR. Nodes are in topological order; `inputs` name earlier nodes.
  */
 import type { NibbleOrder } from "./layout/index.js";
+import type { Rotation } from "./program.js";
 import type { Scheme } from "./scheme.js";
 import type { DType } from "./tensor.js";
 
@@ -17,9 +18,20 @@ export type CodeLayout =
 export type GraphOp =
   | {
       readonly op: "input";
-      readonly role: "x" | "codes" | "scales" | "zeros" | "tscale";
+      readonly role: "x" | "codes" | "scales" | "zeros" | "tscale" | "gy";
       readonly dtype: DType | "code";
     }
+  /** block Hadamard rotation along the last axis */
+  | { readonly op: "rotate"; readonly rotation: Rotation }
+  /** y = W x with W dequantized on the fly (inputs: codes, scales, [zeros], [tscale], x) */
+  | {
+      readonly op: "gemv";
+      readonly scheme: Scheme;
+      readonly activations: DType;
+      readonly order: "fixed" | "any";
+    }
+  /** straight-through gradient with the clip mask (inputs: x, gy) */
+  | { readonly op: "qdq_backward"; readonly scheme: Scheme }
   /** max |x| over the finite elements of the whole tensor, and the two-level scales from it */
   | { readonly op: "tensor_scale"; readonly scheme: Scheme }
   /** per block: scale code, value, multiplier (and zero point) */
@@ -30,7 +42,7 @@ export type GraphOp =
   | { readonly op: "qdq"; readonly scheme: Scheme; readonly output: DType }
   | { readonly op: "pack"; readonly layout: CodeLayout }
   | { readonly op: "unpack"; readonly layout: CodeLayout }
-  | { readonly op: "output"; readonly role: "codes" | "scales" | "zeros" | "tscale" | "y" };
+  | { readonly op: "output"; readonly role: "codes" | "scales" | "zeros" | "tscale" | "y" | "gx" };
 
 export interface GraphNode {
   readonly id: number;

@@ -61,7 +61,15 @@ const scratch = new Uint32Array(4);
  */
 export function randomBits(seed: number, index: number, bits: number): number {
   const block = Math.floor(index / 4);
-  philox4x32(block >>> 0, Math.floor(block / 2 ** 32) >>> 0, 0, 0, seed >>> 0, Math.floor(seed / 2 ** 32) >>> 0, scratch);
+  philox4x32(
+    block >>> 0,
+    Math.floor(block / 2 ** 32) >>> 0,
+    0,
+    0,
+    seed >>> 0,
+    Math.floor(seed / 2 ** 32) >>> 0,
+    scratch,
+  );
   const word = scratch[index % 4];
   return bits >= 32 ? word : word >>> (32 - bits);
 }

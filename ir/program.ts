@@ -7,7 +7,13 @@ import type { Scheme } from "./scheme.js";
 import type { DType } from "./tensor.js";
 
 export type KernelKind = "quantize" | "dequantize" | "qdq" | "qdq_backward" | "gemv";
-export const KERNEL_KINDS: readonly KernelKind[] = ["quantize", "dequantize", "qdq", "qdq_backward", "gemv"];
+export const KERNEL_KINDS: readonly KernelKind[] = [
+  "quantize",
+  "dequantize",
+  "qdq",
+  "qdq_backward",
+  "gemv",
+];
 
 export interface Rotation {
   readonly kind: "hadamard";

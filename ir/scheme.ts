@@ -27,7 +27,14 @@ export type ScaleRule =
   /** asymmetric: scale = fl32((max - min) / Qmax) to the scale format, integer zero point */
   | "minmax";
 
-export const SCALE_RULES: readonly ScaleRule[] = ["floor", "ceil", "rceil", "even", "amax", "minmax"];
+export const SCALE_RULES: readonly ScaleRule[] = [
+  "floor",
+  "ceil",
+  "rceil",
+  "even",
+  "amax",
+  "minmax",
+];
 export const POWER_OF_TWO_RULES: readonly ScaleRule[] = ["floor", "ceil", "rceil", "even"];
 
 export type BlockShape =
@@ -96,26 +103,39 @@ export function validateScheme(s: Scheme): Scheme {
   }
   const { rule, format: sf } = s.scale;
   if (POWER_OF_TWO_RULES.includes(rule) && sf.kind !== "float")
-    fail(`scale rule ${rule} makes powers of two; its scale format must be a float format, not ${sf.name}`);
+    fail(
+      `scale rule ${rule} makes powers of two; its scale format must be a float format, not ${sf.name}`,
+    );
   if (!codec(sf).hasNaN)
-    fail(`scale format ${sf.name} has no NaN, so blocks holding NaN or Inf cannot be marked; use a format with NaN`);
+    fail(
+      `scale format ${sf.name} has no NaN, so blocks holding NaN or Inf cannot be marked; use a format with NaN`,
+    );
   if (rule === "even" && s.element.kind === "table")
-    fail(`scale rule even needs an element mantissa width; table format ${s.element.name} has none`);
+    fail(
+      `scale rule even needs an element mantissa width; table format ${s.element.name} has none`,
+    );
   if (rule === "minmax") {
     const e = s.element;
     if (e.kind !== "int" || e.signed || e.shift !== 0)
-      fail(`scale rule minmax needs an unsigned integer element with shift 0 (e.g. uint4), not ${e.name}`);
+      fail(
+        `scale rule minmax needs an unsigned integer element with shift 0 (e.g. uint4), not ${e.name}`,
+      );
   } else if (isUnsigned(s.element)) {
-    fail(`element ${s.element.name} is unsigned; signed data needs a signed element or scale rule minmax`);
+    fail(
+      `element ${s.element.name} is unsigned; signed data needs a signed element or scale rule minmax`,
+    );
   }
   if (s.tensorScale) {
     if (rule !== "amax") fail(`a tensor scale needs scale rule amax (NVFP4 style), not ${rule}`);
-    if (!codec(s.tensorScale).hasNaN) fail(`tensor scale format ${s.tensorScale.name} must be a float with NaN`);
+    if (!codec(s.tensorScale).hasNaN)
+      fail(`tensor scale format ${s.tensorScale.name} must be a float with NaN`);
   }
   if (s.rounding.mode === "stochastic") {
-    if (s.element.kind === "table") fail(`stochastic rounding is not defined for table format ${s.element.name}`);
+    if (s.element.kind === "table")
+      fail(`stochastic rounding is not defined for table format ${s.element.name}`);
     const k = s.rounding.randomBits;
-    if (!(Number.isInteger(k) && k >= 1 && k <= 32)) fail(`stochastic rounding takes 1..32 random bits, got ${k}`);
+    if (!(Number.isInteger(k) && k >= 1 && k <= 32))
+      fail(`stochastic rounding takes 1..32 random bits, got ${k}`);
   }
   if (s.doubleQuant && s.doubleQuant.scheme.doubleQuant)
     fail(`double quantization cannot nest further`);

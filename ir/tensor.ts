@@ -5,7 +5,11 @@ export type DType = "f32" | "f16" | "bf16";
 
 export type Tensor =
   | { readonly dtype: "f32"; readonly shape: readonly number[]; readonly data: Float32Array }
-  | { readonly dtype: "f16" | "bf16"; readonly shape: readonly number[]; readonly data: Uint16Array };
+  | {
+      readonly dtype: "f16" | "bf16";
+      readonly shape: readonly number[];
+      readonly data: Uint16Array;
+    };
 
 export type CodeArray = Uint8Array | Uint16Array | Uint32Array;
 
@@ -17,7 +21,9 @@ export function checkShape(shape: readonly number[], length: number): void {
   if (!shape.every((d) => Number.isInteger(d) && d >= 0))
     throw new RangeError(`shape [${shape.join(", ")}] must hold non-negative integers`);
   if (elementCount(shape) !== length)
-    throw new RangeError(`shape [${shape.join(", ")}] has ${elementCount(shape)} elements, the data ${length}`);
+    throw new RangeError(
+      `shape [${shape.join(", ")}] has ${elementCount(shape)} elements, the data ${length}`,
+    );
 }
 
 const halfTables = new Map<DType, Float32Array>();
@@ -38,5 +44,9 @@ export function toFloat32(t: Tensor): Float32Array {
 }
 
 export function codeArray(bits: number, length: number): CodeArray {
-  return bits <= 8 ? new Uint8Array(length) : bits <= 16 ? new Uint16Array(length) : new Uint32Array(length);
+  return bits <= 8
+    ? new Uint8Array(length)
+    : bits <= 16
+      ? new Uint16Array(length)
+      : new Uint32Array(length);
 }

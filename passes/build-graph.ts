@@ -16,8 +16,30 @@ export function buildGraph(spec: KernelSpec): Graph {
     const codes = add({ op: "quantize", scheme: s }, x, scale);
     return { ts, scale, codes };
   };
-  if (spec.kind === "quantize") {
+  const rotated = (x: number) =>
+    spec.rotate ? add({ op: "rotate", rotation: spec.rotate }, x) : x;
+  if (spec.kind === "gemv") {
+    const codes = add({ op: "input", role: "codes", dtype: "code" });
+    const scales = add({ op: "input", role: "scales", dtype: "code" });
+    const extra = [];
+    if (asym) extra.push(add({ op: "input", role: "zeros", dtype: "code" }));
+    if (s.tensorScale) extra.push(add({ op: "input", role: "tscale", dtype: "f32" }));
     const x = add({ op: "input", role: "x", dtype: spec.input });
+    const y = add(
+      { op: "gemv", scheme: s, activations: spec.input, order: spec.order ?? "fixed" },
+      codes,
+      scales,
+      ...extra,
+      x,
+    );
+    add({ op: "output", role: "y" }, y);
+  } else if (spec.kind === "qdq_backward") {
+    const x = rotated(add({ op: "input", role: "x", dtype: spec.input }));
+    const gy = add({ op: "input", role: "gy", dtype: "f32" });
+    const gx = add({ op: "qdq_backward", scheme: s }, x, gy);
+    add({ op: "output", role: "gx" }, gx);
+  } else if (spec.kind === "quantize") {
+    const x = rotated(add({ op: "input", role: "x", dtype: spec.input }));
     const { ts, scale, codes } = quantizeFrom(x);
     add({ op: "output", role: "codes" }, codes);
     add({ op: "output", role: "scales" }, scale);
@@ -32,7 +54,7 @@ export function buildGraph(spec: KernelSpec): Graph {
     const y = add({ op: "dequantize", scheme: s, output: spec.output }, codes, scales, ...extra);
     add({ op: "output", role: "y" }, y);
   } else {
-    const x = add({ op: "input", role: "x", dtype: spec.input });
+    const x = rotated(add({ op: "input", role: "x", dtype: spec.input }));
     const { scale, codes } = quantizeFrom(x);
     const y = add({ op: "dequantize", scheme: s, output: spec.output }, codes, scale);
     add({ op: "output", role: "y" }, y);

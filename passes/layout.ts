@@ -26,7 +26,7 @@ export function layout(g: Graph, spec: KernelSpec): Graph {
       const pack: GraphNode = { id: next++, inputs: n.inputs, op: { op: "pack", layout: packing } };
       nodes.push(pack, { ...n, inputs: [pack.id] });
     } else if (
-      n.op.op === "dequantize" &&
+      (n.op.op === "dequantize" || n.op.op === "gemv") &&
       g.nodes.find((m) => m.id === n.inputs[0])?.op.op === "input"
     ) {
       const unpack: GraphNode = {

@@ -9,9 +9,11 @@ import { formatBits } from "../ir/formats/index.js";
 import type { KernelSpec } from "../ir/program.js";
 import { lowerKernel } from "./lower/kernels.js";
 import { packKernel, unpackKernel } from "./lower/pack.js";
+import { lowerGemv } from "./lower/gemv.js";
+import { lowerRotate } from "./lower/rotate.js";
 
 /** How long a buffer is, given the tensor: one per element, per block, packed bytes, or the 3 tensor-scale floats. */
-export type LengthRule = "elements" | "blocks" | "packed" | "tscale";
+export type LengthRule = "elements" | "blocks" | "packed" | "tscale" | "rows" | "columns";
 
 export interface BufferDecl {
   readonly name: string;
@@ -24,8 +26,8 @@ export interface Step {
   readonly kernel: string;
   /** kernel buffer param -> plan buffer */
   readonly bind: Readonly<Record<string, string>>;
-  /** `geometry`: block-geometry scalars (+ seed); `count`: n = number of elements */
-  readonly scalars: "geometry" | "count";
+  /** `geometry`: block-geometry scalars (+ seed); `count`: n = number of elements; `matrix`: N, K of a 2-D W */
+  readonly scalars: "geometry" | "count" | "matrix";
 }
 
 export interface Plan {
@@ -58,15 +60,68 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
   const kernels: Kernel[] = [];
   const name = spec.name;
 
-  if (find("qdq")) {
-    kernels.push(lowerKernel(name, "qdq", s, spec.input));
+  // rotation first: the quantizing kernel reads the rotated copy
+  let xName = "x";
+  const readsX = g.nodes.some((n) => n.op.op === "input" && n.op.role === "x");
+  if (readsX && !find("gemv"))
     buffers.push({ name: "x", elem: inputElem, role: "input", length: "elements" });
+  if (spec.rotate) {
+    kernels.push(lowerRotate(`${name}_rotate`, spec.rotate));
+    buffers.push({ name: "xr", elem: "f32", role: "temp", length: "elements" });
+    steps.push({ kernel: `${name}_rotate`, bind: { x: "x", xr: "xr" }, scalars: "count" });
+    xName = "xr";
+  }
+
+  if (find("gemv")) {
+    const packed = packing.kind !== "unpacked";
+    buffers.push({
+      name: "codes",
+      elem: packed ? "u8" : codeElem,
+      role: "input",
+      length: packed ? "packed" : "elements",
+    });
+    if (packed) {
+      kernels.push(unpackKernel(`${name}_unpack`, packing));
+      buffers.push({ name: "codes_unpacked", elem: codeElem, role: "temp", length: "elements" });
+      steps.push({
+        kernel: `${name}_unpack`,
+        bind: { packed: "codes", codes: "codes_unpacked" },
+        scalars: "count",
+      });
+    }
+    kernels.push(lowerGemv(packed ? `${name}_dot` : name, s, spec.input));
+    buffers.push({ name: "scales", elem: scaleElem, role: "input", length: "blocks" });
+    const bind: Record<string, string> = {
+      codes: packed ? "codes_unpacked" : "codes",
+      scales: "scales",
+      x: "x",
+      y: "y",
+    };
+    if (asym) {
+      buffers.push({ name: "zeros", elem: codeElem, role: "input", length: "blocks" });
+      bind.zeros = "zeros";
+    }
+    if (s.tensorScale) {
+      buffers.push({ name: "tscale", elem: "f32", role: "input", length: "tscale" });
+      bind.tscale = "tscale";
+    }
+    buffers.push({ name: "x", elem: inputElem, role: "input", length: "columns" });
+    buffers.push({ name: "y", elem: "f32", role: "output", length: "rows" });
+    steps.push({ kernel: kernels[kernels.length - 1].name, bind, scalars: "matrix" });
+  } else if (find("qdq_backward")) {
+    kernels.push(lowerKernel(name, "qdq_backward", s, spec.rotate ? "f32" : spec.input));
+    buffers.push({ name: "gy", elem: "f32", role: "input", length: "elements" });
+    buffers.push({ name: "gx", elem: "f32", role: "output", length: "elements" });
+    steps.push({ kernel: name, bind: { x: xName, gy: "gy", gx: "gx" }, scalars: "geometry" });
+  } else if (find("qdq")) {
+    kernels.push(lowerKernel(name, "qdq", s, spec.rotate ? "f32" : spec.input));
     buffers.push({ name: "y", elem: "f32", role: "output", length: "elements" });
-    steps.push({ kernel: name, bind: { x: "x", y: "y" }, scalars: "geometry" });
+    steps.push({ kernel: name, bind: { x: xName, y: "y" }, scalars: "geometry" });
   } else if (find("quantize")) {
     const packed = packing.kind !== "unpacked";
-    kernels.push(lowerKernel(packed ? `${name}_codes` : name, "quantize", s, spec.input));
-    buffers.push({ name: "x", elem: inputElem, role: "input", length: "elements" });
+    kernels.push(
+      lowerKernel(packed ? `${name}_codes` : name, "quantize", s, spec.rotate ? "f32" : spec.input),
+    );
     buffers.push({
       name: packed ? "codes_unpacked" : "codes",
       elem: codeElem,
@@ -75,7 +130,7 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
     });
     buffers.push({ name: "scales", elem: scaleElem, role: "output", length: "blocks" });
     const bind: Record<string, string> = {
-      x: "x",
+      x: xName,
       codes: packed ? "codes_unpacked" : "codes",
       scales: "scales",
     };
@@ -87,7 +142,7 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
       buffers.push({ name: "tscale", elem: "f32", role: "output", length: "tscale" });
       bind.tscale = "tscale";
     }
-    steps.push({ kernel: kernels[0].name, bind, scalars: "geometry" });
+    steps.push({ kernel: kernels[kernels.length - 1].name, bind, scalars: "geometry" });
     if (packed) {
       kernels.push(packKernel(`${name}_pack`, packing));
       buffers.push({ name: "codes", elem: "u8", role: "output", length: "packed" });

@@ -8,11 +8,22 @@ export class CompileError extends Error {
 
 export function validate(spec: KernelSpec): KernelSpec {
   const where = `kernel ${spec.name}`;
-  if (spec.kind === "gemv" || spec.kind === "qdq_backward")
+  if (spec.kind === "gemv" && spec.scheme.block.kind === "tile")
     throw new CompileError(
-      `${where}: ${spec.kind} kernels are not lowered yet (quantize, dequantize and qdq are)`,
+      `${where}: gemv needs blocks along K (the last axis of W), not 2-D tiles`,
     );
-  if (spec.rotate) throw new CompileError(`${where}: rotate: hadamard(...) is not lowered yet`);
+  if (
+    spec.kind === "gemv" &&
+    spec.scheme.block.kind === "axis" &&
+    ![-1, 1].includes(spec.scheme.block.axis)
+  )
+    throw new CompileError(
+      `${where}: gemv needs blocks along K (the last axis of W), not axis ${spec.scheme.block.axis}`,
+    );
+  if (spec.rotate && spec.input !== "f32")
+    throw new CompileError(
+      `${where}: rotation reads f32 input; ${spec.input} input with rotate is not lowered yet`,
+    );
   if (spec.output !== "f32")
     throw new CompileError(`${where}: output ${spec.output} is not lowered yet; use output: f32`);
   try {

@@ -89,7 +89,8 @@ export function floatEncoder(
   const maxFiniteCode = l.maxFiniteCode;
   const nanCode = l.nanCode;
   const codeBase = (f.bias - 1) * pow2(m);
-  const infinityCode = overflow === "saturate" ? maxFiniteCode : (l.infCode ?? nanCode ?? maxFiniteCode);
+  const infinityCode =
+    overflow === "saturate" ? maxFiniteCode : (l.infCode ?? nanCode ?? maxFiniteCode);
   // IEEE 754: rounding toward zero never overflows to Inf (an Inf input is exact, not an overflow).
   const overflowCode = mode === "toward_zero" ? maxFiniteCode : infinityCode;
   const subnormalQuantum = pow2(l.emin - m);
@@ -105,11 +106,22 @@ export function floatEncoder(
       if (!l.hasZero) {
         mag = 0; // the lowest code is the smallest value
       } else if (!f.subnormals) {
-        mag = roundUp(a, 0, minNormal, true, negative, mode, random, randomBits) ? minNormalCode : 0;
+        mag = roundUp(a, 0, minNormal, true, negative, mode, random, randomBits)
+          ? minNormalCode
+          : 0;
       } else {
         const n = Math.floor(a / subnormalQuantum);
         const lo = n * subnormalQuantum;
-        const up = roundUp(a, lo, lo + subnormalQuantum, (n & 1) === 0, negative, mode, random, randomBits);
+        const up = roundUp(
+          a,
+          lo,
+          lo + subnormalQuantum,
+          (n & 1) === 0,
+          negative,
+          mode,
+          random,
+          randomBits,
+        );
         mag = up ? n + 1 : n;
       }
     } else if (a === Infinity) {
@@ -120,7 +132,9 @@ export function floatEncoder(
       const n = Math.floor(a * pow2(m - e)); // a / q, exact
       const lo = n * q;
       const codeLo = e * minNormalCode + codeBase + n; // (e + bias - 1) * 2^m + n
-      mag = roundUp(a, lo, lo + q, (codeLo & 1) === 0, negative, mode, random, randomBits) ? codeLo + 1 : codeLo;
+      mag = roundUp(a, lo, lo + q, (codeLo & 1) === 0, negative, mode, random, randomBits)
+        ? codeLo + 1
+        : codeLo;
       if (mag > maxFiniteCode) mag = overflowCode;
     }
     if (mag === nanCode) return mag;

@@ -77,8 +77,14 @@ const isInt = (v: number, lo: number, hi: number) => Number.isInteger(v) && v >=
 export function validateFormat(f: Format): Format {
   switch (f.kind) {
     case "float": {
-      check(isInt(f.exponent, 1, 8), `format ${f.name}: exponent bits must be 1..8, got ${f.exponent}`);
-      check(isInt(f.mantissa, 0, 23), `format ${f.name}: mantissa bits must be 0..23, got ${f.mantissa}`);
+      check(
+        isInt(f.exponent, 1, 8),
+        `format ${f.name}: exponent bits must be 1..8, got ${f.exponent}`,
+      );
+      check(
+        isInt(f.mantissa, 0, 23),
+        `format ${f.name}: mantissa bits must be 0..23, got ${f.mantissa}`,
+      );
       check(Number.isInteger(f.bias), `format ${f.name}: bias must be an integer, got ${f.bias}`);
       check(formatBits(f) <= 32, `format ${f.name}: at most 32 bits in all, got ${formatBits(f)}`);
       if (f.specials === "e8m0") {
@@ -91,7 +97,10 @@ export function validateFormat(f: Format): Format {
     }
     case "int":
       check(isInt(f.bits, 2, 16), `format ${f.name}: integer bits must be 2..16, got ${f.bits}`);
-      check(isInt(f.shift, -64, 64), `format ${f.name}: shift must be an integer in -64..64, got ${f.shift}`);
+      check(
+        isInt(f.shift, -64, 64),
+        `format ${f.name}: shift must be an integer in -64..64, got ${f.shift}`,
+      );
       check(
         f.range === "full" || f.signed,
         `format ${f.name}: range symmetric needs a signed integer (unsigned ranges are already [0, max])`,
@@ -105,7 +114,10 @@ export function validateFormat(f: Format): Format {
       );
       for (const v of f.values) {
         check(Number.isFinite(v), `format ${f.name}: table values must be finite, got ${v}`);
-        check(Math.fround(v) === v, `format ${f.name}: table value ${v} is not a float32; write Math.fround(v)`);
+        check(
+          Math.fround(v) === v,
+          `format ${f.name}: table value ${v} is not a float32; write Math.fround(v)`,
+        );
       }
       const sorted = [...f.values].sort((a, b) => a - b);
       for (let i = 1; i < sorted.length; i++) {
@@ -139,7 +151,14 @@ export const intFormat = (
   name: string,
   fields: Partial<Omit<IntFormat, "kind" | "name">> & { bits: number },
 ): IntFormat =>
-  validateFormat({ kind: "int", name, signed: true, range: "full", shift: 0, ...fields }) as IntFormat;
+  validateFormat({
+    kind: "int",
+    name,
+    signed: true,
+    range: "full",
+    shift: 0,
+    ...fields,
+  }) as IntFormat;
 
 export const tableFormat = (name: string, values: readonly number[]): TableFormat =>
   validateFormat({

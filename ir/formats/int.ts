@@ -33,7 +33,16 @@ export function roundToInteger(v: number, rounding: Rounding, random: number): n
   const negative = isNegative(v);
   const a = Math.abs(v);
   const lo = Math.floor(a);
-  const up = roundUp(a, lo, lo + 1, lo % 2 === 0, negative, rounding.mode, random, rounding.randomBits);
+  const up = roundUp(
+    a,
+    lo,
+    lo + 1,
+    lo % 2 === 0,
+    negative,
+    rounding.mode,
+    random,
+    rounding.randomBits,
+  );
   const m = up ? lo + 1 : lo;
   return negative ? -m : m;
 }

@@ -51,7 +51,9 @@ function roundsUp(l: TableLayout, x: number, lo: number, hi: number, rounding: R
     case "toward_zero":
       return Math.abs(b) < Math.abs(a);
     case "stochastic":
-      throw new Error(`format ${l.format.name}: stochastic rounding is not defined for table formats`);
+      throw new Error(
+        `format ${l.format.name}: stochastic rounding is not defined for table formats`,
+      );
     default: {
       const mid = (a + b) / 2; // exact: validateFormat checks a + b has no rounding error
       if (x !== mid) return x > mid;

@@ -17,7 +17,9 @@ const fl32 = Math.fround;
 export function qdqBackward(scheme: Scheme, x: Tensor, gradY: Float32Array): Float32Array {
   const data = toFloat32(x);
   if (gradY.length !== data.length)
-    throw new RangeError(`qdq_backward: the gradient has ${gradY.length} elements, x has ${data.length}`);
+    throw new RangeError(
+      `qdq_backward: the gradient has ${gradY.length} elements, x has ${data.length}`,
+    );
   const grid = blockGrid(x.shape, scheme.block);
   const ts = scheme.tensorScale ? tensorScale(scheme, finiteAmax(data)) : undefined;
   const rules = new ScaleRuleContext(scheme, ts?.encode ?? 1);

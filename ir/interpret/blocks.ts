@@ -15,15 +15,20 @@ const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
 export function blockGrid(shape: readonly number[], block: BlockShape): BlockGrid {
-  if (product(shape) >= 2 ** 31) throw new RangeError(`tensors of 2^31 elements or more are not supported`);
+  if (product(shape) >= 2 ** 31)
+    throw new RangeError(`tensors of 2^31 elements or more are not supported`);
   const dims = shape.length === 0 ? [1] : [...shape];
-  return block.kind === "axis" ? axisGrid(dims, block.axis, block.size) : tileGrid(dims, block.rows, block.cols);
+  return block.kind === "axis"
+    ? axisGrid(dims, block.axis, block.size)
+    : tileGrid(dims, block.rows, block.cols);
 }
 
 function axisGrid(dims: number[], axisIn: number, size: number | "all"): BlockGrid {
   const axis = axisIn < 0 ? dims.length + axisIn : axisIn;
   if (axis < 0 || axis >= dims.length)
-    throw new RangeError(`block axis ${axisIn} is out of range for a tensor of rank ${dims.length}`);
+    throw new RangeError(
+      `block axis ${axisIn} is out of range for a tensor of rank ${dims.length}`,
+    );
   const n = dims[axis];
   const inner = product(dims.slice(axis + 1));
   const bsize = size === "all" ? Math.max(n, 1) : size;

@@ -10,15 +10,18 @@ const fl32 = Math.fround;
 export const GEMV_LANES = 16;
 
 export function gemv(w: QuantizedTensor, x: Float32Array): Float32Array {
-  if (w.shape.length !== 2) throw new RangeError(`gemv: weights must be 2-D [N, K], got [${w.shape.join(", ")}]`);
+  if (w.shape.length !== 2)
+    throw new RangeError(`gemv: weights must be 2-D [N, K], got [${w.shape.join(", ")}]`);
   const [N, K] = w.shape;
-  if (x.length !== K) throw new RangeError(`gemv: x has ${x.length} elements, the weights have K = ${K} columns`);
+  if (x.length !== K)
+    throw new RangeError(`gemv: x has ${x.length} elements, the weights have K = ${K} columns`);
   const wd = dequantize(w);
   const y = new Float32Array(N);
   const acc = new Float32Array(GEMV_LANES);
   for (let n = 0; n < N; n++) {
     acc.fill(0);
-    for (let k = 0; k < K; k++) acc[k % GEMV_LANES] = fl32(acc[k % GEMV_LANES] + fl32(wd[n * K + k] * x[k]));
+    for (let k = 0; k < K; k++)
+      acc[k % GEMV_LANES] = fl32(acc[k % GEMV_LANES] + fl32(wd[n * K + k] * x[k]));
     for (let half = GEMV_LANES / 2; half >= 1; half /= 2)
       for (let l = 0; l < half; l++) acc[l] = fl32(acc[l] + acc[l + half]);
     y[n] = acc[0];
@@ -27,7 +30,10 @@ export function gemv(w: QuantizedTensor, x: Float32Array): Float32Array {
 }
 
 /** The same product in float64 with the rigorous bound gamma_K * sum |w x| of DESIGN.md, for `order: any` kernels. */
-export function gemvReference(w: QuantizedTensor, x: Float32Array): { y: Float64Array; bound: Float64Array } {
+export function gemvReference(
+  w: QuantizedTensor,
+  x: Float32Array,
+): { y: Float64Array; bound: Float64Array } {
   const [N, K] = w.shape;
   const wd = dequantize(w);
   const u = 2 ** -24;

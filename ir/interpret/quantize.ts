@@ -37,10 +37,17 @@ export interface QuantizedTensor {
 }
 
 function input(x: Tensor | Float32Array): { data: Float32Array; shape: readonly number[] } {
-  return x instanceof Float32Array ? { data: x, shape: [x.length] } : { data: toFloat32(x), shape: x.shape };
+  return x instanceof Float32Array
+    ? { data: x, shape: [x.length] }
+    : { data: toFloat32(x), shape: x.shape };
 }
 
-export function blockStats(x: Float32Array, offs: Int32Array, n: number, st: BlockStats): BlockStats {
+export function blockStats(
+  x: Float32Array,
+  offs: Int32Array,
+  n: number,
+  st: BlockStats,
+): BlockStats {
   let amax = 0;
   let min = Infinity;
   let max = -Infinity;
@@ -71,7 +78,11 @@ export function finiteAmax(x: Float32Array): number {
   return amax;
 }
 
-export function quantize(scheme: Scheme, x: Tensor | Float32Array, options: QuantizeOptions = {}): QuantizedTensor {
+export function quantize(
+  scheme: Scheme,
+  x: Tensor | Float32Array,
+  options: QuantizeOptions = {},
+): QuantizedTensor {
   const { data, shape } = input(x);
   const seed = options.seed ?? 0;
   const grid = blockGrid(shape, scheme.block);
@@ -107,7 +118,15 @@ export function quantize(scheme: Scheme, x: Tensor | Float32Array, options: Quan
     }
   }
 
-  const q: QuantizedTensor = { scheme, shape, codes, scaleShape: grid.gridShape, scales, zeros, tensorScale: ts };
+  const q: QuantizedTensor = {
+    scheme,
+    shape,
+    codes,
+    scaleShape: grid.gridShape,
+    scales,
+    zeros,
+    tensorScale: ts,
+  };
   return scheme.doubleQuant ? { ...q, doubleQuant: compressScales(q, rules.scale, seed) } : q;
 }
 
@@ -165,6 +184,10 @@ export function dequantize(q: QuantizedTensor): Float32Array {
 }
 
 /** Fake quantization: dequantize(quantize(x)). */
-export function qdq(scheme: Scheme, x: Tensor | Float32Array, options: QuantizeOptions = {}): Float32Array {
+export function qdq(
+  scheme: Scheme,
+  x: Tensor | Float32Array,
+  options: QuantizeOptions = {},
+): Float32Array {
   return dequantize(quantize(scheme, x, options));
 }

@@ -10,7 +10,9 @@ const fl32 = Math.fround;
 
 /** The sign (+1 / -1) of position p (0..size-1): the top bit of Philox word p under the seed. */
 export function rotationSigns(r: Rotation): Float32Array {
-  return Float32Array.from({ length: r.size }, (_, p) => (r.seed === undefined ? 1 : randomBits(r.seed, p, 1) ? -1 : 1));
+  return Float32Array.from({ length: r.size }, (_, p) =>
+    r.seed === undefined ? 1 : randomBits(r.seed, p, 1) ? -1 : 1,
+  );
 }
 
 /**
@@ -21,7 +23,9 @@ export function rotationSigns(r: Rotation): Float32Array {
 export function rotateInPlace(x: Float32Array, r: Rotation): void {
   const n = r.size;
   if (x.length % n !== 0)
-    throw new RangeError(`rotate: the rotated axis has ${x.length} elements, not a multiple of the Hadamard size ${n}`);
+    throw new RangeError(
+      `rotate: the rotated axis has ${x.length} elements, not a multiple of the Hadamard size ${n}`,
+    );
   const signs = rotationSigns(r);
   const norm = fl32(1 / Math.sqrt(n));
   for (let base = 0; base < x.length; base += n) {
@@ -42,7 +46,9 @@ export function rotateInPlace(x: Float32Array, r: Rotation): void {
 export function rotate(x: Float32Array, shape: readonly number[], r: Rotation): Float32Array {
   const last = shape.length ? shape[shape.length - 1] : x.length;
   if (last % r.size !== 0)
-    throw new RangeError(`rotate: the last axis has ${last} elements, not a multiple of the Hadamard size ${r.size}; pad it or pick a size that divides it`);
+    throw new RangeError(
+      `rotate: the last axis has ${last} elements, not a multiple of the Hadamard size ${r.size}; pad it or pick a size that divides it`,
+    );
   const y = Float32Array.from(x);
   rotateInPlace(y, r);
   return y;

@@ -4,7 +4,15 @@
  * operation is an explicit fl32 (Math.fround of an exact float64 result,
  * which equals the correctly rounded binary32 operation).
  */
-import { codec, floorLog2, NEAREST_EVEN, pow2, roundToInteger, type Codec, type Encoder } from "../formats/index.js";
+import {
+  codec,
+  floorLog2,
+  NEAREST_EVEN,
+  pow2,
+  roundToInteger,
+  type Codec,
+  type Encoder,
+} from "../formats/index.js";
 import { elementEmax, elementMax, type Scheme } from "../scheme.js";
 
 const fl32 = Math.fround;
@@ -74,7 +82,8 @@ export class ScaleRuleContext {
     this.kmin = floorLog2(this.scale.minPositive);
     this.kmax = floorLog2(this.scale.maxFinite);
     const e = scheme.element;
-    this.mbits = e.kind === "float" ? e.mantissa : e.kind === "int" ? e.bits - (e.signed ? 2 : 1) : 0;
+    this.mbits =
+      e.kind === "float" ? e.mantissa : e.kind === "int" ? e.bits - (e.signed ? 2 : 1) : 0;
   }
 
   nanScale(): BlockScale {
@@ -131,7 +140,10 @@ export class ScaleRuleContext {
       value = this.scale.minPositive;
     }
     const mult = fl32(1 / value);
-    const zero = Math.min(this.qmax, Math.max(0, roundToInteger(fl32(-lo * mult), NEAREST_EVEN, 0)));
+    const zero = Math.min(
+      this.qmax,
+      Math.max(0, roundToInteger(fl32(-lo * mult), NEAREST_EVEN, 0)),
+    );
     return { code, value, mult, zero };
   }
 }

@@ -10,7 +10,10 @@ export type NibbleOrder =
   /** element 2i in bits 4-7 (bitsandbytes) */
   | "high_first";
 
-export function packNibbles(codes: ArrayLike<number>, order: NibbleOrder = "low_first"): Uint8Array {
+export function packNibbles(
+  codes: ArrayLike<number>,
+  order: NibbleOrder = "low_first",
+): Uint8Array {
   const out = new Uint8Array(Math.ceil(codes.length / 2));
   for (let i = 0; i < codes.length; i++) {
     const nibble = codes[i] & 0xf;
@@ -20,7 +23,11 @@ export function packNibbles(codes: ArrayLike<number>, order: NibbleOrder = "low_
   return out;
 }
 
-export function unpackNibbles(bytes: Uint8Array, count: number, order: NibbleOrder = "low_first"): Uint8Array {
+export function unpackNibbles(
+  bytes: Uint8Array,
+  count: number,
+  order: NibbleOrder = "low_first",
+): Uint8Array {
   const out = new Uint8Array(count);
   for (let i = 0; i < count; i++) {
     const high = (i % 2 === 1) === (order === "low_first");

@@ -19,7 +19,12 @@ export function nvidia128x4Offset(r: number, c: number, cols: number): number {
 }
 
 /** Swizzles a row-major [rows, cols] scale matrix; padding bytes are `fill`. */
-export function swizzleNvidia128x4(scales: Uint8Array, rows: number, cols: number, fill = 0): Uint8Array {
+export function swizzleNvidia128x4(
+  scales: Uint8Array,
+  rows: number,
+  cols: number,
+  fill = 0,
+): Uint8Array {
   const out = new Uint8Array(padTo(rows, 128) * padTo(cols, 4)).fill(fill);
   for (let r = 0; r < rows; r++)
     for (let c = 0; c < cols; c++) out[nvidia128x4Offset(r, c, cols)] = scales[r * cols + c];

@@ -33,7 +33,7 @@ const u = K.u32;
 const i = K.i32;
 const f = K.f32;
 
-export type KernelKindLowered = "quantize" | "dequantize" | "qdq";
+export type KernelKindLowered = "quantize" | "dequantize" | "qdq" | "qdq_backward";
 
 export class LoweringError extends Error {
   override name = "LoweringError";
@@ -108,9 +108,12 @@ export function lowerKernel(
     if (asym) params.push(buffer("zeros", elemOf(elem.bits), "read"));
     if (s.tensorScale) params.push(buffer("tscale", "f32", "read"));
   }
-  if (kind !== "quantize") params.push(buffer("y", "f32", "write"));
+  if (kind === "qdq_backward")
+    params.push(buffer("gy", "f32", "read"), buffer("gx", "f32", "write"));
+  else if (kind !== "quantize") params.push(buffer("y", "f32", "write"));
   params.push(...geo.params);
-  if (sr && kind !== "dequantize") params.push(scalar("seed_lo", "u32"), scalar("seed_hi", "u32"));
+  if (sr && (kind === "quantize" || kind === "qdq"))
+    params.push(scalar("seed_lo", "u32"), scalar("seed_hi", "u32"));
 
   const top = new Block();
   const blockText =
@@ -222,6 +225,14 @@ export function lowerKernel(
     let code: Expr;
     if (kind === "dequantize") {
       code = el.let("c", K.load("codes", idx, "u32"));
+    } else if (kind === "qdq_backward") {
+      const v = el.let("v", E.mul(loadX(el, idx), mult));
+      const qmax = elementMax(s);
+      const lo = asym ? E.sub(f(0), E.f32(zero)) : f(-qmax);
+      const hi = asym ? E.sub(f(qmax), E.f32(zero)) : f(qmax);
+      const inside = E.and(E.ge(v, lo), E.le(v, hi));
+      el.push(K.store("gx", idx, E.select(inside, K.load("gy", idx, "f32"), f(0))));
+      code = u(0);
     } else {
       const x = loadX(el, idx);
       const v = el.let("v", E.mul(x, mult));
@@ -240,7 +251,7 @@ export function lowerKernel(
         : lowerEncode(el, s.element, s.rounding, s.overflow, v, random);
       if (kind === "quantize") el.push(K.store("codes", idx, code));
     }
-    if (kind !== "quantize") {
+    if (kind === "dequantize" || kind === "qdq") {
       let value: Expr;
       if (asym) value = E.mul(E.f32(E.sub(E.i32(code), E.i32(zero))), scaleValue);
       else if (second) value = E.mul(E.mul(decodeExpr(elem, code), scaleValue), second);
