@@ -8,7 +8,8 @@ import { blockGrid } from "../ir/interpret/blocks.js";
 import { elementCount } from "../ir/tensor.js";
 import { geometryScalars } from "../passes/lower/geometry.js";
 import { packedLength } from "../passes/lower/pack.js";
-import type { LengthRule, Plan } from "../passes/lower.js";
+import type { KernelStep, LengthRule, Plan } from "../passes/lower.js";
+import { doubleQuantOffset } from "../ir/interpret/quantize.js";
 import type { BufferData } from "../ir/kernel-eval.js";
 
 export type Execute = (
@@ -39,7 +40,11 @@ export function bufferLength(plan: Plan, rule: LengthRule, shape: readonly numbe
   if (rule === "packed") return packedLength(plan.codeLayout, n);
   if (rule === "rows") return shape[0];
   if (rule === "columns") return shape[shape.length - 1];
-  return blockGrid(shape, plan.spec.scheme.block).count;
+  if (rule === "one") return 1;
+  const blocks = blockGrid(shape, plan.spec.scheme.block).count;
+  if (rule === "nested_blocks")
+    return blockGrid([blocks], plan.spec.scheme.doubleQuant!.scheme.block).count;
+  return blocks;
 }
 
 /**
@@ -82,18 +87,27 @@ export function runPlan(
     seed_lo: seed >>> 0,
     seed_hi: Math.floor(seed / 2 ** 32) >>> 0,
   };
+  const blocks = blockGrid(shape, plan.spec.scheme.block).count;
+  const nestedScheme = plan.spec.scheme.doubleQuant?.scheme;
+  const seedScalars = { seed_lo: geometry.seed_lo, seed_hi: geometry.seed_hi };
+  const scalarsOf: Record<KernelStep["scalars"], () => Record<string, number>> = {
+    geometry: () => geometry,
+    count: () => ({ n: elementCount(shape) }),
+    matrix: () => ({ N: shape[0], K: shape[1] }),
+    blocks: () => ({ n: blocks }),
+    nested: () => ({ ...geometryScalars(nestedScheme!.block, [blocks]), ...seedScalars }),
+  };
   const kernels = new Map(plan.kernels.map((k) => [k.name, k]));
   for (const step of plan.steps) {
+    if ("host" in step) {
+      const values = new Float32Array(new Uint32Array(buffers[step.from] as Uint32Array).buffer);
+      (buffers[step.to] as Float32Array)[0] = doubleQuantOffset(values, step.mode);
+      continue;
+    }
     const kernel = kernels.get(step.kernel)!;
     const bound: Record<string, BufferData> = {};
     for (const [param, buffer] of Object.entries(step.bind)) bound[param] = buffers[buffer];
-    const scalars: Record<string, number> =
-      step.scalars === "count"
-        ? { n: elementCount(shape) }
-        : step.scalars === "matrix"
-          ? { N: shape[0], K: shape[1] }
-          : geometry;
-    execute(kernel, bound, scalars);
+    execute(kernel, bound, scalarsOf[step.scalars]());
   }
   const out: Record<string, BufferData> = {};
   for (const b of plan.buffers) if (b.role === "output") out[b.name] = buffers[b.name];

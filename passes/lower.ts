@@ -11,9 +11,18 @@ import { lowerKernel } from "./lower/kernels.js";
 import { packKernel, unpackKernel } from "./lower/pack.js";
 import { lowerGemv } from "./lower/gemv.js";
 import { lowerRotate } from "./lower/rotate.js";
+import { centerKernel, restoreKernel } from "./lower/dq.js";
+import { buildGraph } from "./build-graph.js";
+import { fuse } from "./fuse.js";
+import { layout } from "./layout.js";
 
-/** How long a buffer is, given the tensor: one per element, per block, packed bytes, or the 3 tensor-scale floats. */
-export type LengthRule = "elements" | "blocks" | "packed" | "tscale" | "rows" | "columns";
+/**
+ * How long a buffer is, given the tensor: one per element, per block, packed
+ * bytes, the 3 tensor-scale floats, W's rows or columns (gemv), one value, or
+ * the blocks of the nested scheme of double quantization over the scales.
+ */
+export type LengthRule =
+  "elements" | "blocks" | "packed" | "tscale" | "rows" | "columns" | "one" | "nested_blocks";
 
 export interface BufferDecl {
   readonly name: string;
@@ -22,13 +31,27 @@ export interface BufferDecl {
   readonly length: LengthRule;
 }
 
-export interface Step {
+export interface KernelStep {
   readonly kernel: string;
   /** kernel buffer param -> plan buffer */
   readonly bind: Readonly<Record<string, string>>;
-  /** `geometry`: block-geometry scalars (+ seed); `count`: n = number of elements; `matrix`: N, K of a 2-D W */
-  readonly scalars: "geometry" | "count" | "matrix";
+  /**
+   * `geometry`: block-geometry scalars (+ seed); `count`: n = number of elements;
+   * `matrix`: N, K of a 2-D W; `blocks`: n = number of blocks; `nested`: the
+   * geometry of double quantization's scheme over the block scales (+ seed)
+   */
+  readonly scalars: "geometry" | "count" | "matrix" | "blocks" | "nested";
 }
+
+/** Work done by the host between kernels: the one scalar of double quantization (ir/interpret doubleQuantOffset). */
+export interface HostStep {
+  readonly host: "dq_offset";
+  readonly from: string;
+  readonly to: string;
+  readonly mode: "mean" | "none";
+}
+
+export type Step = KernelStep | HostStep;
 
 export interface Plan {
   readonly spec: KernelSpec;
@@ -42,6 +65,7 @@ const elemOf = (bits: number): ElemType => (bits <= 8 ? "u8" : bits <= 16 ? "u16
 
 export function lower(g: Graph, spec: KernelSpec): Plan {
   const s = spec.scheme;
+  if (s.doubleQuant) return lowerDoubleQuant(spec);
   const find = (op: string) => g.nodes.find((n) => n.op.op === op);
   const pack = find("pack");
   const unpack = find("unpack");
@@ -188,4 +212,134 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
     steps.push({ kernel: kernels[kernels.length - 1].name, bind, scalars: "geometry" });
   }
   return { spec, codeLayout: packing, kernels, buffers, steps };
+}
+
+function plan(spec: KernelSpec): Plan {
+  return lower(layout(fuse(buildGraph(spec)), spec), spec);
+}
+
+/** Copies a plan's kernels, buffers and steps into another, renaming buffers and kernels. */
+function splice(
+  into: { kernels: Kernel[]; buffers: BufferDecl[]; steps: Step[] },
+  p: Plan,
+  prefix: string,
+  rename: Record<string, string>,
+  nested: boolean,
+): void {
+  const name = (b: string) => rename[b] ?? `${prefix}${b}`;
+  for (const k of p.kernels) into.kernels.push({ ...k, name: `${prefix}${k.name}` });
+  for (const b of p.buffers) {
+    if (into.buffers.some((x) => x.name === name(b.name))) continue;
+    const length: LengthRule = !nested
+      ? b.length
+      : b.length === "elements"
+        ? "blocks"
+        : b.length === "blocks"
+          ? "nested_blocks"
+          : b.length;
+    into.buffers.push({
+      ...b,
+      name: name(b.name),
+      role: b.name in rename ? "temp" : b.role,
+      length,
+    });
+  }
+  for (const st of p.steps) {
+    if ("host" in st) continue;
+    const bind = Object.fromEntries(Object.entries(st.bind).map(([k, v]) => [k, name(v)]));
+    const scalars =
+      nested && st.scalars === "geometry"
+        ? "nested"
+        : nested && st.scalars === "count"
+          ? "blocks"
+          : st.scalars;
+    into.steps.push({ kernel: `${prefix}${st.kernel}`, bind, scalars });
+  }
+}
+
+/**
+ * Double quantization (QLoRA): the element kernels run with f32 block scales;
+ * the host takes their mean; the centred scales go through the nested scheme's
+ * own plan; dequantization restores them before the element kernel reads them.
+ */
+function lowerDoubleQuant(spec: KernelSpec): Plan {
+  const dq = spec.scheme.doubleQuant!;
+  const base = { ...spec.scheme, doubleQuant: undefined };
+  const nestedSpec = (kind: KernelSpec["kind"]): KernelSpec => ({
+    name: "dq",
+    kind,
+    scheme: dq.scheme,
+    input: "f32",
+    output: "f32",
+    layout: "unpacked",
+  });
+  const out = { kernels: [] as Kernel[], buffers: [] as BufferDecl[], steps: [] as Step[] };
+  const offset: BufferDecl = { name: "dq_offset", elem: "f32", role: "output", length: "one" };
+  const center = () => {
+    out.buffers.push({ name: "centered", elem: "f32", role: "temp", length: "blocks" });
+    out.kernels.push(centerKernel(`${spec.name}_center`));
+    out.steps.push({ host: "dq_offset", from: "scales32", to: "dq_offset", mode: dq.offset });
+    out.steps.push({
+      kernel: `${spec.name}_center`,
+      bind: { scales32: "scales32", offset: "dq_offset", centered: "centered" },
+      scalars: "blocks",
+    });
+  };
+  const restore = (into: string) => {
+    out.buffers.push({ name: into, elem: "u32", role: "temp", length: "blocks" });
+    out.kernels.push(restoreKernel(`${spec.name}_restore`));
+    out.steps.push({
+      kernel: `${spec.name}_restore`,
+      bind: { restored: "restored", offset: "dq_offset", scales32: into },
+      scalars: "blocks",
+    });
+  };
+  const outerQuantize = plan({
+    ...spec,
+    kind: "quantize",
+    scheme: base,
+    layout: spec.kind === "qdq" ? "unpacked" : spec.layout,
+  });
+  const outerDequantize = plan({
+    ...spec,
+    kind: "dequantize",
+    scheme: base,
+    layout: spec.kind === "qdq" ? "unpacked" : spec.layout,
+  });
+  let layoutOf = outerQuantize.codeLayout;
+
+  if (spec.kind === "quantize") {
+    splice(out, outerQuantize, "", { scales: "scales32" }, false);
+    out.buffers.push(offset);
+    center();
+    splice(out, plan(nestedSpec("quantize")), "dq_", { x: "centered" }, true);
+  } else if (spec.kind === "dequantize") {
+    layoutOf = outerDequantize.codeLayout;
+    out.buffers.push({ ...offset, role: "input" });
+    splice(out, plan(nestedSpec("dequantize")), "dq_", { y: "restored" }, true);
+    restore("scales32");
+    splice(out, outerDequantize, "", { scales: "scales32" }, false);
+  } else if (spec.kind === "qdq") {
+    splice(out, outerQuantize, "q_", { x: "x", codes: "codes_q", scales: "scales32" }, false);
+    out.buffers.push({ ...offset, role: "temp" });
+    center();
+    splice(out, plan(nestedSpec("qdq")), "dq_", { x: "centered", y: "restored" }, true);
+    restore("scales32r");
+    splice(out, outerDequantize, "", { codes: "codes_q", scales: "scales32r", y: "y" }, false);
+    out.buffers.forEach((b, j) => {
+      if (b.name === "x") out.buffers[j] = { ...b, role: "input" };
+      if (b.name === "y") out.buffers[j] = { ...b, role: "output" };
+    });
+  } else {
+    // qdq_backward: the clip mask depends only on the first-level scales
+    const p = plan({ ...spec, scheme: base });
+    return { ...p, spec };
+  }
+  return {
+    spec,
+    codeLayout: layoutOf,
+    kernels: out.kernels,
+    buffers: out.buffers,
+    steps: out.steps,
+  };
 }

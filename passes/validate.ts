@@ -20,6 +20,10 @@ export function validate(spec: KernelSpec): KernelSpec {
     throw new CompileError(
       `${where}: gemv needs blocks along K (the last axis of W), not axis ${spec.scheme.block.axis}`,
     );
+  if (spec.kind === "gemv" && spec.scheme.doubleQuant)
+    throw new CompileError(
+      `${where}: gemv with double quantization is not lowered yet; quantize the weights with ${spec.scheme.name} and run gemv on a scheme without it`,
+    );
   if (spec.rotate && spec.input !== "f32")
     throw new CompileError(
       `${where}: rotation reads f32 input; ${spec.input} input with rotate is not lowered yet`,

@@ -134,19 +134,26 @@ export function quantize(
 function compressScales(q: QuantizedTensor, scale: Codec, seed: number) {
   const dq = q.scheme.doubleQuant!;
   const values = Float32Array.from(q.scales, (c) => scale.decode(c));
-  let offset = 0;
-  if (dq.offset === "mean") {
-    let sum = 0;
-    let n = 0;
-    for (const v of values) {
-      if (!Number.isFinite(v)) continue;
-      sum += v;
-      n++;
-    }
-    offset = n === 0 ? 0 : fl32(sum / n);
-  }
+  const offset = doubleQuantOffset(values, dq.offset);
   const centered = values.map((v) => fl32(v - offset));
   return { scales: quantize(dq.scheme, centered, { seed }), offset };
+}
+
+/**
+ * The offset of double quantization: fl32 of the mean of the finite scale
+ * values, summed in float64 left to right (0 if none, or with `offset: none`).
+ * Host code of every backend computes this one scalar the same way.
+ */
+export function doubleQuantOffset(values: Float32Array, mode: "mean" | "none"): number {
+  if (mode === "none") return 0;
+  let sum = 0;
+  let n = 0;
+  for (const v of values) {
+    if (!Number.isFinite(v)) continue;
+    sum += v;
+    n++;
+  }
+  return n === 0 ? 0 : fl32(sum / n);
 }
 
 /** The value of every block's scale, as dequantization uses it. */

@@ -43,7 +43,9 @@ export function lowerGemv(name: string, s: Scheme, activations: DType): Kernel {
     { kind: "scalar", name: "N", type: "i32" },
     { kind: "scalar", name: "K", type: "i32" },
   );
-  const decoded = [elem, scale, ...(activations === "f16" ? [codec(f16)] : [])].filter((c) => c.bits <= 16);
+  const decoded = [elem, scale, ...(activations === "f16" ? [codec(f16)] : [])].filter(
+    (c) => c.bits <= 16,
+  );
   const tables = decoded
     .map(valuesTable)
     .filter((t, j, all) => all.findIndex((x) => x.name === t.name) === j);

@@ -54,8 +54,7 @@ const scalar = (name: string, type: ScalarParam["type"]): ScalarParam => ({
 
 /** The schemes this lowering covers; anything else is a LoweringError naming what is missing. */
 export function checkLowerable(s: Scheme): void {
-  if (s.doubleQuant)
-    throw new LoweringError(`scheme ${s.name}: double quantization is not lowered yet`);
+  if (s.doubleQuant) checkLowerable(s.doubleQuant.scheme);
   for (const fmt of [s.element, s.scale.format, ...(s.tensorScale ? [s.tensorScale] : [])])
     if (
       formatBits(fmt) > 16 &&
