@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { DISTRIBUTIONS, parseDistribution, type Distribution } from "../tune/synthetic.js";
 import { runError } from "./commands/error.js";
 import { runCheck } from "./commands/check.js";
+import { runCompile, TARGETS } from "./commands/compile.js";
 import { runList } from "./commands/list.js";
 import { runQdq } from "./commands/qdq.js";
 import { runQuantize } from "./commands/quantize.js";
@@ -103,6 +104,16 @@ Examples:
     .description("check .qs files and print their diagnostics; exit 1 if any is an error")
     .argument("<files...>", ".qs files (their imports are checked too)")
     .action((files: string[]) => runCheck(files, io));
+
+  qkc
+    .command("compile")
+    .description("compile kernels (a .qs file's, or every kind for a scheme) through the pass pipeline")
+    .argument("<source>", "a .qs file with kernel declarations, or a scheme (every kernel kind)")
+    .addOption(new Option("--target <target>", "what to emit").choices([...TARGETS]).default("ir"))
+    .option("--out <dir>", "folder for the artifacts and manifest.json")
+    .option("--dump-ir <passes>", "print the IR after these passes (comma-separated): validate, graph, fuse, layout, lower")
+    .option("--kernel <name>", "compile only this kernel")
+    .action((source: string, opts) => runCompile(source, opts, io));
 
   qkc
     .command("qdq")

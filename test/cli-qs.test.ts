@@ -76,3 +76,31 @@ describe("qkc with .qs files", () => {
     expect(r.out).not.toMatch(/^mxfp4 /m);
   });
 });
+
+describe("qkc compile", () => {
+  it("prints the IR after the passes asked for", async () => {
+    const r = await run("compile", "mxfp4", "--dump-ir=fuse", "--kernel", "qdq_mxfp4");
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^\/\/ qdq_mxfp4 after fuse\ngraph qdq_mxfp4 \{/);
+    expect(r.out).toMatch(/= qdq\(%0, %1\) scheme=mxfp4/);
+  });
+
+  it("writes one .kir per kernel and a manifest naming scheme, layouts, target, version and source hash", async () => {
+    const out = join(dir, "k");
+    const r = await run("compile", "nvfp4", "--out", out);
+    expect(r.code).toBe(0);
+    const { readFileSync } = await import("node:fs");
+    const m = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
+    expect(m.target).toBe("ir");
+    expect(m.sourceSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(m.kernels.map((k: { kind: string }) => k.kind)).toEqual(["quantize", "dequantize", "qdq", "qdq_backward", "gemv"]);
+    expect(m.kernels[0].codeLayout).toEqual({ kind: "nibbles", order: "low_first" });
+    expect(readFileSync(join(out, "quantize_nvfp4.kir"), "utf8")).toMatch(/^kernel quantize_nvfp4_codes\(/);
+  });
+
+  it("refuses unknown passes with the list", async () => {
+    const r = await run("compile", "mxfp4", "--dump-ir=lowr");
+    expect(r.code).toBe(1);
+    expect(r.err).toBe("error: --dump-ir=lowr: no such pass; passes: validate, graph, fuse, layout, lower\n");
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * qkc compile: kernel requests (a .qs file's kernels, or every kernel kind of
+ * a scheme) through the pass pipeline to a target, with a manifest.
+ */
+import { createHash } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { loadForCommand, resolveScheme } from "../../dsl/resolve.js";
+import { printKernel } from "../../ir/kernel-print.js";
+import type { KernelSpec } from "../../ir/program.js";
+import type { Scheme } from "../../ir/scheme.js";
+import { compile, CompileError, PASS_NAMES, type PassName } from "../../passes/pipeline.js";
+import { writeFileAtomic } from "../atomic.js";
+import { UserError } from "../errors.js";
+import type { Io } from "../io.js";
+import { qkcVersion } from "../version.js";
+
+export const TARGETS = ["ir"] as const;
+export type Target = (typeof TARGETS)[number];
+
+export interface CompileOptions {
+  target: Target;
+  out?: string;
+  dumpIr?: string;
+  kernel?: string;
+}
+
+/** Every kernel kind of one scheme, f32 in and out, packed codes. */
+export function defaultKernels(s: Scheme): KernelSpec[] {
+  const base = { scheme: s, input: "f32", output: "f32", layout: "packed" } as const;
+  const kinds: KernelSpec["kind"][] = ["quantize", "dequantize", "qdq", "qdq_backward"];
+  if (!s.doubleQuant && s.block.kind === "axis" && [-1, 1].includes(s.block.axis)) kinds.push("gemv");
+  return kinds.map((kind) => ({ ...base, kind, name: `${kind}_${s.name}`, ...(kind === "gemv" ? { order: "fixed", accumulate: "f32" } : {}) }));
+}
+
+async function kernelsOf(source: string): Promise<{ specs: KernelSpec[]; text: string }> {
+  if (/\.qs$/.test(source)) {
+    const r = loadForCommand([source]);
+    const specs = [...r.program.kernels.values()];
+    if (specs.length === 0) {
+      const own = [...r.program.schemes.values()];
+      if (own.length === 0) throw new UserError(`${source} declares no kernel and no scheme; add \`kernel k = quantize(SCHEME)\``);
+      return { specs: own.flatMap(defaultKernels), text: [...r.sources.values()].join("\n") };
+    }
+    return { specs, text: [...r.sources.values()].join("\n") };
+  }
+  const s = resolveScheme(source);
+  return { specs: defaultKernels(s), text: JSON.stringify(s) };
+}
+
+export async function runCompile(source: string, opts: CompileOptions, io: Io): Promise<void> {
+  const dump = opts.dumpIr?.split(",").map((p) => p.trim()) ?? [];
+  for (const p of dump)
+    if (!PASS_NAMES.includes(p as PassName)) throw new UserError(`--dump-ir=${p}: no such pass; passes: ${PASS_NAMES.join(", ")}`);
+  if (!opts.out && dump.length === 0) throw new UserError("give --out DIR for the artifacts, or --dump-ir=PASS to print a stage");
+  let { specs, text } = await kernelsOf(source);
+  if (opts.kernel) {
+    specs = specs.filter((k) => k.name === opts.kernel);
+    if (specs.length === 0) throw new UserError(`no kernel named '${opts.kernel}' in ${source}`);
+  }
+  const results = specs.map((spec) => {
+    try {
+      return compile(spec, { dump: dump as PassName[] });
+    } catch (e) {
+      if (e instanceof CompileError) throw new UserError(e.message);
+      throw e;
+    }
+  });
+  for (const [j, r] of results.entries())
+    for (const pass of dump as PassName[]) io.stdout(`// ${specs[j].name} after ${pass}\n${r.dumps[pass]}\n\n`);
+  if (!opts.out) return;
+  await mkdir(opts.out, { recursive: true }).catch((e: Error) => {
+    throw new UserError(`${opts.out}: cannot create the folder: ${e.message}`);
+  });
+  const files: string[] = [];
+  for (const { plan } of results) {
+    const file = `${plan.spec.name}.kir`;
+    await writeFileAtomic(join(opts.out, file), plan.kernels.map(printKernel).join("\n\n") + "\n");
+    files.push(file);
+  }
+  const manifest = {
+    qkc: qkcVersion(),
+    target: opts.target,
+    source,
+    sourceSha256: createHash("sha256").update(text).digest("hex"),
+    kernels: results.map(({ plan }, j) => ({
+      name: plan.spec.name,
+      kind: plan.spec.kind,
+      scheme: plan.spec.scheme,
+      input: plan.spec.input,
+      output: plan.spec.output,
+      rotate: plan.spec.rotate ?? null,
+      codeLayout: plan.codeLayout,
+      scaleLayout: { kind: "row_major_block_grid" },
+      buffers: plan.buffers,
+      steps: plan.steps,
+      functions: plan.kernels.map((k) => ({ name: k.name, params: k.params })),
+      file: files[j],
+    })),
+  };
+  await writeFileAtomic(join(opts.out, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  io.stdout(`${results.length} kernel(s) for target ${opts.target} in ${opts.out}: ${files.join(", ")}, manifest.json\n`);
+}
