@@ -53,7 +53,9 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   for (const p of dump)
     if (!PASS_NAMES.includes(p as PassName)) throw new UserError(`--dump-ir=${p}: no such pass; passes: ${PASS_NAMES.join(", ")}`);
   if (!opts.out && dump.length === 0) throw new UserError("give --out DIR for the artifacts, or --dump-ir=PASS to print a stage");
-  let { specs, text } = await kernelsOf(source);
+  const found = await kernelsOf(source);
+  const text = found.text;
+  let specs = found.specs;
   if (opts.kernel) {
     specs = specs.filter((k) => k.name === opts.kernel);
     if (specs.length === 0) throw new UserError(`no kernel named '${opts.kernel}' in ${source}`);
