@@ -9,6 +9,7 @@ import { runCheck } from "./commands/check.js";
 import { runCompile, TARGETS } from "./commands/compile.js";
 import { runList } from "./commands/list.js";
 import { runQdq } from "./commands/qdq.js";
+import { runGemv } from "./commands/gemv.js";
 import { runQuantize } from "./commands/quantize.js";
 import { isUserError } from "./errors.js";
 import { processIo, type Io } from "./io.js";
@@ -126,6 +127,16 @@ Examples:
     .addOption(backendOption())
     .addOption(seedOption(ROUNDING_SEED))
     .action(runQdq);
+
+  qkc
+    .command("gemv")
+    .description("y = W x with W quantized by the scheme (16-lane order, see docs/semantics.md); y is float32 [N]")
+    .argument("<scheme>", SCHEME_ARG)
+    .requiredOption("--weights <file>", "W as a 2-D .npy [N, K], float32 or float16 (quantized by the scheme)")
+    .requiredOption("--x <file>", "x as a .npy of K values, float32 or float16")
+    .requiredOption("--out <file>", "output .npy, float32 [N]")
+    .addOption(backendOption())
+    .action(runGemv);
 
   qkc
     .command("quantize")

@@ -104,3 +104,22 @@ describe("qkc compile", () => {
     expect(r.err).toBe("error: --dump-ir=lowr: no such pass; passes: validate, graph, fuse, layout, lower\n");
   });
 });
+
+describe("qkc gemv", () => {
+  it("computes y = W x of the quantized weights, bit for bit with the interpreter", async () => {
+    const { gemv: gemvRef, quantize: q } = await import("../ir/interpret/index.js");
+    const N = 5;
+    const K = 70;
+    const w = Float32Array.from({ length: N * K }, (_, i) => Math.sin(i * 0.3));
+    const x = Float32Array.from({ length: K }, (_, i) => Math.cos(i));
+    await writeNpy(join(dir, "w.npy"), { dtype: "f32", shape: [N, K], data: w });
+    await writeNpy(join(dir, "xv.npy"), { dtype: "f32", shape: [K], data: x });
+    const r = await run("gemv", "nvfp4", "--weights", join(dir, "w.npy"), "--x", join(dir, "xv.npy"), "--out", join(dir, "yv.npy"));
+    expect(r.err).toBe("");
+    const { builtinScheme } = await import("../stdlib/index.js");
+    const want = gemvRef(q(builtinScheme("nvfp4")!, { dtype: "f32", shape: [N, K], data: w }), x);
+    expect((await readNpy(join(dir, "yv.npy"))).data).toEqual(want);
+    const bad = await run("gemv", "nvfp4", "--weights", join(dir, "w.npy"), "--x", join(dir, "w.npy"), "--out", join(dir, "yv.npy"));
+    expect(bad.err).toMatch(/x has 350 elements but the weights have K = 70 columns/);
+  });
+});
