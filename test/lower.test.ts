@@ -71,3 +71,22 @@ describe("lowered KernelIR (reference evaluator) equals the interpreter", () => 
     });
   }
 });
+
+describe("f16 and bf16 inputs", () => {
+  it("widen exactly inside the kernel, as the interpreter does", async () => {
+    for (const dtype of ["f16", "bf16"] as const) {
+      const raw = Uint16Array.from({ length: 3 * 100 }, (_, i) => (i * 2654435761) >>> 16); // every kind of code, NaN and Inf included
+      for (const s of LOWERABLE.slice(0, 6)) {
+        const k = lowerKernel("qdq", "qdq", s, dtype);
+        const y = new Float32Array(raw.length);
+        evaluateKernel(
+          k,
+          { x: raw, y },
+          { ...geometryScalars(s.block, [3, 100]), seed_lo: 0, seed_hi: 0 },
+        );
+        const want = qdq(s, { dtype, shape: [3, 100], data: raw });
+        expect(bits(y), `${s.name} ${dtype}`).toEqual(bits(want));
+      }
+    }
+  });
+});
