@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { DISTRIBUTIONS, parseDistribution, type Distribution } from "../tune/synthetic.js";
 import { runError } from "./commands/error.js";
 import { runCheck } from "./commands/check.js";
+import { runFmt } from "./commands/fmt.js";
 import { runCompile, TARGETS } from "./commands/compile.js";
 import { runList } from "./commands/list.js";
 import { runQdq } from "./commands/qdq.js";
@@ -105,6 +106,14 @@ Examples:
     .description("check .qs files and print their diagnostics; exit 1 if any is an error")
     .argument("<files...>", ".qs files (their imports are checked too)")
     .action((files: string[]) => runCheck(files, io));
+
+  qkc
+    .command("fmt")
+    .description("format .qs files (the prettier plugin for .qs): print, --write in place, or --check")
+    .argument("<files...>", ".qs files")
+    .option("--write", "rewrite the files in place")
+    .option("--check", "exit 1 if any file is not formatted")
+    .action((files: string[], opts: { write?: boolean; check?: boolean }) => runFmt(files, opts, io));
 
   qkc
     .command("compile")

@@ -123,3 +123,17 @@ describe("qkc gemv", () => {
     expect(bad.err).toMatch(/x has 350 elements but the weights have K = 70 columns/);
   });
 });
+
+describe("qkc fmt", () => {
+  it("prints the formatted file, --check lists unformatted files, --write rewrites them", async () => {
+    const f = join(dir, "messy.qs");
+    writeFileSync(f, "format  a=int{bits:4}\n");
+    const p = await run("fmt", f);
+    expect(p.out).toBe("format a = int { bits: 4 }\n");
+    const c = await run("fmt", "--check", f);
+    expect(c.code).toBe(1);
+    expect(c.err).toMatch(/not formatted: .*messy.qs; run qkc fmt --write/);
+    expect((await run("fmt", "--write", f)).code).toBe(0);
+    expect((await run("fmt", "--check", f)).code).toBe(0);
+  });
+});
