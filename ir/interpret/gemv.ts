@@ -24,7 +24,7 @@ export function gemv(w: QuantizedTensor, x: Float32Array): Float32Array {
       acc[k % GEMV_LANES] = fl32(acc[k % GEMV_LANES] + fl32(wd[n * K + k] * x[k]));
     for (let half = GEMV_LANES / 2; half >= 1; half /= 2)
       for (let l = 0; l < half; l++) acc[l] = fl32(acc[l] + acc[l + half]);
-    y[n] = acc[0];
+    y[n] = acc[0] === acc[0] ? acc[0] : NaN; // the canonical NaN, as every output
   }
   return y;
 }
