@@ -4,8 +4,8 @@ import { bitsPerElement, type BlockShape, type Scheme } from "../ir/scheme.js";
 import { BUILTIN_SCHEMES } from "../stdlib/index.js";
 import { resolveScheme as resolveSpec } from "../dsl/resolve.js";
 
-export const BACKENDS = ["interp"] as const;
-export type Backend = (typeof BACKENDS)[number];
+import { BACKENDS, type Backend } from "../backends/runner.js";
+export { BACKENDS, type Backend };
 
 /** commander argument parser for --backend. */
 export function parseBackend(name: string): Backend {

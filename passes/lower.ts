@@ -275,13 +275,13 @@ function lowerDoubleQuant(spec: KernelSpec): Plan {
   });
   const out = { kernels: [] as Kernel[], buffers: [] as BufferDecl[], steps: [] as Step[] };
   const offset: BufferDecl = { name: "dq_offset", elem: "f32", role: "output", length: "one" };
-  const center = () => {
+  const center = (scales: string) => {
     out.buffers.push({ name: "centered", elem: "f32", role: "temp", length: "blocks" });
     out.kernels.push(centerKernel(`${spec.name}_center`));
-    out.steps.push({ host: "dq_offset", from: "scales32", to: "dq_offset", mode: dq.offset });
+    out.steps.push({ host: "dq_offset", from: scales, to: "dq_offset", mode: dq.offset });
     out.steps.push({
       kernel: `${spec.name}_center`,
-      bind: { scales32: "scales32", offset: "dq_offset", centered: "centered" },
+      bind: { scales32: scales, offset: "dq_offset", centered: "centered" },
       scalars: "blocks",
     });
   };
@@ -309,9 +309,10 @@ function lowerDoubleQuant(spec: KernelSpec): Plan {
   let layoutOf = outerQuantize.codeLayout;
 
   if (spec.kind === "quantize") {
-    splice(out, outerQuantize, "", { scales: "scales32" }, false);
+    // the f32 block scales before compression stay an output, as the interpreter's `scales`
+    splice(out, outerQuantize, "", {}, false);
     out.buffers.push(offset);
-    center();
+    center("scales");
     splice(out, plan(nestedSpec("quantize")), "dq_", { x: "centered" }, true);
   } else if (spec.kind === "dequantize") {
     layoutOf = outerDequantize.codeLayout;
@@ -322,7 +323,7 @@ function lowerDoubleQuant(spec: KernelSpec): Plan {
   } else if (spec.kind === "qdq") {
     splice(out, outerQuantize, "q_", { x: "x", codes: "codes_q", scales: "scales32" }, false);
     out.buffers.push({ ...offset, role: "temp" });
-    center();
+    center("scales32");
     splice(out, plan(nestedSpec("qdq")), "dq_", { x: "centered", y: "restored" }, true);
     restore("scales32r");
     splice(out, outerDequantize, "", { codes: "codes_q", scales: "scales32r", y: "y" }, false);

@@ -137,3 +137,33 @@ describe("qkc fmt", () => {
     expect((await run("fmt", "--check", f)).code).toBe(0);
   });
 });
+
+describe("--backend wasm", () => {
+  it("qdq, quantize and gemv write the same bytes as the interpreter", async () => {
+    const { readFileSync } = await import("node:fs");
+    const x = Float32Array.from({ length: 64 * 48 }, (_, i) => Math.sin(i * 0.7) * (1 + (i % 9)));
+    x[17] = NaN;
+    const inPath = join(dir, "wx.npy");
+    await writeNpy(inPath, { dtype: "f32", shape: [64, 48], data: x });
+    for (const scheme of ["mxfp4", "nvfp4", "nf4_dq", "int4_g128_asym"]) {
+      for (const backend of ["interp", "wasm"]) {
+        expect((await run("qdq", scheme, "--in", inPath, "--out", join(dir, `q_${backend}.npy`), "--backend", backend)).code).toBe(0);
+        expect((await run("quantize", scheme, "--in", inPath, "--out", join(dir, `qz_${backend}`), "--backend", backend)).code).toBe(0);
+      }
+      expect(readFileSync(join(dir, "q_wasm.npy")), scheme).toEqual(readFileSync(join(dir, "q_interp.npy")));
+      for (const f of ["codes.npy", "scales.npy"])
+        expect(readFileSync(join(dir, "qz_wasm", f)), `${scheme} ${f}`).toEqual(readFileSync(join(dir, "qz_interp", f)));
+    }
+    const xv = join(dir, "wxv.npy");
+    await writeNpy(xv, { dtype: "f32", shape: [48], data: Float32Array.from({ length: 48 }, (_, i) => i / 7) });
+    for (const backend of ["interp", "wasm"])
+      expect((await run("gemv", "mxfp4", "--weights", inPath, "--x", xv, "--out", join(dir, `g_${backend}.npy`), "--backend", backend)).code).toBe(0);
+    expect(readFileSync(join(dir, "g_wasm.npy"))).toEqual(readFileSync(join(dir, "g_interp.npy")));
+  });
+
+  it("names the backends that exist", async () => {
+    const r = await run("qdq", "mxfp4", "--in", "x.npy", "--out", "y.npy", "--backend", "cuda");
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/interp, wasm/);
+  });
+});

@@ -346,7 +346,7 @@ describe("user errors are one line and exit 1", () => {
     ],
     [
       ["qdq", "mxfp4", "--in", "x.npy", "--out", "y.npy", "--backend", "cuda"],
-      /argument 'cuda' is invalid\. qkc has these backends: interp\./,
+      /argument 'cuda' is invalid\. qkc has these backends: interp, wasm\./,
     ],
     [
       ["qdq", "mxfp4", "--in", "/no/such/x.npy", "--out", "y.npy"],

@@ -1,5 +1,5 @@
 /** qkc error: quantization error of schemes on a .npy tensor or a synthetic one. */
-import { qdq } from "../../ir/interpret/index.js";
+import { runner } from "../../backends/runner.js";
 import { toFloat32, type Tensor } from "../../ir/tensor.js";
 import { errorMetrics } from "../../tune/metrics.js";
 import { distributionName, synthetic, type Distribution } from "../../tune/synthetic.js";
@@ -46,11 +46,14 @@ export async function runError(schemeNames: string[], opts: ErrorOptions, io: Io
   const schemes = resolveSchemes(schemeNames);
   const { tensor, source } = await input(opts);
   const x = toFloat32(tensor);
-  const results = schemes.map((s) => ({
-    scheme: s.name,
-    bitsPerElement: bitsForShape(s, tensor.shape),
-    ...errorMetrics(x, qdq(s, tensor, { seed: opts.seed })),
-  }));
+  const run = runner(opts.backend);
+  const results = [];
+  for (const s of schemes)
+    results.push({
+      scheme: s.name,
+      bitsPerElement: bitsForShape(s, tensor.shape),
+      ...errorMetrics(x, await run.qdq(s, tensor, opts.seed)),
+    });
 
   if (opts.json) {
     io.stdout(toJson({ input: source, backend: opts.backend, results }));

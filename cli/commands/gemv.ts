@@ -1,5 +1,5 @@
 /** qkc gemv: y = W x with W quantized by a scheme, in the scheme's declared reduction order. */
-import { gemv, quantize } from "../../ir/interpret/index.js";
+import { runner } from "../../backends/runner.js";
 import { toFloat32 } from "../../ir/tensor.js";
 import { UserError } from "../errors.js";
 import { readTensor, writeNpy } from "../npy.js";
@@ -20,6 +20,6 @@ export async function runGemv(schemeName: string, opts: GemvOptions): Promise<vo
   const K = w.shape[1];
   if (x.data.length !== K)
     throw new UserError(`${opts.x}: x has ${x.data.length} elements but the weights have K = ${K} columns; give x of shape [${K}]`);
-  const y = gemv(quantize(scheme, w), toFloat32(x));
+  const y = await runner(opts.backend).gemv(scheme, w, toFloat32(x));
   await writeNpy(opts.out, { dtype: "f32", shape: [w.shape[0]], data: y });
 }

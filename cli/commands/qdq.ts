@@ -1,5 +1,5 @@
 /** qkc qdq: fake quantization of a .npy tensor, written as float32 of the same shape. */
-import { qdq } from "../../ir/interpret/index.js";
+import { runner } from "../../backends/runner.js";
 import { readTensor, writeNpy } from "../npy.js";
 import { resolveScheme, type Backend } from "../schemes.js";
 
@@ -13,6 +13,6 @@ export interface QdqOptions {
 export async function runQdq(schemeName: string, opts: QdqOptions): Promise<void> {
   const scheme = resolveScheme(schemeName);
   const { tensor } = await readTensor(opts.in);
-  const data = qdq(scheme, tensor, { seed: opts.seed });
+  const data = await runner(opts.backend).qdq(scheme, tensor, opts.seed);
   await writeNpy(opts.out, { dtype: "f32", shape: tensor.shape, data });
 }

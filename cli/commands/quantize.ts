@@ -5,7 +5,8 @@
 import { createHash } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { quantize, type QuantizedTensor } from "../../ir/interpret/index.js";
+import type { QuantizedTensor } from "../../ir/interpret/index.js";
+import { runner } from "../../backends/runner.js";
 import { writeFileAtomic } from "../atomic.js";
 import { fsReason, UserError } from "../errors.js";
 import { codesArray, readTensor, writeNpy, type NpyArray } from "../npy.js";
@@ -36,7 +37,7 @@ function arrays(q: QuantizedTensor, prefix = ""): [string, NpyArray][] {
 export async function runQuantize(schemeName: string, opts: QuantizeOptions): Promise<void> {
   const scheme = resolveScheme(schemeName);
   const { tensor, bytes } = await readTensor(opts.in);
-  const q = quantize(scheme, tensor, { seed: opts.seed });
+  const q = await runner(opts.backend).quantize(scheme, tensor, opts.seed);
 
   try {
     await mkdir(opts.out, { recursive: true });
