@@ -3,7 +3,13 @@
  * the benches and the tuner: qdq, quantize (to the interpreter's QuantizedTensor
  * shape) and gemv. Compiled kernel sets are cached per kernel request.
  */
-import { dequantize as interpDequantize, gemv as interpGemv, qdq as interpQdq, quantize as interpQuantize, type QuantizedTensor } from "../ir/interpret/index.js";
+import {
+  dequantize as interpDequantize,
+  gemv as interpGemv,
+  qdq as interpQdq,
+  quantize as interpQuantize,
+  type QuantizedTensor,
+} from "../ir/interpret/index.js";
 import type { KernelSpec } from "../ir/program.js";
 import type { Scheme } from "../ir/scheme.js";
 import type { CodeArray, Tensor } from "../ir/tensor.js";
@@ -50,7 +56,11 @@ export function wasmKernel(spec: KernelSpec): Promise<{ plan: Plan; execute: Exe
   return entry;
 }
 
-const request = (s: Scheme, kind: KernelSpec["kind"], input: KernelSpec["input"] = "f32"): KernelSpec => ({
+const request = (
+  s: Scheme,
+  kind: KernelSpec["kind"],
+  input: KernelSpec["input"] = "f32",
+): KernelSpec => ({
   name: `${kind}_${s.name}`,
   kind,
   scheme: s,
@@ -63,7 +73,11 @@ const request = (s: Scheme, kind: KernelSpec["kind"], input: KernelSpec["input"]
 const inputData = (x: Tensor): BufferData => x.data;
 
 /** The named outputs of a quantize plan, in the interpreter's QuantizedTensor shape. */
-function toQuantized(s: Scheme, shape: readonly number[], out: Record<string, BufferData>): QuantizedTensor {
+function toQuantized(
+  s: Scheme,
+  shape: readonly number[],
+  out: Record<string, BufferData>,
+): QuantizedTensor {
   const grid = blockGrid(shape, s.block);
   const q: QuantizedTensor = {
     scheme: s,
@@ -73,7 +87,11 @@ function toQuantized(s: Scheme, shape: readonly number[], out: Record<string, Bu
     scales: out.scales as CodeArray,
     zeros: out.zeros as CodeArray | undefined,
     tensorScale: out.tscale
-      ? { amax: (out.tscale as Float32Array)[0], encode: (out.tscale as Float32Array)[1], decode: (out.tscale as Float32Array)[2] }
+      ? {
+          amax: (out.tscale as Float32Array)[0],
+          encode: (out.tscale as Float32Array)[1],
+          decode: (out.tscale as Float32Array)[2],
+        }
       : undefined,
   };
   if (!s.doubleQuant) return q;
@@ -90,10 +108,15 @@ function toQuantized(s: Scheme, shape: readonly number[], out: Record<string, Bu
 function quantizedInputs(q: QuantizedTensor): Record<string, BufferData> {
   const inputs: Record<string, BufferData> = { codes: q.codes, scales: q.scales };
   if (q.zeros) inputs.zeros = q.zeros;
-  if (q.tensorScale) inputs.tscale = Float32Array.of(q.tensorScale.amax, q.tensorScale.encode, q.tensorScale.decode);
+  if (q.tensorScale)
+    inputs.tscale = Float32Array.of(q.tensorScale.amax, q.tensorScale.encode, q.tensorScale.decode);
   if (q.doubleQuant) {
     const d = q.doubleQuant;
-    Object.assign(inputs, { dq_codes: d.scales.codes, dq_scales: d.scales.scales, dq_offset: Float32Array.of(d.offset) });
+    Object.assign(inputs, {
+      dq_codes: d.scales.codes,
+      dq_scales: d.scales.scales,
+      dq_offset: Float32Array.of(d.offset),
+    });
     if (d.scales.zeros) inputs.dq_zeros = d.scales.zeros;
     if (d.scales.tensorScale) {
       const t = d.scales.tensorScale;
@@ -127,4 +150,3 @@ export const wasm: Runner = {
 export function runner(backend: Backend): Runner {
   return backend === "wasm" ? wasm : interpreter;
 }
-

@@ -63,7 +63,15 @@ describe("qkc with .qs files", () => {
     expect(a.err).toMatch(/declares 2 schemes \(mine, other\); name one/);
     const b = await run("error", `${file}:mien`, "--synthetic", "gaussian", "--shape", "64,64");
     expect(b.err).toMatch(/declares no scheme 'mien' \(did you mean 'mine'\?\)/);
-    const c = await run("error", `${file}:mine`, "mxfp4", "--synthetic", "gaussian", "--shape", "64,64");
+    const c = await run(
+      "error",
+      `${file}:mine`,
+      "mxfp4",
+      "--synthetic",
+      "gaussian",
+      "--shape",
+      "64,64",
+    );
     expect(c.code).toBe(0);
     expect(c.out).toMatch(/^mine /m);
   });
@@ -93,15 +101,25 @@ describe("qkc compile", () => {
     const m = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
     expect(m.target).toBe("ir");
     expect(m.sourceSha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(m.kernels.map((k: { kind: string }) => k.kind)).toEqual(["quantize", "dequantize", "qdq", "qdq_backward", "gemv"]);
+    expect(m.kernels.map((k: { kind: string }) => k.kind)).toEqual([
+      "quantize",
+      "dequantize",
+      "qdq",
+      "qdq_backward",
+      "gemv",
+    ]);
     expect(m.kernels[0].codeLayout).toEqual({ kind: "nibbles", order: "low_first" });
-    expect(readFileSync(join(out, "quantize_nvfp4.kir"), "utf8")).toMatch(/^kernel quantize_nvfp4_codes\(/);
+    expect(readFileSync(join(out, "quantize_nvfp4.kir"), "utf8")).toMatch(
+      /^kernel quantize_nvfp4_codes\(/,
+    );
   });
 
   it("refuses unknown passes with the list", async () => {
     const r = await run("compile", "mxfp4", "--dump-ir=lowr");
     expect(r.code).toBe(1);
-    expect(r.err).toBe("error: --dump-ir=lowr: no such pass; passes: validate, graph, fuse, layout, lower\n");
+    expect(r.err).toBe(
+      "error: --dump-ir=lowr: no such pass; passes: validate, graph, fuse, layout, lower\n",
+    );
   });
 });
 
@@ -114,12 +132,30 @@ describe("qkc gemv", () => {
     const x = Float32Array.from({ length: K }, (_, i) => Math.cos(i));
     await writeNpy(join(dir, "w.npy"), { dtype: "f32", shape: [N, K], data: w });
     await writeNpy(join(dir, "xv.npy"), { dtype: "f32", shape: [K], data: x });
-    const r = await run("gemv", "nvfp4", "--weights", join(dir, "w.npy"), "--x", join(dir, "xv.npy"), "--out", join(dir, "yv.npy"));
+    const r = await run(
+      "gemv",
+      "nvfp4",
+      "--weights",
+      join(dir, "w.npy"),
+      "--x",
+      join(dir, "xv.npy"),
+      "--out",
+      join(dir, "yv.npy"),
+    );
     expect(r.err).toBe("");
     const { builtinScheme } = await import("../stdlib/index.js");
     const want = gemvRef(q(builtinScheme("nvfp4")!, { dtype: "f32", shape: [N, K], data: w }), x);
     expect((await readNpy(join(dir, "yv.npy"))).data).toEqual(want);
-    const bad = await run("gemv", "nvfp4", "--weights", join(dir, "w.npy"), "--x", join(dir, "w.npy"), "--out", join(dir, "yv.npy"));
+    const bad = await run(
+      "gemv",
+      "nvfp4",
+      "--weights",
+      join(dir, "w.npy"),
+      "--x",
+      join(dir, "w.npy"),
+      "--out",
+      join(dir, "yv.npy"),
+    );
     expect(bad.err).toMatch(/x has 350 elements but the weights have K = 70 columns/);
   });
 });
@@ -147,17 +183,66 @@ describe("--backend wasm", () => {
     await writeNpy(inPath, { dtype: "f32", shape: [64, 48], data: x });
     for (const scheme of ["mxfp4", "nvfp4", "nf4_dq", "int4_g128_asym"]) {
       for (const backend of ["interp", "wasm"]) {
-        expect((await run("qdq", scheme, "--in", inPath, "--out", join(dir, `q_${backend}.npy`), "--backend", backend)).code).toBe(0);
-        expect((await run("quantize", scheme, "--in", inPath, "--out", join(dir, `qz_${backend}`), "--backend", backend)).code).toBe(0);
+        expect(
+          (
+            await run(
+              "qdq",
+              scheme,
+              "--in",
+              inPath,
+              "--out",
+              join(dir, `q_${backend}.npy`),
+              "--backend",
+              backend,
+            )
+          ).code,
+        ).toBe(0);
+        expect(
+          (
+            await run(
+              "quantize",
+              scheme,
+              "--in",
+              inPath,
+              "--out",
+              join(dir, `qz_${backend}`),
+              "--backend",
+              backend,
+            )
+          ).code,
+        ).toBe(0);
       }
-      expect(readFileSync(join(dir, "q_wasm.npy")), scheme).toEqual(readFileSync(join(dir, "q_interp.npy")));
+      expect(readFileSync(join(dir, "q_wasm.npy")), scheme).toEqual(
+        readFileSync(join(dir, "q_interp.npy")),
+      );
       for (const f of ["codes.npy", "scales.npy"])
-        expect(readFileSync(join(dir, "qz_wasm", f)), `${scheme} ${f}`).toEqual(readFileSync(join(dir, "qz_interp", f)));
+        expect(readFileSync(join(dir, "qz_wasm", f)), `${scheme} ${f}`).toEqual(
+          readFileSync(join(dir, "qz_interp", f)),
+        );
     }
     const xv = join(dir, "wxv.npy");
-    await writeNpy(xv, { dtype: "f32", shape: [48], data: Float32Array.from({ length: 48 }, (_, i) => i / 7) });
+    await writeNpy(xv, {
+      dtype: "f32",
+      shape: [48],
+      data: Float32Array.from({ length: 48 }, (_, i) => i / 7),
+    });
     for (const backend of ["interp", "wasm"])
-      expect((await run("gemv", "mxfp4", "--weights", inPath, "--x", xv, "--out", join(dir, `g_${backend}.npy`), "--backend", backend)).code).toBe(0);
+      expect(
+        (
+          await run(
+            "gemv",
+            "mxfp4",
+            "--weights",
+            inPath,
+            "--x",
+            xv,
+            "--out",
+            join(dir, `g_${backend}.npy`),
+            "--backend",
+            backend,
+          )
+        ).code,
+      ).toBe(0);
     expect(readFileSync(join(dir, "g_wasm.npy"))).toEqual(readFileSync(join(dir, "g_interp.npy")));
   });
 

@@ -14,8 +14,10 @@ import { writeFileAtomic } from "../atomic.js";
 import { UserError } from "../errors.js";
 import type { Io } from "../io.js";
 import { qkcVersion } from "../version.js";
+import { emitWasm } from "../../backends/wasm/emit.js";
+import { generateBindings } from "../../backends/wasm/bindings.js";
 
-export const TARGETS = ["ir"] as const;
+export const TARGETS = ["ir", "wasm"] as const;
 export type Target = (typeof TARGETS)[number];
 
 export interface CompileOptions {
@@ -29,8 +31,14 @@ export interface CompileOptions {
 export function defaultKernels(s: Scheme): KernelSpec[] {
   const base = { scheme: s, input: "f32", output: "f32", layout: "packed" } as const;
   const kinds: KernelSpec["kind"][] = ["quantize", "dequantize", "qdq", "qdq_backward"];
-  if (!s.doubleQuant && s.block.kind === "axis" && [-1, 1].includes(s.block.axis)) kinds.push("gemv");
-  return kinds.map((kind) => ({ ...base, kind, name: `${kind}_${s.name}`, ...(kind === "gemv" ? { order: "fixed", accumulate: "f32" } : {}) }));
+  if (!s.doubleQuant && s.block.kind === "axis" && [-1, 1].includes(s.block.axis))
+    kinds.push("gemv");
+  return kinds.map((kind) => ({
+    ...base,
+    kind,
+    name: `${kind}_${s.name}`,
+    ...(kind === "gemv" ? { order: "fixed", accumulate: "f32" } : {}),
+  }));
 }
 
 async function kernelsOf(source: string): Promise<{ specs: KernelSpec[]; text: string }> {
@@ -39,7 +47,10 @@ async function kernelsOf(source: string): Promise<{ specs: KernelSpec[]; text: s
     const specs = [...r.program.kernels.values()];
     if (specs.length === 0) {
       const own = [...r.program.schemes.values()];
-      if (own.length === 0) throw new UserError(`${source} declares no kernel and no scheme; add \`kernel k = quantize(SCHEME)\``);
+      if (own.length === 0)
+        throw new UserError(
+          `${source} declares no kernel and no scheme; add \`kernel k = quantize(SCHEME)\``,
+        );
       return { specs: own.flatMap(defaultKernels), text: [...r.sources.values()].join("\n") };
     }
     return { specs, text: [...r.sources.values()].join("\n") };
@@ -51,8 +62,10 @@ async function kernelsOf(source: string): Promise<{ specs: KernelSpec[]; text: s
 export async function runCompile(source: string, opts: CompileOptions, io: Io): Promise<void> {
   const dump = opts.dumpIr?.split(",").map((p) => p.trim()) ?? [];
   for (const p of dump)
-    if (!PASS_NAMES.includes(p as PassName)) throw new UserError(`--dump-ir=${p}: no such pass; passes: ${PASS_NAMES.join(", ")}`);
-  if (!opts.out && dump.length === 0) throw new UserError("give --out DIR for the artifacts, or --dump-ir=PASS to print a stage");
+    if (!PASS_NAMES.includes(p as PassName))
+      throw new UserError(`--dump-ir=${p}: no such pass; passes: ${PASS_NAMES.join(", ")}`);
+  if (!opts.out && dump.length === 0)
+    throw new UserError("give --out DIR for the artifacts, or --dump-ir=PASS to print a stage");
   const found = await kernelsOf(source);
   const text = found.text;
   let specs = found.specs;
@@ -69,16 +82,34 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
     }
   });
   for (const [j, r] of results.entries())
-    for (const pass of dump as PassName[]) io.stdout(`// ${specs[j].name} after ${pass}\n${r.dumps[pass]}\n\n`);
+    for (const pass of dump as PassName[])
+      io.stdout(`// ${specs[j].name} after ${pass}\n${r.dumps[pass]}\n\n`);
   if (!opts.out) return;
   await mkdir(opts.out, { recursive: true }).catch((e: Error) => {
     throw new UserError(`${opts.out}: cannot create the folder: ${e.message}`);
   });
   const files: string[] = [];
-  for (const { plan } of results) {
-    const file = `${plan.spec.name}.kir`;
-    await writeFileAtomic(join(opts.out, file), plan.kernels.map(printKernel).join("\n\n") + "\n");
-    files.push(file);
+  let artifact: { reservedBytes: number } | undefined;
+  if (opts.target === "ir") {
+    for (const { plan } of results) {
+      const file = `${plan.spec.name}.kir`;
+      await writeFileAtomic(
+        join(opts.out, file),
+        plan.kernels.map(printKernel).join("\n\n") + "\n",
+      );
+      files.push(file);
+    }
+  } else {
+    const plans = results.map((r) => r.plan);
+    const wasm = emitWasm(plans.flatMap((p) => p.kernels));
+    artifact = wasm;
+    const bindings = await generateBindings(plans, wasm.reservedBytes);
+    await writeFileAtomic(join(opts.out, "kernels.wasm"), wasm.binary);
+    await writeFileAtomic(join(opts.out, "kernels.wat"), wasm.wat);
+    await writeFileAtomic(join(opts.out, "kernels.ts"), bindings.ts);
+    await writeFileAtomic(join(opts.out, "kernels.js"), bindings.js);
+    await writeFileAtomic(join(opts.out, "kernels.d.ts"), bindings.dts);
+    files.push("kernels.wasm", "kernels.wat", "kernels.ts", "kernels.js", "kernels.d.ts");
   }
   const manifest = {
     qkc: qkcVersion(),
@@ -97,9 +128,20 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
       buffers: plan.buffers,
       steps: plan.steps,
       functions: plan.kernels.map((k) => ({ name: k.name, params: k.params })),
-      file: files[j],
+      file: opts.target === "ir" ? files[j] : "kernels.wasm",
     })),
+    ...(artifact
+      ? {
+          wasm: {
+            file: "kernels.wasm",
+            reservedBytes: artifact.reservedBytes,
+            memory: "imported as env.memory",
+          },
+        }
+      : {}),
   };
   await writeFileAtomic(join(opts.out, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-  io.stdout(`${results.length} kernel(s) for target ${opts.target} in ${opts.out}: ${files.join(", ")}, manifest.json\n`);
+  io.stdout(
+    `${results.length} kernel(s) for target ${opts.target} in ${opts.out}: ${files.join(", ")}, manifest.json\n`,
+  );
 }
