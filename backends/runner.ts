@@ -28,7 +28,8 @@ export interface Runner {
   qdq(s: Scheme, x: Tensor, seed?: number): Promise<Float32Array>;
   quantize(s: Scheme, x: Tensor, seed?: number): Promise<QuantizedTensor>;
   dequantize(q: QuantizedTensor): Promise<Float32Array>;
-  gemv(s: Scheme, w: Tensor, x: Float32Array): Promise<Float32Array>;
+  /** y = W x for W already quantized (2-D [N, K], blocks along K) */
+  gemv(w: QuantizedTensor, x: Float32Array): Promise<Float32Array>;
 }
 
 export const interpreter: Runner = {
@@ -36,7 +37,7 @@ export const interpreter: Runner = {
   qdq: async (s, x, seed = 0) => interpQdq(s, x, { seed }),
   quantize: async (s, x, seed = 0) => interpQuantize(s, x, { seed }),
   dequantize: async (q) => interpDequantize(q),
-  gemv: async (s, w, x) => interpGemv(interpQuantize(s, w), x),
+  gemv: async (w, x) => interpGemv(w, x),
 };
 
 const compiled = new Map<string, Promise<{ plan: Plan; execute: Execute }>>();
@@ -140,10 +141,9 @@ export const wasm: Runner = {
     const { plan, execute } = await wasmKernel(request(q.scheme, "dequantize"));
     return runPlan(plan, q.shape, quantizedInputs(q), execute).y as Float32Array;
   },
-  async gemv(s, w, x) {
-    const q = await this.quantize(s, w);
-    const { plan, execute } = await wasmKernel(request(s, "gemv"));
-    return runPlan(plan, w.shape, { ...quantizedInputs(q), x }, execute).y as Float32Array;
+  async gemv(w, x) {
+    const { plan, execute } = await wasmKernel(request(w.scheme, "gemv"));
+    return runPlan(plan, w.shape, { ...quantizedInputs(w), x }, execute).y as Float32Array;
   },
 };
 

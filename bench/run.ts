@@ -1,11 +1,13 @@
 /**
  * `npm run bench [-- suite...] [--size N] [--scheme a,b] [--cases N]`: prints one JSON
- * document, then a table. Suites: interp (interpreter throughput), fuzz-dsl (the
+ * document, then a table. Suites: interp (interpreter throughput), wasm (the
+ * WebAssembly backend vs the interpreter and memcpy), fuzz-dsl (the
  * front end on 100k random and mutated .qs sources). Benchmarks report numbers;
  * they never fail a build.
  */
 import { parseArgs } from "node:util";
 import { benchInterpreter } from "./interpreter.js";
+import { benchWasm } from "./wasm.js";
 import { fuzz } from "../test/fuzz/qs-fuzz.js";
 
 const { values, positionals } = parseArgs({
@@ -23,6 +25,11 @@ for (const suite of suites) {
     report.interp = rows;
     console.log(JSON.stringify(report, null, 2));
     console.table(rows);
+  } else if (suite === "wasm") {
+    const rows = await benchWasm(values.size ? Number(values.size) : 1 << 24, only);
+    report.wasm = rows;
+    console.log(JSON.stringify(report, null, 2));
+    console.table(rows);
   } else if (suite === "fuzz-dsl") {
     const cases = values.cases ? Number(values.cases) : 100_000;
     const t0 = performance.now();
@@ -37,6 +44,6 @@ for (const suite of suites) {
     console.log(JSON.stringify(report, null, 2));
     console.table([summary]);
   } else {
-    throw new Error(`unknown bench suite ${suite}; suites: interp, fuzz-dsl`);
+    throw new Error(`unknown bench suite ${suite}; suites: interp, wasm, fuzz-dsl`);
   }
 }

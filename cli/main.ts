@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { DISTRIBUTIONS, parseDistribution, type Distribution } from "../tune/synthetic.js";
 import { runError } from "./commands/error.js";
 import { runCheck } from "./commands/check.js";
+import { BENCH_KERNELS, runBench } from "./commands/bench.js";
 import { runFmt } from "./commands/fmt.js";
 import { runCompile, TARGETS } from "./commands/compile.js";
 import { runList } from "./commands/list.js";
@@ -146,6 +147,18 @@ Examples:
     .requiredOption("--out <file>", "output .npy, float32 [N]")
     .addOption(backendOption())
     .action(runGemv);
+
+  qkc
+    .command("bench")
+    .description("time one kernel alone (warm-up, then the median of repeated runs) and print one JSON object")
+    .argument("<scheme>", SCHEME_ARG)
+    .addOption(new Option("--kernel <kind>", "kernel to time").choices([...BENCH_KERNELS]).default("qdq"))
+    .addOption(backendOption())
+    .addOption(new Option("--threads <n>", "threads").default(1).argParser((t) => parseSeed(t)))
+    .addOption(new Option("--size <n>", "elements of the tensor (gemv: of W)").default(1 << 22).argParser((t) => parseSeed(t)))
+    .addOption(new Option("--runs <n>", "timed runs").default(9).argParser((t) => parseSeed(t)))
+    .option("--json", "print JSON (the only output format; accepted for scripts)")
+    .action((name: string, opts) => runBench(name, opts, io));
 
   qkc
     .command("quantize")

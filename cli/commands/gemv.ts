@@ -20,6 +20,7 @@ export async function runGemv(schemeName: string, opts: GemvOptions): Promise<vo
   const K = w.shape[1];
   if (x.data.length !== K)
     throw new UserError(`${opts.x}: x has ${x.data.length} elements but the weights have K = ${K} columns; give x of shape [${K}]`);
-  const y = await runner(opts.backend).gemv(scheme, w, toFloat32(x));
+  const run = runner(opts.backend);
+  const y = await run.gemv(await run.quantize(scheme, w), toFloat32(x));
   await writeNpy(opts.out, { dtype: "f32", shape: [w.shape[0]], data: y });
 }

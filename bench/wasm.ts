@@ -1,0 +1,80 @@
+/**
+ * The WebAssembly backend against the interpreter and a memcpy of the same
+ * bytes, measured in one run: quantize / dequantize / qdq on `elements` floats
+ * and GEMV on a square W. Times include copying buffers into and out of wasm
+ * memory (the runtime copies per call).
+ */
+import { interpreter, wasm, type Runner } from "../backends/runner.js";
+import { builtinScheme } from "../stdlib/index.js";
+import { synthetic } from "../tune/synthetic.js";
+import { medianMs } from "./timing.js";
+
+export interface WasmRow {
+  scheme: string;
+  kernel: string;
+  interp_ms: number;
+  wasm_ms: number;
+  wasm_vs_interp: number;
+  wasm_vs_memcpy: number;
+  melem_per_s: number;
+}
+
+async function medianAsync(fn: () => Promise<unknown>, runs: number): Promise<number> {
+  await fn();
+  await fn();
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    t.push(performance.now() - t0);
+  }
+  return t.sort((a, b) => a - b)[Math.floor(runs / 2)];
+}
+
+export async function benchWasm(
+  elements = 1 << 24,
+  schemes = ["mxfp4", "nvfp4", "mxfp8_e4m3", "nf4"],
+): Promise<WasmRow[]> {
+  const cols = 4096;
+  const rows = Math.round(elements / cols);
+  const data = synthetic({ kind: "gaussian" }, rows * cols, 1);
+  const x = { dtype: "f32" as const, shape: [rows, cols], data };
+  const copy = new Float32Array(data.length);
+  const memcpyMs = medianMs(() => copy.set(data), 9);
+  const n = Math.round(Math.sqrt(elements));
+  const w = {
+    dtype: "f32" as const,
+    shape: [n, n],
+    data: synthetic({ kind: "gaussian" }, n * n, 3),
+  };
+  const xv = synthetic({ kind: "gaussian" }, n, 4);
+  const rowsOut: WasmRow[] = [];
+  for (const name of schemes) {
+    const s = builtinScheme(name)!;
+    const time = async (r: Runner) => {
+      const q = await r.quantize(s, x);
+      const qw = await r.quantize(s, w);
+      return {
+        quantize: await medianAsync(() => r.quantize(s, x), 5),
+        dequantize: await medianAsync(() => r.dequantize(q), 5),
+        qdq: await medianAsync(() => r.qdq(s, x), 5),
+        gemv: await medianAsync(() => r.gemv(qw, xv), 5),
+      };
+    };
+    const a = await time(interpreter);
+    const b = await time(wasm);
+    for (const kernel of ["quantize", "dequantize", "qdq", "gemv"] as const) {
+      const count = kernel === "gemv" ? n * n : rows * cols;
+      rowsOut.push({
+        scheme: name,
+        kernel: kernel === "gemv" ? `gemv ${n}x${n}` : kernel,
+        interp_ms: +a[kernel].toFixed(2),
+        wasm_ms: +b[kernel].toFixed(2),
+        wasm_vs_interp: +(a[kernel] / b[kernel]).toFixed(2),
+        wasm_vs_memcpy: +(b[kernel] / memcpyMs).toFixed(1),
+        melem_per_s: +(count / b[kernel] / 1e3).toFixed(1),
+      });
+    }
+  }
+  return rowsOut;
+}

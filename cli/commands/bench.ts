@@ -1,0 +1,81 @@
+/**
+ * qkc bench: one kernel timed alone (input already in memory, warm-up first,
+ * median of repeated runs), printed as one JSON object. The field names
+ * median_ms, bytes_in, bytes_out, gbps and threads are read by outside tools.
+ */
+import { runner, type Backend } from "../../backends/runner.js";
+import { synthetic } from "../../tune/synthetic.js";
+import { UserError } from "../errors.js";
+import type { Io } from "../io.js";
+import { resolveScheme } from "../schemes.js";
+import { toJson } from "../table.js";
+
+export const BENCH_KERNELS = ["quantize", "dequantize", "qdq", "gemv"] as const;
+export type BenchKernel = (typeof BENCH_KERNELS)[number];
+
+export interface BenchOptions {
+  kernel: BenchKernel;
+  backend: Backend;
+  threads: number;
+  size: number;
+  runs: number;
+  json?: boolean;
+}
+
+const bytesOf = (...arrays: { byteLength: number }[]) =>
+  arrays.reduce((a, b) => a + b.byteLength, 0);
+
+export async function runBench(schemeName: string, opts: BenchOptions, io: Io): Promise<void> {
+  if (opts.threads !== 1)
+    throw new UserError(
+      `--threads ${opts.threads}: the ${opts.backend} backend runs on one thread so far; use --threads 1`,
+    );
+  const scheme = resolveScheme(schemeName);
+  const run = runner(opts.backend);
+  // gemv: a square W of about `size` elements; the other kernels: a [size / 4096, 4096] tensor
+  const cols = opts.kernel === "gemv" ? Math.max(16, Math.round(Math.sqrt(opts.size))) : 4096;
+  const rows = Math.max(1, Math.round(opts.size / cols));
+  const shape = [rows, cols];
+  const data = synthetic({ kind: "gaussian" }, rows * cols, 1);
+  const x = { dtype: "f32" as const, shape, data };
+  const q = await run.quantize(scheme, x);
+  const xv = synthetic({ kind: "gaussian" }, cols, 2);
+  const codeBytes = bytesOf(q.codes, q.scales, ...(q.zeros ? [q.zeros] : []));
+  const kernels: Record<
+    BenchKernel,
+    { fn: () => Promise<unknown>; bytesIn: number; bytesOut: number }
+  > = {
+    quantize: { fn: () => run.quantize(scheme, x), bytesIn: data.byteLength, bytesOut: codeBytes },
+    dequantize: { fn: () => run.dequantize(q), bytesIn: codeBytes, bytesOut: data.byteLength },
+    qdq: { fn: () => run.qdq(scheme, x), bytesIn: data.byteLength, bytesOut: data.byteLength },
+    gemv: { fn: () => run.gemv(q, xv), bytesIn: codeBytes + xv.byteLength, bytesOut: rows * 4 },
+  };
+  const k = kernels[opts.kernel];
+  await k.fn();
+  await k.fn();
+  const times: number[] = [];
+  for (let r = 0; r < opts.runs; r++) {
+    const t0 = performance.now();
+    await k.fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)];
+  const result = {
+    scheme: scheme.name,
+    kernel: opts.kernel,
+    backend: opts.backend,
+    shape,
+    elements: rows * cols,
+    threads: opts.threads,
+    runs: opts.runs,
+    median_ms: +median.toFixed(4),
+    min_ms: +times[0].toFixed(4),
+    bytes_in: k.bytesIn,
+    bytes_out: k.bytesOut,
+    gbps: +((k.bytesIn + k.bytesOut) / median / 1e6).toFixed(4),
+    note:
+      opts.backend === "wasm" ? "includes copying buffers into and out of wasm memory" : undefined,
+  };
+  io.stdout(toJson(result));
+}
