@@ -8,6 +8,9 @@ import { interpreter, wasm, type Runner } from "../backends/runner.js";
 import { builtinScheme } from "../stdlib/index.js";
 import { synthetic } from "../tune/synthetic.js";
 import { medianMs } from "./timing.js";
+import { hasGcc, nativeMs } from "./native.js";
+import type { KernelSpec } from "../ir/program.js";
+import type { BufferData } from "../ir/kernel-eval.js";
 
 export interface WasmRow {
   scheme: string;
@@ -16,6 +19,9 @@ export interface WasmRow {
   wasm_ms: number;
   wasm_vs_interp: number;
   wasm_vs_memcpy: number;
+  /** gcc -O3 -march=native -ffp-contract=off build of the same KernelIR (scalar C) */
+  native_ms: number | null;
+  wasm_vs_native: number | null;
   melem_per_s: number;
 }
 
@@ -63,6 +69,39 @@ export async function benchWasm(
     };
     const a = await time(interpreter);
     const b = await time(wasm);
+    const spec = (kind: KernelSpec["kind"]): KernelSpec => ({
+      name: kind,
+      kind,
+      scheme: s,
+      input: "f32",
+      output: "f32",
+      layout: "unpacked",
+      ...(kind === "gemv" ? { order: "fixed" as const } : {}),
+    });
+    const q = await interpreter.quantize(s, x);
+    const qw = await interpreter.quantize(s, w);
+    const qInputs = (qq: typeof q): Record<string, BufferData> => ({
+      codes: qq.codes,
+      scales: qq.scales,
+      ...(qq.zeros ? { zeros: qq.zeros } : {}),
+      ...(qq.tensorScale
+        ? {
+            tscale: Float32Array.of(
+              qq.tensorScale.amax,
+              qq.tensorScale.encode,
+              qq.tensorScale.decode,
+            ),
+          }
+        : {}),
+    });
+    const native = s.doubleQuant
+      ? undefined
+      : {
+          quantize: nativeMs(spec("quantize"), [rows, cols], { x: data }),
+          dequantize: nativeMs(spec("dequantize"), [rows, cols], qInputs(q)),
+          qdq: nativeMs(spec("qdq"), [rows, cols], { x: data }),
+          gemv: nativeMs(spec("gemv"), [n, n], { ...qInputs(qw), x: xv }),
+        };
     for (const kernel of ["quantize", "dequantize", "qdq", "gemv"] as const) {
       const count = kernel === "gemv" ? n * n : rows * cols;
       rowsOut.push({
@@ -72,9 +111,13 @@ export async function benchWasm(
         wasm_ms: +b[kernel].toFixed(2),
         wasm_vs_interp: +(a[kernel] / b[kernel]).toFixed(2),
         wasm_vs_memcpy: +(b[kernel] / memcpyMs).toFixed(1),
+        native_ms: native?.[kernel] !== undefined ? +native[kernel]!.toFixed(2) : null,
+        wasm_vs_native:
+          native?.[kernel] !== undefined ? +(b[kernel] / native[kernel]!).toFixed(2) : null,
         melem_per_s: +(count / b[kernel] / 1e3).toFixed(1),
       });
     }
   }
+  if (!hasGcc) console.warn("gcc not found: no native reference column (apt-get install gcc)");
   return rowsOut;
 }
