@@ -1,74 +1,227 @@
 /**
- * Running emitted WebAssembly: one instance per kernel set, linear memory laid
- * out per call (constant tables first, then each buffer 16-byte aligned), inputs
- * copied in, written buffers copied back. Works in Node and browsers; `execute`
- * has the signature backends/host.ts expects.
+ * Running emitted WebAssembly (backends/wasm/emit.ts) on typed arrays, in Node
+ * and in browsers (only the WebAssembly and TextDecoder globals are used).
+ *
+ * One instance per kernel set, instantiated once with a `WebAssembly.Memory`
+ * the runtime owns (imported as `env.memory`). Bytes [0, reservedBytes) are the
+ * module's (a zero guard and the constant tables, written by its data segments);
+ * each call lays its buffers out after them, 16-byte aligned in param order,
+ * grows the memory when they do not fit, copies every buffer in (written-only
+ * buffers too, so elements a kernel does not write keep the caller's values, as
+ * with the evaluator), calls the export and copies every `write`/`read_write`
+ * buffer back into the caller's typed array. One typed array passed for two
+ * params is one region (the kernel sees the aliasing, as the evaluator does);
+ * partly overlapping views are refused. A trap leaves the caller's arrays as
+ * they were.
  */
-import type { Kernel } from "../../ir/kernel.js";
+import type { ElemType, Kernel, Param } from "../../ir/kernel.js";
 import type { BufferData } from "../../ir/kernel-eval.js";
-import { emitWasm, type WasmArtifact } from "./emit.js";
+import type { EmitOptions } from "./emit.js";
+import {
+  ALIGN,
+  MANIFEST_SECTION,
+  MAX_PAGES,
+  PAGE_BYTES,
+  type WasmArtifact,
+  type WasmManifest,
+} from "./abi.js";
 
 type Exported = (...args: number[]) => void;
 
-export class WasmKernels {
-  private constructor(
-    readonly artifact: WasmArtifact,
-    private readonly memory: WebAssembly.Memory,
-    private readonly exports: Record<string, Exported>,
-  ) {}
+/** A kernel's name and parameters: all the runtime needs of a Kernel. */
+export interface KernelSignature {
+  readonly name: string;
+  readonly params: readonly Param[];
+}
 
-  static async compile(kernels: readonly Kernel[]): Promise<WasmKernels> {
-    return WasmKernels.load(emitWasm(kernels));
+/** An emitted module: its bytes, or emitWasm's artifact (at least `binary`; `reservedBytes` matters only for a module without a manifest). */
+export type WasmSource =
+  Uint8Array | ArrayBuffer | (Partial<WasmArtifact> & { readonly binary: Uint8Array });
+
+const ARRAY_OF: Record<ElemType, string> = {
+  f32: "Float32Array",
+  u8: "Uint8Array",
+  i8: "Int8Array",
+  u16: "Uint16Array",
+  u32: "Uint32Array",
+};
+
+const arrayKind = (a: unknown): string =>
+  ArrayBuffer.isView(a) ? Object.prototype.toString.call(a).slice(8, -1) : typeof a;
+
+function readManifest(module: WebAssembly.Module): WasmManifest | undefined {
+  const [section] = WebAssembly.Module.customSections(module, MANIFEST_SECTION);
+  if (!section) return undefined;
+  const m = JSON.parse(new TextDecoder().decode(section)) as WasmManifest;
+  if (m.format !== "qkc-wasm" || m.version !== 1)
+    throw new Error(`this qkc cannot run a wasm module of format ${m.format} version ${m.version}`);
+  return m;
+}
+
+export class WasmKernels {
+  private readonly signatures: Map<string, readonly Param[]>;
+
+  private constructor(
+    /** where buffers start: bytes below are the module's guard and tables */
+    readonly reservedBytes: number,
+    readonly memory: WebAssembly.Memory,
+    private readonly exports: Record<string, Exported>,
+    signatures: readonly KernelSignature[],
+  ) {
+    this.signatures = new Map(signatures.map((k) => [k.name, k.params])); // later entries win
   }
 
-  static async load(artifact: WasmArtifact): Promise<WasmKernels> {
+  /** Emits `kernels` and loads them (binaryen is imported on first use, so runtime-only users never load it). */
+  static async compile(
+    kernels: readonly Kernel[],
+    options: EmitOptions = {},
+  ): Promise<WasmKernels> {
+    const { emitWasm } = await import("./emit.js");
+    return WasmKernels.load(emitWasm(kernels, options), kernels);
+  }
+
+  /**
+   * Instantiates an emitted module. The kernels' signatures and the reserved
+   * region come from the module's `qkc.manifest` section; `kernels` (or the
+   * artifact's `reservedBytes`) stand in for a module whose custom sections were
+   * stripped. `kernels` given with a manifest must match it.
+   */
+  static async load(
+    source: WasmSource,
+    kernels?: readonly KernelSignature[],
+  ): Promise<WasmKernels> {
+    const bytes =
+      source instanceof Uint8Array
+        ? source
+        : source instanceof ArrayBuffer
+          ? new Uint8Array(source)
+          : source.binary;
+    const module = await WebAssembly.compile(new Uint8Array(bytes));
+    const manifest = readManifest(module);
+    const reservedBytes =
+      manifest?.reservedBytes ??
+      (source instanceof Uint8Array || source instanceof ArrayBuffer
+        ? undefined
+        : source.reservedBytes);
+    if (reservedBytes === undefined)
+      throw new Error(
+        `the wasm module has no ${MANIFEST_SECTION} section; pass the emitter's artifact (with reservedBytes)`,
+      );
+    const signatures = [...(manifest?.kernels ?? []), ...(kernels ?? [])];
+    if (kernels && manifest)
+      for (const k of kernels) {
+        const m = manifest.kernels.find((x) => x.name === k.name);
+        if (m && JSON.stringify(m.params) !== JSON.stringify(k.params))
+          throw new Error(
+            `kernel ${k.name}: its parameters differ from those the wasm module was built with`,
+          );
+      }
     const memory = new WebAssembly.Memory({
-      initial: artifact.reservedBytes / 65536,
-      maximum: 65536,
+      initial: reservedBytes / PAGE_BYTES,
+      maximum: MAX_PAGES,
     });
-    const module = await WebAssembly.compile(new Uint8Array(artifact.binary));
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     return new WasmKernels(
-      artifact,
+      reservedBytes,
       memory,
       instance.exports as unknown as Record<string, Exported>,
+      signatures,
     );
   }
 
-  /** Runs one kernel on named typed arrays (copied in and, when written, copied back). */
+  /** The kernels this instance can run by name. */
+  get kernels(): string[] {
+    return [...this.signatures.keys()];
+  }
+
+  /** Runs kernel `name` on named typed arrays; written buffers come back in place. */
+  run(
+    name: string,
+    buffers: Record<string, BufferData>,
+    scalars: Record<string, number> = {},
+  ): void {
+    const params = this.signatures.get(name);
+    if (!params)
+      throw new Error(
+        `the wasm module has no kernel ${name}; it has ${this.kernels.join(", ") || "none"}`,
+      );
+    this.call(name, params, buffers, scalars);
+  }
+
+  /** `run` for a Kernel (backends/host.ts's Execute). */
   execute = (
-    kernel: Kernel,
+    kernel: KernelSignature,
     buffers: Record<string, BufferData>,
     scalars: Record<string, number>,
   ): void => {
-    const fn = this.exports[kernel.name];
-    if (!fn) throw new Error(`wasm module has no kernel ${kernel.name}`);
-    let at = this.artifact.reservedBytes;
-    const placed: { offset: number; data: BufferData; write: boolean }[] = [];
+    this.call(kernel.name, this.signatures.get(kernel.name) ?? kernel.params, buffers, scalars);
+  };
+
+  private call(
+    name: string,
+    params: readonly Param[],
+    buffers: Record<string, BufferData>,
+    scalars: Record<string, number>,
+  ): void {
+    const fn = this.exports[name];
+    if (typeof fn !== "function") throw new Error(`the wasm module has no kernel ${name}`);
+    const regions = new Map<BufferData, { offset: number; write: boolean }>();
     const args: number[] = [];
-    for (const p of kernel.params) {
+    let end = this.reservedBytes;
+    for (const p of params) {
       if (p.kind === "scalar") {
         const v = scalars[p.name];
-        if (v === undefined) throw new Error(`kernel ${kernel.name}: scalar ${p.name} not given`);
+        if (typeof v !== "number")
+          throw new Error(`kernel ${name}: scalar ${p.name} (${p.type}) is not given`);
         args.push(v);
         continue;
       }
       const data = buffers[p.name];
-      if (!data) throw new Error(`kernel ${kernel.name}: buffer ${p.name} not given`);
-      placed.push({ offset: at, data, write: p.access !== "read" });
-      args.push(at);
-      at += Math.ceil(data.byteLength / 16) * 16 + 16;
-    }
-    const need = Math.ceil(at / 65536) - this.memory.buffer.byteLength / 65536;
-    if (need > 0) this.memory.grow(need);
-    const bytes = new Uint8Array(this.memory.buffer);
-    for (const b of placed)
-      bytes.set(new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength), b.offset);
-    fn(...args);
-    for (const b of placed)
-      if (b.write)
-        new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength).set(
-          bytes.subarray(b.offset, b.offset + b.data.byteLength),
+      if (data === undefined) throw new Error(`kernel ${name}: buffer ${p.name} is not given`);
+      if (arrayKind(data) !== ARRAY_OF[p.elem])
+        throw new Error(
+          `kernel ${name}: buffer ${p.name} holds ${p.elem}; pass a ${ARRAY_OF[p.elem]}, not a ${arrayKind(data)}`,
         );
-  };
+      const write = p.access !== "read";
+      let region = regions.get(data);
+      if (!region) {
+        for (const other of regions.keys())
+          if (
+            other.buffer === data.buffer &&
+            other.byteOffset < data.byteOffset + data.byteLength &&
+            data.byteOffset < other.byteOffset + other.byteLength
+          )
+            throw new Error(
+              `kernel ${name}: buffer ${p.name} partly overlaps another buffer argument; pass the same array or separate ones`,
+            );
+        region = { offset: end, write };
+        regions.set(data, region);
+        end = Math.ceil((end + data.byteLength) / ALIGN) * ALIGN;
+      }
+      region.write ||= write;
+      args.push(region.offset);
+    }
+    const pages = Math.ceil(end / PAGE_BYTES) - this.memory.buffer.byteLength / PAGE_BYTES;
+    if (pages > 0) {
+      try {
+        this.memory.grow(pages);
+      } catch (e) {
+        throw new Error(
+          `kernel ${name}: its buffers need ${end} bytes of wasm memory, which cannot grow that far (${(e as Error).message})`,
+        );
+      }
+    }
+    const memory = new Uint8Array(this.memory.buffer);
+    const bytes = (a: BufferData) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    for (const [data, { offset }] of regions) memory.set(bytes(data), offset);
+    try {
+      fn(...args);
+    } catch (e) {
+      if (e instanceof WebAssembly.RuntimeError)
+        throw new Error(`kernel ${name} trapped: ${e.message}`, { cause: e });
+      throw e;
+    }
+    for (const [data, { offset, write }] of regions)
+      if (write) bytes(data).set(memory.subarray(offset, offset + data.byteLength));
+  }
 }

@@ -1,0 +1,98 @@
+(module
+ (type $0 (func (param i32 i32 i32 f32)))
+ (import "env" "memory" (memory $0 1 65536))
+ (data $0 (i32.const 16) "\00\00\80?\00\00\00?")
+ (export "scale_u8" (func $scale_u8))
+ (func $scale_u8 (param $x i32) (param $q i32) (param $n i32) (param $s f32)
+  (local $#end0 i32)
+  (local $#i0 i32)
+  (local $t i32)
+  (local $y f32)
+  (local $c i32)
+  (block
+   (local.set $#end0
+    (local.get $n)
+   )
+   (local.set $#i0
+    (i32.const 0)
+   )
+   (block $for0.exit
+    (loop $for0.next
+     (br_if $for0.exit
+      (i32.ge_s
+       (local.get $#i0)
+       (local.get $#end0)
+      )
+     )
+     (local.set $t
+      (local.get $#i0)
+     )
+     (local.set $y
+      (f32.mul
+       (f32.mul
+        (f32.load
+         (i32.add
+          (local.get $x)
+          (i32.shl
+           (local.get $t)
+           (i32.const 2)
+          )
+         )
+        )
+        (local.get $s)
+       )
+       (f32.load
+        (i32.add
+         (i32.const 16)
+         (i32.shl
+          (i32.and
+           (local.get $t)
+           (i32.const 1)
+          )
+          (i32.const 2)
+         )
+        )
+       )
+      )
+     )
+     (local.set $c
+      (i32.trunc_f32_u
+       (f32.floor
+        (select
+         (local.get $y)
+         (f32.const 0)
+         (f32.gt
+          (local.get $y)
+          (f32.const 0)
+         )
+        )
+       )
+      )
+     )
+     (i32.store8
+      (i32.add
+       (local.get $q)
+       (local.get $t)
+      )
+      (select
+       (local.get $c)
+       (i32.const 255)
+       (i32.lt_u
+        (local.get $c)
+        (i32.const 255)
+       )
+      )
+     )
+     (local.set $#i0
+      (i32.add
+       (local.get $#i0)
+       (i32.const 1)
+      )
+     )
+     (br $for0.next)
+    )
+   )
+  )
+ )
+ ;; custom section "qkc.manifest", size 337, contents: "{\"format\":\"qkc-wasm\",\"version\":1,\"reservedBytes\":65536,\"kernels\":[{\"name\":\"scale_u8\",\"params\":[{\"kind\":\"buffer\",\"name\":\"x\",\"elem\":\"f32\",\"access\":\"read\"},{\"kind\":\"buffer\",\"name\":\"q\",\"elem\":\"u8\",\"access\":\"write\"},{\"kind\":\"scalar\",\"name\":\"n\",\"type\":\"i32\"},{\"kind\":\"scalar\",\"name\":\"s\",\"type\":\"f32\"}]}],\"tableOffsets\":{\"scale_u8\":{\"lut\":16}}}"
+)
