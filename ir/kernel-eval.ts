@@ -135,8 +135,9 @@ export function evaluateKernel(
           run(ev(s.cond) ? s.then : (s.else ?? []));
           break;
         case "for": {
+          const start = ev(s.start) as number;
           const end = ev(s.end) as number;
-          for (let i = ev(s.start) as number; i < end; i++) {
+          for (let i = start; i < end; i++) {
             env.set(s.var, i);
             run(s.body);
           }

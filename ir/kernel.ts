@@ -6,6 +6,10 @@
  * backend that prints each op as the target's plain f32 op is bit-exact.
  *
  * Backends never see schemes or graphs: passes/lower.ts produces KernelIR.
+ *
+ * NaN payloads are unspecified: which NaN an op returns when its operands are
+ * NaNs differs between targets (IEEE 754 leaves it open), so lowered kernels
+ * never store a computed NaN without canonicalizing it (0x7FC00000).
  */
 
 /** Value types. `bool` is the result of comparisons. */
