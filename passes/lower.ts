@@ -96,31 +96,29 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
     xName = "xr";
   }
 
-  if (find("gemv")) {
-    const packed = packing.kind !== "unpacked";
+  const packed = packing.kind !== "unpacked";
+  /** The codes input (unpacked by a first step when packed); returns the buffer kernels read. */
+  const readCodes = (): string => {
     buffers.push({
       name: "codes",
       elem: packed ? "u8" : codeElem,
       role: "input",
       length: packed ? "packed" : "elements",
     });
-    if (packed) {
-      kernels.push(unpackKernel(`${name}_unpack`, packing));
-      buffers.push({ name: "codes_unpacked", elem: codeElem, role: "temp", length: "elements" });
-      steps.push({
-        kernel: `${name}_unpack`,
-        bind: { packed: "codes", codes: "codes_unpacked" },
-        scalars: "count",
-      });
-    }
-    kernels.push(lowerGemv(packed ? `${name}_dot` : name, s, spec.input));
+    if (!packed) return "codes";
+    kernels.push(unpackKernel(`${name}_unpack`, packing));
+    buffers.push({ name: "codes_unpacked", elem: codeElem, role: "temp", length: "elements" });
+    steps.push({
+      kernel: `${name}_unpack`,
+      bind: { packed: "codes", codes: "codes_unpacked" },
+      scalars: "count",
+    });
+    return "codes_unpacked";
+  };
+  /** Scales, zero points and the tensor scale as inputs, bound by name. */
+  const readScales = (bind: Record<string, string>): void => {
     buffers.push({ name: "scales", elem: scaleElem, role: "input", length: "blocks" });
-    const bind: Record<string, string> = {
-      codes: packed ? "codes_unpacked" : "codes",
-      scales: "scales",
-      x: "x",
-      y: "y",
-    };
+    bind.scales = "scales";
     if (asym) {
       buffers.push({ name: "zeros", elem: codeElem, role: "input", length: "blocks" });
       bind.zeros = "zeros";
@@ -129,6 +127,13 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
       buffers.push({ name: "tscale", elem: "f32", role: "input", length: "tscale" });
       bind.tscale = "tscale";
     }
+  };
+
+  if (find("gemv")) {
+    const codes = readCodes();
+    kernels.push(lowerGemv(packed ? `${name}_dot` : name, s, spec.input));
+    const bind: Record<string, string> = { codes, x: "x", y: "y" };
+    readScales(bind);
     buffers.push({ name: "x", elem: inputElem, role: "input", length: "columns" });
     buffers.push({ name: "y", elem: "f32", role: "output", length: "rows" });
     steps.push({ kernel: kernels[kernels.length - 1].name, bind, scalars: "matrix" });
@@ -142,7 +147,6 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
     buffers.push({ name: "y", elem: "f32", role: "output", length: "elements" });
     steps.push({ kernel: name, bind: { x: xName, y: "y" }, scalars: "geometry" });
   } else if (find("quantize")) {
-    const packed = packing.kind !== "unpacked";
     kernels.push(
       lowerKernel(packed ? `${name}_codes` : name, "quantize", s, spec.rotate ? "f32" : spec.input),
     );
@@ -177,37 +181,10 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
       });
     }
   } else {
-    const packed = packing.kind !== "unpacked";
-    buffers.push({
-      name: "codes",
-      elem: packed ? "u8" : codeElem,
-      role: "input",
-      length: packed ? "packed" : "elements",
-    });
-    if (packed) {
-      kernels.push(unpackKernel(`${name}_unpack`, packing));
-      buffers.push({ name: "codes_unpacked", elem: codeElem, role: "temp", length: "elements" });
-      steps.push({
-        kernel: `${name}_unpack`,
-        bind: { packed: "codes", codes: "codes_unpacked" },
-        scalars: "count",
-      });
-    }
+    const codes = readCodes();
     kernels.push(lowerKernel(packed ? `${name}_values` : name, "dequantize", s));
-    buffers.push({ name: "scales", elem: scaleElem, role: "input", length: "blocks" });
-    const bind: Record<string, string> = {
-      codes: packed ? "codes_unpacked" : "codes",
-      scales: "scales",
-      y: "y",
-    };
-    if (asym) {
-      buffers.push({ name: "zeros", elem: codeElem, role: "input", length: "blocks" });
-      bind.zeros = "zeros";
-    }
-    if (s.tensorScale) {
-      buffers.push({ name: "tscale", elem: "f32", role: "input", length: "tscale" });
-      bind.tscale = "tscale";
-    }
+    const bind: Record<string, string> = { codes, y: "y" };
+    readScales(bind);
     buffers.push({ name: "y", elem: "f32", role: "output", length: "elements" });
     steps.push({ kernel: kernels[kernels.length - 1].name, bind, scalars: "geometry" });
   }
