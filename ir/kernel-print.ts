@@ -1,7 +1,8 @@
 /** KernelIR as readable text, for `qkc compile --dump-ir` and snapshot tests. */
 import type { Expr, Kernel, Stmt } from "./kernel.js";
 
-const INFIX: Record<string, string> = {
+/** C-family spelling of the infix binary ops (shared by the printers of C-like targets) */
+export const INFIX: Record<string, string> = {
   add: "+",
   sub: "-",
   mul: "*",

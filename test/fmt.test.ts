@@ -3,6 +3,7 @@ import * as prettier from "prettier";
 import { describe, expect, it } from "vitest";
 import { formatQs } from "../dsl/format.js";
 import { parseQs } from "../dsl/parser.js";
+import { Rng } from "./fuzz/qs-fuzz.js";
 import plugin, { languages, parsers, printers } from "../dsl/prettier-plugin.js";
 
 /** The AST without source positions (numbers keep their `text`), to compare parses of differently laid out text. */
@@ -686,21 +687,6 @@ describe("qkc fmt (the prettier plugin for .qs)", () => {
 });
 
 // ---- random sources for the soundness property ------------------------------
-
-class Rng {
-  constructor(private s: number) {}
-  next(): number {
-    this.s = (Math.imul(this.s ^ (this.s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-    this.s = (this.s ^ (this.s >>> 12)) >>> 0;
-    return this.s / 2 ** 32;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)];
-  }
-}
 
 const many = (rng: Rng, n: number, f: () => string) => Array.from({ length: rng.int(n) }, f);
 

@@ -5,6 +5,7 @@
  * point of the CUDA printer. Casts spell out the IR's u32/i32 semantics.
  */
 import type { ElemType, Expr, Kernel, ScalarType, Stmt } from "../../ir/kernel.js";
+import { INFIX } from "../../ir/kernel-print.js";
 
 const CTYPE: Record<ScalarType, string> = {
   f32: "float",
@@ -51,23 +52,7 @@ export function printExprC(e: Expr): string {
     case "binary": {
       const a = p(e.a);
       const b = p(e.b);
-      const ops: Record<string, string> = {
-        add: "+",
-        sub: "-",
-        mul: "*",
-        div: "/",
-        and: "&",
-        or: "|",
-        xor: "^",
-        shl: "<<",
-        shr: ">>",
-        eq: "==",
-        ne: "!=",
-        lt: "<",
-        le: "<=",
-        gt: ">",
-        ge: ">=",
-      };
+      const ops = INFIX;
       if (e.kind === "min" || e.kind === "max") return `qkc_${e.kind}_${e.a.type}(${a}, ${b})`;
       if (e.a.type === "i32" && ["add", "sub", "mul"].includes(e.kind))
         return `((int32_t)((uint32_t)${a} ${ops[e.kind]} (uint32_t)${b}))`; // wrapping
