@@ -89,8 +89,10 @@ export function printKernel(k: Kernel): string {
     p.kind === "buffer" ? `${p.name}: ${p.access} ${p.elem}[]` : `${p.name}: ${p.type}`,
   );
   const out = [`kernel ${k.name}(${params.join(", ")}) {`];
-  for (const t of k.tables)
-    out.push(`  table ${t.name}: ${t.type}[${t.values.length}] = [${t.values.join(", ")}]`);
+  for (const t of k.tables) {
+    const shown = t.values.length > 256 ? [...t.values.slice(0, 16), "..."] : t.values;
+    out.push(`  table ${t.name}: ${t.type}[${t.values.length}] = [${shown.join(", ")}]`);
+  }
   printStmts(k.body, "  ", out);
   out.push("}");
   return out.join("\n");

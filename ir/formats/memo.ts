@@ -17,13 +17,21 @@ const bitsToFloat = (bits: number) => {
   return f32[0];
 };
 
-export function memoizeFloat32(exact: Encoder): Encoder {
+/** The memo itself: code per 16-bit prefix, or AMBIGUOUS (0xFFFF) where the exact encoder must decide. */
+export function float32MemoTable(exact: Encoder): Uint16Array {
   const memo = new Uint16Array(65536);
   for (let prefix = 0; prefix < 65536; prefix++) {
     const lo = exact(bitsToFloat(prefix * 65536), 0);
     const hi = exact(bitsToFloat(prefix * 65536 + 65535), 0);
     memo[prefix] = lo === hi && lo < AMBIGUOUS ? lo : AMBIGUOUS;
   }
+  return memo;
+}
+
+export const MEMO_AMBIGUOUS = AMBIGUOUS;
+
+export function memoizeFloat32(exact: Encoder): Encoder {
+  const memo = float32MemoTable(exact);
   return (x) => {
     f32[0] = x;
     const code = memo[u32[0] >>> 16];

@@ -18,6 +18,8 @@ import { intLayout } from "../../ir/formats/int.js";
 import { tableLayout } from "../../ir/formats/table.js";
 import type { OverflowPolicy, Rounding } from "../../ir/formats/index.js";
 import { Block, E } from "./builder.js";
+import { float32MemoTable, MEMO_AMBIGUOUS } from "../../ir/formats/memo.js";
+import type { Table } from "../../ir/kernel.js";
 
 const u = K.u32;
 const i = K.i32;
@@ -256,4 +258,36 @@ export function tableName(f: Format, what: string): string {
 /** The table a lowered table encoder reads: sorted position -> code. */
 export function tableCodesTable(f: TableFormat): { name: string; type: "u32"; values: number[] } {
   return { name: tableName(f, "codes"), type: "u32", values: [...tableLayout(f).codeOf] };
+}
+
+const memoTables = new Map<string, Table>();
+
+/**
+ * Element encoding through the interpreter's float32 memo (ir/formats/memo.ts):
+ * one table load per element; only the rare inputs whose 16-bit prefix straddles
+ * a rounding boundary run the exact encoder, inside a branch. Deterministic
+ * rounding of formats of at most 16 bits only; `tables` receives the memo.
+ */
+export function lowerEncodeMemo(
+  b: Block,
+  format: Format,
+  rounding: Rounding,
+  overflow: OverflowPolicy,
+  v: Expr,
+  addTable: (t: Table) => void,
+): Expr {
+  const c = codec(format);
+  const name = tableName(format, `memo_${rounding.mode}_${overflow}`);
+  let table = memoTables.get(name);
+  if (!table) {
+    table = { name, type: "u32", values: [...float32MemoTable(c.encoder(rounding, overflow))] };
+    memoTables.set(name, table);
+  }
+  addTable(table);
+  const memo = b.mutable("memo", K.table(name, E.shr(E.bits(v), u(16)), "u32"));
+  const exact = new Block("x");
+  const code = lowerEncode(exact, format, rounding, overflow, v);
+  exact.push(memo.set(code));
+  b.push(K.if(E.eq(memo.ref, u(MEMO_AMBIGUOUS)), exact.stmts));
+  return memo.ref;
 }

@@ -25,7 +25,7 @@ import {
 import { elementMax, type Scheme } from "../../ir/scheme.js";
 import type { DType } from "../../ir/tensor.js";
 import { Block, E } from "./builder.js";
-import { lowerEncode, tableCodesTable } from "./encode.js";
+import { lowerEncode, lowerEncodeMemo, tableCodesTable } from "./encode.js";
 import { decodeExpr, lowerBlockScale, valuesTable } from "./scale.js";
 import { geometry } from "./geometry.js";
 
@@ -247,7 +247,9 @@ export function lowerKernel(
         : u(0);
       code = asym
         ? encodeAsym(el, s, v, zero, random)
-        : lowerEncode(el, s.element, s.rounding, s.overflow, v, random);
+        : s.rounding.mode !== "stochastic" && elem.bits <= 16
+          ? lowerEncodeMemo(el, s.element, s.rounding, s.overflow, v, (t) => tables.add(t))
+          : lowerEncode(el, s.element, s.rounding, s.overflow, v, random);
       if (kind === "quantize") el.push(K.store("codes", idx, code));
     }
     if (kind === "dequantize" || kind === "qdq") {
