@@ -8,6 +8,9 @@ import { interpreter, wasm, type Runner } from "../backends/runner.js";
 import { builtinScheme } from "../stdlib/index.js";
 import { synthetic } from "../tune/synthetic.js";
 import { medianMs } from "./timing.js";
+import { median, timeRuns } from "../tune/timing.js";
+
+const medianOf = async (fn: () => unknown, runs: number) => median(await timeRuns(fn, runs));
 import { hasGcc, nativeMs } from "./native.js";
 import type { KernelSpec } from "../ir/program.js";
 import type { BufferData } from "../ir/kernel-eval.js";
@@ -23,18 +26,6 @@ export interface WasmRow {
   native_ms: number | null;
   wasm_vs_native: number | null;
   melem_per_s: number;
-}
-
-async function medianAsync(fn: () => Promise<unknown>, runs: number): Promise<number> {
-  await fn();
-  await fn();
-  const t: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn();
-    t.push(performance.now() - t0);
-  }
-  return t.sort((a, b) => a - b)[Math.floor(runs / 2)];
 }
 
 export async function benchWasm(
@@ -61,10 +52,10 @@ export async function benchWasm(
       const q = await r.quantize(s, x);
       const qw = await r.quantize(s, w);
       return {
-        quantize: await medianAsync(() => r.quantize(s, x), 5),
-        dequantize: await medianAsync(() => r.dequantize(q), 5),
-        qdq: await medianAsync(() => r.qdq(s, x), 5),
-        gemv: await medianAsync(() => r.gemv(qw, xv), 5),
+        quantize: await medianOf(() => r.quantize(s, x), 5),
+        dequantize: await medianOf(() => r.dequantize(q), 5),
+        qdq: await medianOf(() => r.qdq(s, x), 5),
+        gemv: await medianOf(() => r.gemv(qw, xv), 5),
       };
     };
     const a = await time(interpreter);

@@ -7,7 +7,7 @@ import type { CodeLayout, Graph } from "../ir/graph.js";
 import type { ElemType, Kernel } from "../ir/kernel.js";
 import { formatBits } from "../ir/formats/index.js";
 import type { KernelSpec } from "../ir/program.js";
-import { lowerKernel } from "./lower/kernels.js";
+import { elemOf, lowerKernel } from "./lower/kernels.js";
 import { packKernel, unpackKernel } from "./lower/pack.js";
 import { lowerGemv } from "./lower/gemv.js";
 import { lowerRotate } from "./lower/rotate.js";
@@ -60,8 +60,6 @@ export interface Plan {
   readonly buffers: readonly BufferDecl[];
   readonly steps: readonly Step[];
 }
-
-const elemOf = (bits: number): ElemType => (bits <= 8 ? "u8" : bits <= 16 ? "u16" : "u32");
 
 export function lower(g: Graph, spec: KernelSpec): Plan {
   const s = spec.scheme;

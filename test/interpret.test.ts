@@ -93,7 +93,9 @@ describe("MX scale rules (SEMANTICS.md section 3)", () => {
 });
 
 describe("NVFP4 two-level scaling (SEMANTICS.md section 3)", () => {
-  const x = Float32Array.from({ length: 64 }, (_, i) => Math.fround(Math.sin(i) * (i < 16 ? 10 : 0.01)));
+  const x = Float32Array.from({ length: 64 }, (_, i) =>
+    Math.fround(Math.sin(i) * (i < 16 ? 10 : 0.01)),
+  );
 
   it("stores D = amax / 2688 and encodes with S_enc = 2688 / amax", () => {
     const q = quantize(S.nvfp4, x);
@@ -112,7 +114,11 @@ describe("NVFP4 two-level scaling (SEMANTICS.md section 3)", () => {
     for (let b = 0; b < 4; b++) {
       const blk = x.slice(b * 16, b * 16 + 16);
       const bamax = Math.max(...blk.map(Math.abs));
-      const sCode = e4m3.encode(Math.fround(Math.fround(bamax * sEnc) / 6), NEAREST_EVEN, "saturate");
+      const sCode = e4m3.encode(
+        Math.fround(Math.fround(bamax * sEnc) / 6),
+        NEAREST_EVEN,
+        "saturate",
+      );
       expect(q.scales[b]).toBe(sCode);
       const sb = e4m3.decode(sCode);
       const mult = Math.fround(sEnc / sb);
@@ -128,7 +134,11 @@ describe("NVFP4 two-level scaling (SEMANTICS.md section 3)", () => {
     const z = f32([...x.slice(0, 16), ...new Array(16).fill(0)]);
     const q = quantize(S.nvfp4, z);
     expect(q.scales[1]).toBe(0);
-    expect(dequantize(q).slice(16).every((v) => v === 0)).toBe(true);
+    expect(
+      dequantize(q)
+        .slice(16)
+        .every((v) => v === 0),
+    ).toBe(true);
   });
 
   it("an all-zero tensor uses S_enc = D = 1", () => {
@@ -152,11 +162,16 @@ describe("NVFP4 two-level scaling (SEMANTICS.md section 3)", () => {
 describe("other scale rules", () => {
   it("NF4: absmax scale, nearest value, ties to the lower value", () => {
     const nf4 = codec(F.nf4v);
-    const mid = (nf4.decode(8) + nf4.decode(9)) / 2; // a tie between codes 8 and 9
-    const x = f32([1, Math.fround(mid), -1, 0.5, ...new Array(60).fill(0)]);
+    // midpoints that are float32 numbers, so the input is an exact tie
+    const up = (nf4.decode(7) + nf4.decode(8)) / 2; // 0.0397901..., bitsandbytes' first threshold
+    const down = (nf4.decode(6) + nf4.decode(7)) / 2;
+    expect([Math.fround(up), Math.fround(down)]).toEqual([up, down]);
+    const x = f32([1, up, -1, down, Math.fround(up * 1.0001), ...new Array(59).fill(0)]);
     const q = quantize(S.nf4, x);
     expect(codec(F.f32).decode(q.scales[0])).toBe(1);
-    if (Math.fround(mid) === mid) expect(q.codes[1]).toBe(8);
+    expect(q.codes[1]).toBe(7); // 0.0, the lower of 0.0 and 0.0796
+    expect(q.codes[3]).toBe(6); // -0.091, the lower of -0.091 and 0.0
+    expect(q.codes[4]).toBe(8); // just above the tie
     expect(q.codes[0]).toBe(15);
     expect(q.codes[2]).toBe(0);
   });
@@ -166,7 +181,9 @@ describe("other scale rules", () => {
     const q = quantize(S.int4_g128_asym, x);
     const f16 = codec(F.f16);
     const s = f16.decode(q.scales[0]);
-    expect(s).toBe(f16.decode(f16.encode(Math.fround(Math.fround(x[127] - 0) / 15), NEAREST_EVEN, "saturate")));
+    expect(s).toBe(
+      f16.decode(f16.encode(Math.fround(Math.fround(x[127] - 0) / 15), NEAREST_EVEN, "saturate")),
+    );
     expect(q.zeros![0]).toBe(0); // min(x, 0) = 0
     const y = dequantize(q);
     expect(Math.max(...y.map((v, i) => Math.abs(v - x[i])))).toBeLessThanOrEqual(s / 2 + 1e-6);
@@ -179,7 +196,9 @@ describe("other scale rules", () => {
   });
 
   it("double quantization stores 8-bit scales around their mean", () => {
-    const x = Float32Array.from({ length: 64 * 300 }, (_, i) => Math.fround(Math.sin(i * 0.1) * (1 + (i % 7))));
+    const x = Float32Array.from({ length: 64 * 300 }, (_, i) =>
+      Math.fround(Math.sin(i * 0.1) * (1 + (i % 7))),
+    );
     const q = quantize(S.nf4_dq, x);
     expect(q.doubleQuant!.scales.codes).toBeInstanceOf(Uint8Array);
     expect(q.doubleQuant!.scales.scaleShape).toEqual([2]); // 300 scales in blocks of 256
@@ -192,7 +211,9 @@ describe("other scale rules", () => {
   });
 
   it("int8 per channel: one f32 scale per row", () => {
-    const x = Float32Array.from({ length: 3 * 100 }, (_, i) => Math.fround(Math.cos(i) * (1 + Math.floor(i / 100))));
+    const x = Float32Array.from({ length: 3 * 100 }, (_, i) =>
+      Math.fround(Math.cos(i) * (1 + Math.floor(i / 100))),
+    );
     const q = quantize(S.int8_channel, { dtype: "f32", shape: [3, 100], data: x });
     expect(q.scaleShape).toEqual([3, 1]);
     for (let r = 0; r < 3; r++) {
@@ -235,14 +256,19 @@ describe("block geometry", () => {
     expect(q.scaleShape).toEqual([2, C]);
     const y = dequantize(q);
     const yt = qdq(S.mxfp4, { dtype: "f32", shape: [C, R], data: xt });
-    for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) expect(y[r * C + c]).toBe(yt[c * R + r]);
+    for (let r = 0; r < R; r++)
+      for (let c = 0; c < C; c++) expect(y[r * C + c]).toBe(yt[c * R + r]);
   });
 
   it("16x16 tiles equal each tile quantized as one flat block", () => {
     const R = 20;
     const C = 36;
     const x = rand(R * C, 3);
-    const tile = scheme({ ...S.nvfp4, tensorScale: undefined, block: { kind: "tile", rows: 16, cols: 16 } });
+    const tile = scheme({
+      ...S.nvfp4,
+      tensorScale: undefined,
+      block: { kind: "tile", rows: 16, cols: 16 },
+    });
     const flat = scheme({ ...tile, block: { kind: "axis", axis: -1, size: "all" } });
     const q = quantize(tile, { dtype: "f32", shape: [R, C], data: x });
     expect(q.scaleShape).toEqual([2, 3]);
@@ -252,7 +278,10 @@ describe("block geometry", () => {
         const idx: number[] = [];
         for (let r = bi * 16; r < Math.min(R, bi * 16 + 16); r++)
           for (let c = bj * 16; c < Math.min(C, bj * 16 + 16); c++) idx.push(r * C + c);
-        const ref = qdq(flat, Float32Array.from(idx, (i) => x[i]));
+        const ref = qdq(
+          flat,
+          Float32Array.from(idx, (i) => x[i]),
+        );
         idx.forEach((i, k) => expect(y[i]).toBe(ref[k]));
       }
   });
@@ -261,13 +290,21 @@ describe("block geometry", () => {
     const bits = Uint16Array.from([0x3c00, 0xc000, 0x7c00, 0x0001]); // 1, -2, Inf, 2^-24 in f16
     const q = quantize(S.mxfp8_e4m3, { dtype: "f16", shape: [4], data: bits });
     expect(q.scales[0]).toBe(0xff); // Inf in the block
-    const y = qdq(S.mxfp8_e4m3, { dtype: "bf16", shape: [2], data: Uint16Array.from([0x3f80, 0xc000]) });
+    const y = qdq(S.mxfp8_e4m3, {
+      dtype: "bf16",
+      shape: [2],
+      data: Uint16Array.from([0x3f80, 0xc000]),
+    });
     expect([...y]).toEqual([1, -2]);
   });
 });
 
 describe("stochastic rounding at scheme level", () => {
-  const sr = scheme({ ...S.mxfp4, name: "mxfp4_sr", rounding: { mode: "stochastic", randomBits: 8 } });
+  const sr = scheme({
+    ...S.mxfp4,
+    name: "mxfp4_sr",
+    rounding: { mode: "stochastic", randomBits: 8 },
+  });
   const x = Float32Array.from({ length: 4096 }, () => 4.75); // block amax 4.75 -> scale 2^0, 4.75 between 4 and 6
 
   it("is deterministic for a seed and differs across seeds", () => {
@@ -292,7 +329,8 @@ describe("NaN outputs", () => {
     for (const s of BUILTIN_SCHEMES) {
       const y = qdq(s, x);
       const bits = new Uint32Array(y.buffer);
-      for (let i = 0; i < y.length; i++) if (Number.isNaN(y[i])) expect(bits[i], s.name).toBe(0x7fc00000);
+      for (let i = 0; i < y.length; i++)
+        if (Number.isNaN(y[i])) expect(bits[i], s.name).toBe(0x7fc00000);
       expect(Number.isNaN(y[3]), s.name).toBe(true);
     }
   });

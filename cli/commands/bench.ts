@@ -9,6 +9,7 @@ import { UserError } from "../errors.js";
 import type { Io } from "../io.js";
 import { resolveScheme } from "../schemes.js";
 import { toJson } from "../table.js";
+import { median, timeRuns } from "../../tune/timing.js";
 
 export const BENCH_KERNELS = ["quantize", "dequantize", "qdq", "gemv"] as const;
 export type BenchKernel = (typeof BENCH_KERNELS)[number];
@@ -51,16 +52,8 @@ export async function runBench(schemeName: string, opts: BenchOptions, io: Io): 
     gemv: { fn: () => run.gemv(q, xv), bytesIn: codeBytes + xv.byteLength, bytesOut: rows * 4 },
   };
   const k = kernels[opts.kernel];
-  await k.fn();
-  await k.fn();
-  const times: number[] = [];
-  for (let r = 0; r < opts.runs; r++) {
-    const t0 = performance.now();
-    await k.fn();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  const median = times[Math.floor(times.length / 2)];
+  const times = await timeRuns(k.fn, opts.runs);
+  const mid = median(times);
   const result = {
     scheme: scheme.name,
     kernel: opts.kernel,
@@ -69,11 +62,11 @@ export async function runBench(schemeName: string, opts: BenchOptions, io: Io): 
     elements: rows * cols,
     threads: opts.threads,
     runs: opts.runs,
-    median_ms: +median.toFixed(4),
+    median_ms: +mid.toFixed(4),
     min_ms: +times[0].toFixed(4),
     bytes_in: k.bytesIn,
     bytes_out: k.bytesOut,
-    gbps: +((k.bytesIn + k.bytesOut) / median / 1e6).toFixed(4),
+    gbps: +((k.bytesIn + k.bytesOut) / mid / 1e6).toFixed(4),
     note:
       opts.backend === "wasm" ? "includes copying buffers into and out of wasm memory" : undefined,
   };

@@ -8,7 +8,7 @@ import { decodeFloat, floatEncoder, floatLayout } from "./float.js";
 import { decodeInt, encodeInt, intLayout } from "./int.js";
 import { decodeTable, encodeTable, tableLayout } from "./table.js";
 import type { OverflowPolicy, Rounding } from "./rounding.js";
-import { memoizeFloat32 } from "./memo.js";
+import { float32MemoTable, memoizeFloat32 } from "./memo.js";
 
 export interface Codec {
   readonly format: Format;
@@ -25,6 +25,8 @@ export interface Codec {
   encode(x: number, rounding: Rounding, overflow: OverflowPolicy, random?: number): number;
   /** the same encoding with the rounding and overflow bound once: the per-element fast path */
   encoder(rounding: Rounding, overflow: OverflowPolicy): Encoder;
+  /** the float32 memo of `encoder` (ir/formats/memo.ts): code per 16-bit input prefix, 0xFFFF = ask the encoder */
+  float32Memo(rounding: Rounding, overflow: OverflowPolicy): Uint16Array;
   /** `encoder`, memoized for float32 inputs (deterministic rounding of formats of at most 16 bits) */
   float32Encoder(rounding: Rounding, overflow: OverflowPolicy): Encoder;
 }
@@ -44,7 +46,7 @@ export function codec(f: Format): Codec {
 
 function makeCodec(f: Format): Codec {
   const bits = formatBits(f);
-  let base: Omit<Codec, "minPositive" | "encode" | "float32Encoder">;
+  let base: Omit<Codec, "minPositive" | "encode" | "float32Encoder" | "float32Memo">;
   switch (f.kind) {
     case "float": {
       const l = floatLayout(f);
@@ -110,12 +112,21 @@ function makeCodec(f: Format): Codec {
     if (!e) encoders.set(key, (e = base.encoder(r, o)));
     return e;
   };
+  const tables = new Map<string, Uint16Array>();
+  const float32Memo = (r: Rounding, o: OverflowPolicy): Uint16Array => {
+    if (r.mode === "stochastic" || bits > 16)
+      throw new Error(`no float32 memo for ${f.name} with ${r.mode} rounding`);
+    const key = `${r.mode}/${o}`;
+    let t = tables.get(key);
+    if (!t) tables.set(key, (t = float32MemoTable(encoder(r, o))));
+    return t;
+  };
   const memos = new Map<string, Encoder>();
   const float32Encoder = (r: Rounding, o: OverflowPolicy): Encoder => {
     if (r.mode === "stochastic" || bits > 16) return encoder(r, o);
     const key = `${r.mode}/${o}`;
     let e = memos.get(key);
-    if (!e) memos.set(key, (e = memoizeFloat32(encoder(r, o))));
+    if (!e) memos.set(key, (e = memoizeFloat32(encoder(r, o), float32Memo(r, o))));
     return e;
   };
   return {
@@ -123,6 +134,7 @@ function makeCodec(f: Format): Codec {
     decode,
     minPositive,
     encoder,
+    float32Memo,
     float32Encoder,
     encode: (x, r, o, random = 0) => encoder(r, o)(x, random),
   };

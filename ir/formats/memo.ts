@@ -30,8 +30,11 @@ export function float32MemoTable(exact: Encoder): Uint16Array {
 
 export const MEMO_AMBIGUOUS = AMBIGUOUS;
 
-export function memoizeFloat32(exact: Encoder): Encoder {
-  const memo = float32MemoTable(exact);
+/** `exact` in front of its memo table (one table per encoder; lowered kernels read the same table). */
+export function memoizeFloat32(
+  exact: Encoder,
+  memo: Uint16Array = float32MemoTable(exact),
+): Encoder {
   return (x) => {
     f32[0] = x;
     const code = memo[u32[0] >>> 16];

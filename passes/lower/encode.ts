@@ -18,7 +18,7 @@ import { intLayout } from "../../ir/formats/int.js";
 import { tableLayout } from "../../ir/formats/table.js";
 import type { OverflowPolicy, Rounding } from "../../ir/formats/index.js";
 import { Block, E } from "./builder.js";
-import { float32MemoTable, MEMO_AMBIGUOUS } from "../../ir/formats/memo.js";
+import { MEMO_AMBIGUOUS } from "../../ir/formats/memo.js";
 import type { Table } from "../../ir/kernel.js";
 
 const u = K.u32;
@@ -260,8 +260,6 @@ export function tableCodesTable(f: TableFormat): { name: string; type: "u32"; va
   return { name: tableName(f, "codes"), type: "u32", values: [...tableLayout(f).codeOf] };
 }
 
-const memoTables = new Map<string, Table>();
-
 /**
  * Element encoding through the interpreter's float32 memo (ir/formats/memo.ts):
  * one table load per element; only the rare inputs whose 16-bit prefix straddles
@@ -278,11 +276,8 @@ export function lowerEncodeMemo(
 ): Expr {
   const c = codec(format);
   const name = tableName(format, `memo_${rounding.mode}_${overflow}`);
-  let table = memoTables.get(name);
-  if (!table) {
-    table = { name, type: "u32", values: [...float32MemoTable(c.encoder(rounding, overflow))] };
-    memoTables.set(name, table);
-  }
+  // the interpreter's own memo table (ir/formats/codec.ts), so both read the same answers
+  const table: Table = { name, type: "u32", values: [...c.float32Memo(rounding, overflow)] };
   addTable(table);
   const memo = b.mutable("memo", K.table(name, E.shr(E.bits(v), u(16)), "u32"));
   const exact = new Block("x");

@@ -9,7 +9,7 @@ import type { Scheme } from "../../ir/scheme.js";
 import type { DType } from "../../ir/tensor.js";
 import { Block, E } from "./builder.js";
 import { decodeExpr, valuesTable } from "./scale.js";
-import { checkLowerable, LoweringError } from "./kernels.js";
+import { checkLowerable, elemOf, LoweringError } from "./kernels.js";
 
 const LANES = 16;
 const u = K.u32;
@@ -24,16 +24,15 @@ export function lowerGemv(name: string, s: Scheme, activations: DType): Kernel {
   const elem = codec(s.element);
   const scale = codec(s.scale.format);
   const asym = s.scale.rule === "minmax";
-  const bits = (b: number) => (b <= 8 ? "u8" : b <= 16 ? "u16" : "u32") as "u8" | "u16" | "u32";
   const params: Param[] = [
-    { kind: "buffer", name: "codes", elem: bits(formatBits(s.element)), access: "read" },
-    { kind: "buffer", name: "scales", elem: bits(formatBits(s.scale.format)), access: "read" },
+    { kind: "buffer", name: "codes", elem: elemOf(formatBits(s.element)), access: "read" },
+    { kind: "buffer", name: "scales", elem: elemOf(formatBits(s.scale.format)), access: "read" },
   ];
   if (asym)
     params.push({
       kind: "buffer",
       name: "zeros",
-      elem: bits(formatBits(s.element)),
+      elem: elemOf(formatBits(s.element)),
       access: "read",
     });
   if (s.tensorScale) params.push({ kind: "buffer", name: "tscale", elem: "f32", access: "read" });

@@ -39,7 +39,8 @@ export class LoweringError extends Error {
   override name = "LoweringError";
 }
 
-const elemOf = (bits: number): ElemType => (bits <= 8 ? "u8" : bits <= 16 ? "u16" : "u32");
+/** The buffer element type holding codes of `bits` bits. */
+export const elemOf = (bits: number): ElemType => (bits <= 8 ? "u8" : bits <= 16 ? "u16" : "u32");
 const buffer = (name: string, elem: ElemType, access: BufferParam["access"]): BufferParam => ({
   kind: "buffer",
   name,
