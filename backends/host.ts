@@ -47,6 +47,18 @@ export function bufferLength(plan: Plan, rule: LengthRule, shape: readonly numbe
   return blocks;
 }
 
+/** A backend whose kernels complete asynchronously (WebGPU). */
+export type AsyncExecute = (
+  kernel: Kernel,
+  buffers: Record<string, BufferData>,
+  scalars: Record<string, number>,
+) => Promise<void>;
+
+/** One step of a plan, ready to run: a kernel call on bound buffers, or host work. */
+type Call =
+  | { kernel: Kernel; bound: Record<string, BufferData>; scalars: Record<string, number> }
+  | { host: () => void };
+
 /**
  * Runs every step of `plan` for a tensor of `shape`. `inputs` holds the plan's
  * input buffers by name; the outputs come back by name.
@@ -58,6 +70,36 @@ export function runPlan(
   execute: Execute,
   seed = 0,
 ): Record<string, BufferData> {
+  const { calls, outputs } = prepare(plan, shape, inputs, seed);
+  for (const c of calls) {
+    if ("host" in c) c.host();
+    else execute(c.kernel, c.bound, c.scalars);
+  }
+  return outputs();
+}
+
+/** runPlan for a backend whose kernels are asynchronous: each step starts after the previous one finished. */
+export async function runPlanAsync(
+  plan: Plan,
+  shape: readonly number[],
+  inputs: Record<string, BufferData>,
+  execute: AsyncExecute,
+  seed = 0,
+): Promise<Record<string, BufferData>> {
+  const { calls, outputs } = prepare(plan, shape, inputs, seed);
+  for (const c of calls) {
+    if ("host" in c) c.host();
+    else await execute(c.kernel, c.bound, c.scalars);
+  }
+  return outputs();
+}
+
+function prepare(
+  plan: Plan,
+  shape: readonly number[],
+  inputs: Record<string, BufferData>,
+  seed: number,
+): { calls: Call[]; outputs: () => Record<string, BufferData> } {
   const r = plan.spec.rotate;
   if (r && (shape.at(-1) ?? 1) % r.size !== 0)
     throw new RangeError(
@@ -98,18 +140,25 @@ export function runPlan(
     nested: () => ({ ...geometryScalars(nestedScheme!.block, [blocks]), ...seedScalars }),
   };
   const kernels = new Map(plan.kernels.map((k) => [k.name, k]));
-  for (const step of plan.steps) {
-    if ("host" in step) {
-      const values = new Float32Array(new Uint32Array(buffers[step.from] as Uint32Array).buffer);
-      (buffers[step.to] as Float32Array)[0] = doubleQuantOffset(values, step.mode);
-      continue;
-    }
-    const kernel = kernels.get(step.kernel)!;
+  const calls: Call[] = plan.steps.map((step) => {
+    if ("host" in step)
+      return {
+        host: () => {
+          const from = new Uint32Array(buffers[step.from] as Uint32Array);
+          (buffers[step.to] as Float32Array)[0] = doubleQuantOffset(
+            new Float32Array(from.buffer),
+            step.mode,
+          );
+        },
+      };
     const bound: Record<string, BufferData> = {};
     for (const [param, buffer] of Object.entries(step.bind)) bound[param] = buffers[buffer];
-    execute(kernel, bound, scalarsOf[step.scalars]());
-  }
-  const out: Record<string, BufferData> = {};
-  for (const b of plan.buffers) if (b.role === "output") out[b.name] = buffers[b.name];
-  return out;
+    return { kernel: kernels.get(step.kernel)!, bound, scalars: scalarsOf[step.scalars]() };
+  });
+  const outputs = () => {
+    const out: Record<string, BufferData> = {};
+    for (const b of plan.buffers) if (b.role === "output") out[b.name] = buffers[b.name];
+    return out;
+  };
+  return { calls, outputs };
 }

@@ -1,0 +1,288 @@
+/**
+ * A legalized kernel (legalize.ts) printed as one WGSL compute shader: a
+ * uniform struct of scalars at binding 0, the buffers from binding 1 in
+ * parameter order (tables last), and an entry point named after the kernel.
+ *
+ * Work split: the parallel region's iterations are numbered 0..count; with a
+ * workgroup of W invocations and E elements per invocation, invocation `lid`
+ * of workgroup `g` runs iterations (g*E + k)*W + lid for k < E, so neighbouring
+ * invocations touch neighbouring iterations. Both are emit options (the tuner's
+ * knobs); the runtime dispatches ceil(count / (W*E)) workgroups, over a 2-D grid
+ * past 65535.
+ */
+import type { Expr, ScalarType } from "../../ir/kernel.js";
+import { INFIX } from "../../ir/kernel-print.js";
+import { effectsOf, legalize, type LegalKernel, type WgslBuffer, type WStmt } from "./legalize.js";
+import type { Kernel } from "../../ir/kernel.js";
+
+export interface WgslOptions {
+  /** invocations per workgroup (default 64) */
+  readonly workgroupSize?: number;
+  /** iterations of the parallel region per invocation (default 1) */
+  readonly perInvocation?: number;
+}
+
+export interface WgslShader {
+  readonly kernel: LegalKernel;
+  readonly code: string;
+  readonly entryPoint: string;
+  readonly workgroupSize: number;
+  readonly perInvocation: number;
+}
+
+/** WGSL keywords, reserved words and the builtins this printer calls: IR names that clash get a `_`. */
+const RESERVED = new Set(
+  (
+    "alias break case const const_assert continue continuing default diagnostic discard else enable false fn for if " +
+    "let loop override requires return struct switch true var while f16 f32 i32 u32 bool vec2 vec3 vec4 mat2x2 array " +
+    "atomic ptr sampler texture_2d NULL Self abstract active alignas alignof as asm asm_fragment async attribute auto " +
+    "await become cast catch class co_await co_return co_yield coherent column_major common compile compile_fragment " +
+    "concept const_cast consteval constexpr constinit crate debugger decltype delete demote demote_to_helper do " +
+    "dynamic_cast enum explicit export extends extern external fallthrough filter final finally friend from fxgroup " +
+    "get goto groupshared highp impl implements import inline instanceof interface layout lowp macro macro_rules " +
+    "match mediump meta mod module move mut mutable namespace new nil noexcept noinline nointerpolation non_coherent " +
+    "noncoherent noperspective null nullptr of operator package packoffset partition pass patch pixelfragment " +
+    "precise precision premerge priv protected pub public readonly ref regardless register reinterpret_cast require " +
+    "resource restrict self set shared sizeof smooth snorm static static_assert static_cast std subroutine super " +
+    "target template this thread_local throw trait try type typedef typeid typename typeof union unless unorm unsafe " +
+    "unsized use using varying virtual volatile wgsl where with writeonly yield select bitcast min max abs floor " +
+    "countLeadingZeros atomicLoad atomicAnd atomicOr main"
+  ).split(" "),
+);
+const id = (name: string) => (RESERVED.has(name) ? `${name}_` : name);
+
+/** An exact WGSL spelling of an f32 value; specials and subnormals go through bits (never a const-expression). */
+function f32Literal(v: number): string {
+  const bits = new Uint32Array(Float32Array.of(v).buffer)[0];
+  const exp = (bits >>> 23) & 0xff;
+  if (exp === 0xff || (exp === 0 && bits !== 0) || bits === 0x80000000)
+    return `qkc_f32(0x${bits.toString(16)}u)`;
+  if (Number.isInteger(v) && Math.abs(v) < 2 ** 24) return v < 0 ? `(${v}f)` : `${v}f`;
+  const frac = ((bits & 0x7fffff) << 1).toString(16).padStart(6, "0").replace(/0+$/, "") || "0";
+  return `(${bits >>> 31 ? "-" : ""}0x1.${frac}p${exp - 127}f)`;
+}
+
+function printExpr(e: Expr, atomic: ReadonlySet<string>): string {
+  const p = (x: Expr) => printExpr(x, atomic);
+  switch (e.op) {
+    case "const":
+      if (e.type === "f32") return f32Literal(e.value as number);
+      if (e.type === "bool") return String(e.value);
+      if (e.type === "u32") return `${(e.value as number) >>> 0}u`;
+      return (e.value as number) < 0 ? `i32(${e.value})` : `${e.value}i`;
+    case "var":
+      return id(e.name);
+    case "load":
+      return atomic.has(e.buffer)
+        ? `atomicLoad(&${id(e.buffer)}[${p(e.index)}])`
+        : `${id(e.buffer)}[${p(e.index)}]`;
+    case "table":
+      throw new Error(`table ${e.table}: legalize the kernel first`);
+    case "binary": {
+      const [a, b] = [p(e.a), p(e.b)];
+      if (e.kind === "min" || e.kind === "max") return `${e.kind}(${a}, ${b})`;
+      if (e.kind === "shl" || e.kind === "shr") {
+        const count =
+          e.b.op === "const" ? `${((e.b.value as number) & 31) >>> 0}u` : `(u32(${b}) & 31u)`;
+        return `(${a} ${INFIX[e.kind]} ${count})`;
+      }
+      if (e.a.type === "bool") {
+        const op = { and: "&&", or: "||", xor: "!=", eq: "==", ne: "!=" }[e.kind as string];
+        if (op) return `(${a} ${op} ${b})`;
+      }
+      return `(${a} ${INFIX[e.kind]} ${b})`;
+    }
+    case "unary": {
+      const a = p(e.a);
+      switch (e.kind) {
+        case "neg":
+          return `(-${a})`;
+        case "abs":
+          return `abs(${a})`;
+        case "floor":
+          return `floor(${a})`;
+        case "not":
+          return e.type === "bool" ? `(!${a})` : `(~${a})`;
+        case "clz":
+          return `countLeadingZeros(${a})`;
+      }
+      break;
+    }
+    case "select":
+      return `select(${p(e.b)}, ${p(e.a)}, ${p(e.cond)})`;
+    case "bitcast":
+      return e.a.type === e.type ? p(e.a) : `bitcast<${e.type}>(${p(e.a)})`;
+    case "convert":
+      return e.a.type === e.type ? p(e.a) : `${e.type}(${p(e.a)})`;
+    case "random":
+      return `qkc_random(${p(e.seedLo)}, ${p(e.seedHi)}, u32(${p(e.index)}), ${e.bits}u)`;
+  }
+  throw new Error(`cannot print ${JSON.stringify(e).slice(0, 60)}`);
+}
+
+class Printer {
+  readonly out: string[] = [];
+  private ends = 0;
+  constructor(
+    private readonly atomic: ReadonlySet<string>,
+    private readonly mutable: ReadonlySet<string>,
+  ) {}
+  expr = (e: Expr) => printExpr(e, this.atomic);
+
+  stmts(list: readonly WStmt[], indent: string, declared: Set<string>): void {
+    const out = this.out;
+    for (const s of list) {
+      switch (s.op) {
+        case "let": {
+          const v = this.expr(s.value);
+          if (declared.has(s.name)) out.push(`${indent}${id(s.name)} = ${v};`);
+          else
+            out.push(
+              `${indent}${this.mutable.has(s.name) ? "var" : "let"} ${id(s.name)}: ${s.type} = ${v};`,
+            );
+          declared.add(s.name);
+          break;
+        }
+        case "assign":
+          out.push(`${indent}${id(s.name)} = ${this.expr(s.value)};`);
+          break;
+        case "store":
+          out.push(`${indent}${id(s.buffer)}[${this.expr(s.index)}] = ${this.expr(s.value)};`);
+          break;
+        case "store_bits": {
+          const mask = s.bits === 8 ? "0xffu" : "0xffffu";
+          const w = `&${id(s.buffer)}[${this.expr(s.word)}]`;
+          const sh = this.expr(s.shift);
+          out.push(`${indent}atomicAnd(${w}, ~(${mask} << ${sh}));`);
+          out.push(`${indent}atomicOr(${w}, (${this.expr(s.value)} & ${mask}) << ${sh});`);
+          break;
+        }
+        case "if":
+          out.push(`${indent}if (${this.expr(s.cond)}) {`);
+          this.stmts(s.then, indent + "  ", new Set(declared));
+          if (s.else?.length) {
+            out.push(`${indent}} else {`);
+            this.stmts(s.else, indent + "  ", new Set(declared));
+          }
+          out.push(`${indent}}`);
+          break;
+        case "lead":
+          out.push(`${indent}if (qkc_lead) {`);
+          this.stmts(s.body, indent + "  ", new Set(declared));
+          out.push(`${indent}}`);
+          break;
+        case "for": {
+          const end = `qkc_end_${this.ends++}`;
+          const v = id(s.var);
+          out.push(`${indent}let ${end}: i32 = ${this.expr(s.end)};`);
+          out.push(`${indent}for (var ${v}: i32 = ${this.expr(s.start)}; ${v} < ${end}; ${v}++) {`);
+          this.stmts(s.body, indent + "  ", new Set([...declared, s.var]));
+          out.push(`${indent}}`);
+          break;
+        }
+        case "comment":
+          out.push(`${indent}// ${s.text.replace(/[\r\n]+/g, " ")}`);
+          break;
+      }
+    }
+  }
+}
+
+const PHILOX = `fn qkc_mulhi(a: u32, b: u32) -> u32 {
+  let a0 = a & 0xffffu;
+  let a1 = a >> 16u;
+  let b0 = b & 0xffffu;
+  let b1 = b >> 16u;
+  let p01 = a0 * b1;
+  let p10 = a1 * b0;
+  let mid = ((a0 * b0) >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  return a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+}
+
+// the top \`bits\` bits of Philox4x32-10 word index & 3 of counter (index >> 2, 0, 0, 0)
+fn qkc_random(seed_lo: u32, seed_hi: u32, index: u32, bits: u32) -> u32 {
+  var k0 = seed_lo;
+  var k1 = seed_hi;
+  var c0 = index >> 2u;
+  var c1 = 0u;
+  var c2 = 0u;
+  var c3 = 0u;
+  for (var r = 0; r < 10; r++) {
+    if (r > 0) {
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    let n0 = qkc_mulhi(0xCD9E8D57u, c2) ^ c1 ^ k0;
+    let n2 = qkc_mulhi(0xD2511F53u, c0) ^ c3 ^ k1;
+    c1 = 0xCD9E8D57u * c2;
+    c3 = 0xD2511F53u * c0;
+    c0 = n0;
+    c2 = n2;
+  }
+  let lane = index & 3u;
+  let word = select(select(c3, c2, lane == 2u), select(c1, c0, lane == 0u), lane < 2u);
+  return select(word >> ((32u - bits) & 31u), word, bits >= 32u);
+}
+`;
+
+function usesRandom(list: readonly WStmt[]): boolean {
+  return JSON.stringify(list).includes('"op":"random"');
+}
+
+function bufferDecl(b: WgslBuffer, binding: number): string {
+  const elem = b.atomic ? "atomic<u32>" : b.words ? "u32" : b.elem === "f32" ? "f32" : "u32";
+  const access = b.access === "read" ? "read" : "read_write";
+  return `@group(0) @binding(${binding}) var<storage, ${access}> ${id(b.name)}: array<${elem}>;`;
+}
+
+/** Prints a kernel (legalizing it first when given KernelIR). */
+export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}): WgslShader {
+  const k = "prefix" in kernel ? kernel : legalize(kernel);
+  const wg = options.workgroupSize ?? 64;
+  const per = options.perInvocation ?? 1;
+  for (const [what, v, max] of [
+    ["workgroup size", wg, 256],
+    ["elements per invocation", per, 1 << 16],
+  ] as const)
+    if (!Number.isInteger(v) || v < 1 || v > max)
+      throw new RangeError(`WGSL ${what} must be an integer in 1..${max}, got ${v}`);
+  const atomic = new Set(k.buffers.filter((b) => b.atomic).map((b) => b.name));
+  const all = [...k.prefix, ...k.body];
+  const { assigned, redeclared } = effectsOf(all);
+  const p = new Printer(atomic, new Set([...assigned, ...redeclared]));
+  const entry = id(k.name);
+  const out: string[] = [`// qkc: kernel ${k.name}`];
+  if (k.scalars.length) {
+    out.push("struct QkcScalars {");
+    for (const s of k.scalars) out.push(`  ${id(s.name)}: ${s.type as ScalarType},`);
+    out.push("}", "@group(0) @binding(0) var<uniform> qkc_scalars: QkcScalars;");
+  }
+  k.buffers.forEach((b, j) => out.push(bufferDecl(b, j + 1)));
+  out.push("", "fn qkc_f32(bits: u32) -> f32 {", "  return bitcast<f32>(bits);", "}");
+  if (usesRandom(all)) out.push("", PHILOX.trimEnd());
+  out.push(
+    "",
+    `@compute @workgroup_size(${wg})`,
+    `fn ${entry}(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgroups) qkc_nwg: vec3<u32>, @builtin(local_invocation_index) qkc_lid: u32) {`,
+    "  let qkc_group = i32(qkc_wid.x + qkc_wid.y * qkc_nwg.x);",
+    "  let qkc_lead = qkc_group == 0i && qkc_lid == 0u;",
+  );
+  for (const s of k.scalars)
+    out.push(`  let ${id(s.name)}: ${s.type} = qkc_scalars.${id(s.name)};`);
+  const declared = new Set(k.scalars.map((s) => s.name));
+  p.stmts(k.prefix, "  ", declared);
+  out.push(...p.out.splice(0));
+  out.push(`  let qkc_count: i32 = ${p.expr(k.count)};`);
+  out.push(`  for (var qkc_k: i32 = 0i; qkc_k < ${per}i; qkc_k++) {`);
+  out.push(`    let ${k.iteration}: i32 = (qkc_group * ${per}i + qkc_k) * ${wg}i + i32(qkc_lid);`);
+  out.push(`    if (${k.iteration} >= qkc_count) {`, "      break;", "    }");
+  p.stmts(k.body, "    ", new Set(declared));
+  out.push(...p.out.splice(0), "  }", "}", "");
+  return {
+    kernel: k,
+    code: out.join("\n"),
+    entryPoint: entry,
+    workgroupSize: wg,
+    perInvocation: per,
+  };
+}

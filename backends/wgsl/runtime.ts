@@ -1,0 +1,227 @@
+/// <reference types="@webgpu/types" />
+/**
+ * Running emitted WGSL (emit.ts) on a WebGPU device, the same code in a browser
+ * (`navigator.gpu`) and in Node (npm `webgpu`, see node.ts). Only the device
+ * passed in is used: no globals, so the WebGPU flag constants are spelled here.
+ *
+ * Pipelines are created once per kernel set. A call uploads every bound typed
+ * array (written-only ones too, so elements a kernel does not write keep the
+ * caller's values, as with the evaluator), dispatches, and copies every written
+ * buffer back into the caller's array. Sub-word arrays travel as their bytes,
+ * padded to whole u32 words; the shader reads the same little-endian words.
+ */
+import type { Kernel } from "../../ir/kernel.js";
+import type { BufferData } from "../../ir/kernel-eval.js";
+import { emitWgsl, type WgslOptions, type WgslShader } from "./emit.js";
+import { iterations, TABLES_BUFFER } from "./legalize.js";
+
+// GPUBufferUsage / GPUMapMode values (WebGPU spec), so the runtime needs no globals
+const MAP_READ = 0x1;
+const COPY_SRC = 0x4;
+const COPY_DST = 0x8;
+const UNIFORM = 0x40;
+const STORAGE = 0x80;
+const MAX_GROUPS = 65535;
+
+interface Compiled {
+  readonly shader: WgslShader;
+  readonly pipeline: GPUComputePipeline;
+  readonly tables?: GPUBuffer;
+}
+
+export class WgslRuntimeError extends Error {
+  override name = "WgslRuntimeError";
+}
+
+/** The bind group layout the emitter's bindings imply (not "auto": it would drop bindings a kernel never reads). */
+function layoutOf(device: GPUDevice, shader: WgslShader): GPUBindGroupLayout {
+  const COMPUTE = 0x4; // GPUShaderStage.COMPUTE
+  const entries: GPUBindGroupLayoutEntry[] = [];
+  if (shader.kernel.scalars.length)
+    entries.push({ binding: 0, visibility: COMPUTE, buffer: { type: "uniform" } });
+  shader.kernel.buffers.forEach((b, j) =>
+    entries.push({
+      binding: j + 1,
+      visibility: COMPUTE,
+      buffer: { type: b.access === "read" ? "read-only-storage" : "storage" },
+    }),
+  );
+  return device.createBindGroupLayout({ label: shader.entryPoint, entries });
+}
+
+const words = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
+
+export class WgslKernels {
+  private constructor(
+    readonly device: GPUDevice,
+    private readonly compiled: ReadonlyMap<string, Compiled>,
+  ) {}
+
+  /** Emits and compiles every kernel; a shader the device rejects is an error naming the kernel and WGSL's message. */
+  static async create(
+    device: GPUDevice,
+    kernels: readonly Kernel[],
+    options: WgslOptions = {},
+  ): Promise<WgslKernels> {
+    const compiled = new Map<string, Compiled>();
+    for (const k of kernels) {
+      const shader = emitWgsl(k, options);
+      const bindings = shader.kernel.buffers.length;
+      if (bindings > device.limits.maxStorageBuffersPerShaderStage)
+        throw new WgslRuntimeError(
+          `kernel ${k.name} binds ${bindings} storage buffers; this device allows ${device.limits.maxStorageBuffersPerShaderStage}`,
+        );
+      device.pushErrorScope("validation");
+      const module = device.createShaderModule({ label: k.name, code: shader.code });
+      const info = await module.getCompilationInfo();
+      const errors = info.messages.filter((m) => m.type === "error");
+      let pipeline: GPUComputePipeline | undefined;
+      if (!errors.length)
+        pipeline = await device
+          .createComputePipelineAsync({
+            label: k.name,
+            layout: device.createPipelineLayout({ bindGroupLayouts: [layoutOf(device, shader)] }),
+            compute: { module, entryPoint: shader.entryPoint },
+          })
+          .catch(() => undefined);
+      const scope = await device.popErrorScope();
+      if (errors.length || !pipeline || scope) {
+        const why = errors.length
+          ? errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")
+          : (scope?.message ?? "pipeline creation failed");
+        throw new WgslRuntimeError(`kernel ${k.name}: the device rejected its WGSL: ${why}`);
+      }
+      let tables: GPUBuffer | undefined;
+      if (shader.kernel.tableWords.length) {
+        tables = device.createBuffer({
+          label: `${k.name} tables`,
+          size: shader.kernel.tableWords.byteLength,
+          usage: STORAGE | COPY_DST,
+          mappedAtCreation: true,
+        });
+        new Uint32Array(tables.getMappedRange()).set(shader.kernel.tableWords);
+        tables.unmap();
+      }
+      compiled.set(k.name, { shader, pipeline, tables });
+    }
+    return new WgslKernels(device, compiled);
+  }
+
+  /** The shader of a kernel, as printed. */
+  shader(name: string): WgslShader {
+    const c = this.compiled.get(name);
+    if (!c) throw new WgslRuntimeError(`no kernel named ${name} in this set`);
+    return c.shader;
+  }
+
+  /** Runs one kernel on typed arrays (an AsyncExecute for backends/host.ts runPlanAsync). */
+  readonly execute = async (
+    kernel: Kernel | string,
+    buffers: Record<string, BufferData>,
+    scalars: Record<string, number>,
+  ): Promise<void> => {
+    const name = typeof kernel === "string" ? kernel : kernel.name;
+    const c = this.compiled.get(name);
+    if (!c) throw new WgslRuntimeError(`no kernel named ${name} in this set`);
+    const k = c.shader.kernel;
+    const device = this.device;
+    const entries: GPUBindGroupEntry[] = [];
+    const temporary: GPUBuffer[] = [];
+    const written: { data: BufferData; gpu: GPUBuffer; size: number }[] = [];
+    const seen = new Set<BufferData>();
+    try {
+      if (k.scalars.length) {
+        const raw = new ArrayBuffer(Math.ceil((k.scalars.length * 4) / 16) * 16);
+        const [i32, u32, f32] = [new Int32Array(raw), new Uint32Array(raw), new Float32Array(raw)];
+        k.scalars.forEach((s, j) => {
+          const v = scalars[s.name];
+          if (v === undefined)
+            throw new WgslRuntimeError(`kernel ${name}: scalar ${s.name} not given`);
+          (s.type === "i32" ? i32 : s.type === "u32" ? u32 : f32)[j] = v;
+        });
+        const ub = device.createBuffer({ size: raw.byteLength, usage: UNIFORM | COPY_DST });
+        temporary.push(ub);
+        device.queue.writeBuffer(ub, 0, raw);
+        entries.push({ binding: 0, resource: { buffer: ub } });
+      }
+      k.buffers.forEach((b, j) => {
+        if (b.name === TABLES_BUFFER) {
+          entries.push({ binding: j + 1, resource: { buffer: c.tables! } });
+          return;
+        }
+        const data = buffers[b.name];
+        if (!data) throw new WgslRuntimeError(`kernel ${name}: buffer ${b.name} not given`);
+        if (seen.has(data))
+          throw new WgslRuntimeError(
+            `kernel ${name}: one array is bound to two buffers; WebGPU cannot bind a written buffer twice`,
+          );
+        seen.add(data);
+        const size = words(data.byteLength);
+        const gpu = device.createBuffer({
+          label: `${name} ${b.name}`,
+          size,
+          usage: STORAGE | COPY_DST | COPY_SRC,
+          mappedAtCreation: true,
+        });
+        temporary.push(gpu);
+        new Uint8Array(gpu.getMappedRange()).set(
+          new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+        );
+        gpu.unmap();
+        entries.push({ binding: j + 1, resource: { buffer: gpu } });
+        if (b.access !== "read") written.push({ data, gpu, size });
+      });
+      const count = iterations(k, scalars);
+      const groups = Math.ceil(count / (c.shader.workgroupSize * c.shader.perInvocation));
+      const x = Math.min(groups, MAX_GROUPS);
+      const y = x === 0 ? 0 : Math.ceil(groups / x);
+      if (y > MAX_GROUPS)
+        throw new WgslRuntimeError(`kernel ${name}: ${count} iterations need too many workgroups`);
+      const staging = device.createBuffer({
+        size: Math.max(
+          4,
+          written.reduce((a, w) => a + w.size, 0),
+        ),
+        usage: MAP_READ | COPY_DST,
+      });
+      temporary.push(staging);
+      const encoder = device.createCommandEncoder({ label: name });
+      if (groups > 0) {
+        const pass = encoder.beginComputePass({ label: name });
+        pass.setPipeline(c.pipeline);
+        pass.setBindGroup(
+          0,
+          device.createBindGroup({ layout: c.pipeline.getBindGroupLayout(0), entries }),
+        );
+        pass.dispatchWorkgroups(x, y);
+        pass.end();
+      }
+      let at = 0;
+      for (const w of written) {
+        encoder.copyBufferToBuffer(w.gpu, 0, staging, at, w.size);
+        at += w.size;
+      }
+      device.pushErrorScope("validation");
+      device.queue.submit([encoder.finish()]);
+      const failure = await device.popErrorScope();
+      if (failure) throw new WgslRuntimeError(`kernel ${name}: ${failure.message}`);
+      await staging.mapAsync(MAP_READ);
+      const bytes = new Uint8Array(staging.getMappedRange());
+      at = 0;
+      for (const w of written) {
+        new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength).set(
+          bytes.subarray(at, at + w.data.byteLength),
+        );
+        at += w.size;
+      }
+      staging.unmap();
+    } finally {
+      for (const t of temporary) t.destroy();
+    }
+  };
+
+  /** Frees the table buffers; the device stays the caller's. */
+  destroy(): void {
+    for (const c of this.compiled.values()) c.tables?.destroy();
+  }
+}

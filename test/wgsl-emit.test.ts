@@ -1,0 +1,124 @@
+/**
+ * The WGSL printer without a GPU: snapshots of a few shaders, and the rewrites
+ * legalize.ts promises (sub-word words, bit-level NaN tests, folded literals,
+ * a parallel region for every lowered kernel, no fma).
+ */
+import { describe, expect, it } from "vitest";
+import { compile } from "../passes/pipeline.js";
+import { emitWgsl } from "../backends/wgsl/emit.js";
+import { iterations, legalize } from "../backends/wgsl/legalize.js";
+import { BUILTIN_SCHEMES } from "../stdlib/index.js";
+import { scheme, type Scheme } from "../ir/scheme.js";
+import type { KernelSpec } from "../ir/program.js";
+import { K, type Kernel } from "../ir/kernel.js";
+
+const byName = (name: string) => BUILTIN_SCHEMES.find((s) => s.name === name)!;
+const kernelsOf = (s: Scheme, kind: KernelSpec["kind"]) =>
+  compile({
+    name: `${kind}_${s.name}`,
+    kind,
+    scheme: s,
+    input: "f32",
+    output: "f32",
+    layout: "packed",
+    ...(kind === "gemv" ? { order: "fixed" as const } : {}),
+  }).plan.kernels;
+const KINDS = ["quantize", "dequantize", "qdq", "qdq_backward", "gemv"] as const;
+
+describe("WGSL snapshots", () => {
+  for (const [name, kind] of [
+    ["mxfp4", "quantize"],
+    ["nvfp4", "gemv"],
+  ] as const)
+    it(`${kind} ${name}`, async () => {
+      const text = kernelsOf(byName(name), kind)
+        .map((k) => emitWgsl(k).code)
+        .join("\n");
+      await expect(text).toMatchFileSnapshot(`__snapshots__/wgsl-emit.${kind}_${name}.wgsl`);
+    });
+  it("stochastic rounding prints Philox with 16-bit limb products", async () => {
+    const s = scheme({
+      ...byName("mxfp4"),
+      name: "mxfp4_sr",
+      rounding: { mode: "stochastic", randomBits: 8 },
+    });
+    const [k] = kernelsOf(s, "qdq");
+    const code = emitWgsl(k, { workgroupSize: 128, perInvocation: 2 }).code;
+    expect(code).toContain("fn qkc_random(");
+    expect(code).toContain("@workgroup_size(128)");
+    expect(code).toContain("qkc_k < 2i");
+  });
+});
+
+describe("legalize", () => {
+  it("keeps u8 codes in u32 words: atomic when written, shifted and masked when read", () => {
+    const [codes, pack] = kernelsOf(byName("mxfp4"), "quantize").map((k) => legalize(k));
+    expect(codes.buffers.find((b) => b.name === "codes")).toMatchObject({
+      words: true,
+      atomic: true,
+    });
+    expect(pack.buffers.find((b) => b.name === "codes")).toMatchObject({
+      words: true,
+      atomic: false,
+    });
+    const code = emitWgsl(pack).code;
+    expect(code).toContain("var<storage, read_write> packed: array<atomic<u32>>");
+    expect(code).toMatch(/atomicOr\(&packed\[\(k >> 2u\)\]/);
+  });
+
+  it("tests NaN on the bits and folds literal-only arithmetic", () => {
+    const y = K.v("y", "f32");
+    const k: Kernel = {
+      name: "t",
+      params: [
+        { kind: "buffer", name: "out", elem: "f32", access: "write" },
+        { kind: "scalar", name: "n", type: "i32" },
+      ],
+      tables: [],
+      body: [
+        K.for("i", K.i32(0), K.v("n", "i32"), [
+          K.let("y", K.convert(K.v("i", "i32"), "f32")),
+          K.store(
+            "out",
+            K.v("i", "i32"),
+            K.select(
+              K.bin("ne", y, y),
+              K.f32(NaN),
+              K.bin("mul", y, K.bin("div", K.f32(1), K.f32(0))),
+            ),
+          ),
+          K.let("s", K.bin("shl", K.i32(1), K.i32(31))),
+        ]),
+      ],
+    };
+    const code = emitWgsl(k).code;
+    expect(code).toContain("((bitcast<u32>(y) & 2147483647u) > 2139095040u)");
+    expect(code).not.toMatch(/\(y != y\)/);
+    expect(code).toContain("(y * qkc_f32(0x7f800000u))"); // 1/0 folded to +Inf, spelled by its bits
+    expect(code).toContain("let s: i32 = i32(-2147483648);"); // 1 << 31 wraps, as in the IR
+  });
+
+  it("every lowered kernel of every built-in scheme gets a parallel region, and no fma", () => {
+    for (const s of BUILTIN_SCHEMES)
+      for (const kind of KINDS) {
+        if (kind === "gemv" && s.doubleQuant) continue;
+        for (const k of kernelsOf(s, kind)) {
+          const l = legalize(k);
+          expect(l.parallel, `${k.name} runs serially`).toBe(true);
+          expect(emitWgsl(l).code).not.toMatch(/\bfma\(/);
+        }
+      }
+  });
+
+  it("counts iterations on the host from the scalars alone", () => {
+    const [k] = kernelsOf(byName("mxfp4"), "dequantize").slice(-1);
+    // outer x blocks x inner for a [3, 70] tensor with blocks of 32 along the last axis
+    expect(iterations(legalize(k), { outer: 3, n: 70, inner: 1 })).toBe(9);
+  });
+
+  it("rejects impossible work splits", () => {
+    const [k] = kernelsOf(byName("mxfp4"), "dequantize");
+    expect(() => emitWgsl(k, { workgroupSize: 0 })).toThrow(/workgroup size must be an integer/);
+    expect(() => emitWgsl(k, { perInvocation: 1.5 })).toThrow(/elements per invocation/);
+  });
+});
