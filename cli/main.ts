@@ -13,6 +13,8 @@ import { runList } from "./commands/list.js";
 import { runQdq } from "./commands/qdq.js";
 import { runGemv } from "./commands/gemv.js";
 import { runQuantize } from "./commands/quantize.js";
+import { addModelCommands } from "./commands/model-commands.js";
+import { addTuneCommand } from "./commands/tune.js";
 import { isUserError } from "./errors.js";
 import { processIo, type Io } from "./io.js";
 import { BACKENDS, parseBackend } from "./schemes.js";
@@ -200,6 +202,9 @@ Writes to DIR:
     .addOption(backendOption())
     .option("--json", "print JSON instead of a table (NaN and Infinity as strings)")
     .action((names: string[], opts) => runError(names, opts, io));
+
+  addModelCommands(qkc, io);
+  addTuneCommand(qkc, io);
 
   return qkc;
 }

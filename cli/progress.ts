@@ -24,7 +24,11 @@ export interface ProgressOptions {
 
 const QUIET: Progress = { tick: () => {}, stop: () => {} };
 
-export function startProgress(total: number, unit: string, options: ProgressOptions = {}): Progress {
+export function startProgress(
+  total: number,
+  unit: string,
+  options: ProgressOptions = {},
+): Progress {
   const stream = options.stream ?? process.stderr;
   if (!stream.isTTY || total <= 0) return QUIET;
   const started = Date.now();

@@ -70,6 +70,8 @@ export const MAX_HEADER_BYTES = 100_000_000;
 
 export interface TensorInfo {
   readonly name: string;
+  /** the file holding it */
+  readonly file: string;
   readonly dtype: StDType;
   readonly shape: readonly number[];
   /** absolute position of the first byte in the file */
@@ -146,7 +148,7 @@ class SafetensorsFile implements TensorSource {
     }
     if (typeof header !== "object" || header === null || Array.isArray(header))
       fail(`header is not a JSON object; the file is corrupt or not safetensors`);
-    const parsed = parseHeader(header as Record<string, unknown>, 8 + headerLen, size, fail);
+    const parsed = parseHeader(header as Record<string, unknown>, path, 8 + headerLen, size, fail);
     this.tensors = parsed.tensors;
     this.metadata = parsed.metadata;
     for (const t of this.tensors) this.byName.set(t.name, t);
@@ -165,18 +167,11 @@ class SafetensorsFile implements TensorSource {
 
   readF32(name: string): Float32Array {
     const t = this.info(name);
-    const bytes = this.readBytes(name);
-    const shape = t.shape;
-    if (t.dtype === "F32") return new Float32Array(bytes.buffer, 0, bytes.length / 4);
-    if (t.dtype === "F16" || t.dtype === "BF16")
-      return toFloat32({
-        dtype: t.dtype === "F16" ? "f16" : "bf16",
-        shape: [elementCount(shape)],
-        data: new Uint16Array(bytes.buffer, 0, bytes.length / 2),
-      });
-    throw new SafetensorsError(
-      `${this.path}: tensor '${name}' is ${t.dtype}; qkc reads F32, F16 and BF16 values (convert it or exclude it)`,
-    );
+    if (!isFloat(t.dtype))
+      throw new SafetensorsError(
+        `${this.path}: tensor '${name}' is ${t.dtype}; qkc reads F32, F16 and BF16 values (convert it or exclude it)`,
+      );
+    return widenToF32(t.dtype, this.readBytes(name));
   }
 
   close(): void {
@@ -188,7 +183,7 @@ class SafetensorsFile implements TensorSource {
   private pread(position: number, length: number): Uint8Array {
     if (this.fd === undefined) throw new Error(`${this.path}: read after close`);
     const out = new Uint8Array(length);
-    for (let done = 0; done < length; ) {
+    for (let done = 0; done < length;) {
       const n = readSync(this.fd, out, done, Math.min(length - done, 1 << 30), position + done);
       if (n === 0)
         throw new SafetensorsError(`${this.path}: file shrank while being read; ${REWRITE}`);
@@ -198,8 +193,24 @@ class SafetensorsFile implements TensorSource {
   }
 }
 
+export const isFloat = (d: StDType): d is "F32" | "F16" | "BF16" =>
+  d === "F32" || d === "F16" || d === "BF16";
+
+/** F32, F16 or BF16 bytes (little-endian) as f32 values; f16 and bf16 widen exactly. */
+export function widenToF32(dtype: "F32" | "F16" | "BF16", bytes: Uint8Array): Float32Array {
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  if (dtype === "F32")
+    return new Float32Array(aligned.buffer, aligned.byteOffset, aligned.length / 4);
+  return toFloat32({
+    dtype: dtype === "F16" ? "f16" : "bf16",
+    shape: [aligned.length / 2],
+    data: new Uint16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2),
+  });
+}
+
 function parseHeader(
   header: Record<string, unknown>,
+  file: string,
   dataStart: number,
   fileSize: number,
   fail: (msg: string) => never,
@@ -245,6 +256,7 @@ function parseHeader(
       );
     tensors.push({
       name,
+      file,
       dtype,
       shape: shape as number[],
       fileOffset: dataStart + begin,
@@ -316,7 +328,9 @@ function readIndexFiles(indexPath: string): string[] {
   }
   const map = (index as { weight_map?: unknown } | null)?.weight_map;
   if (typeof map !== "object" || map === null || Array.isArray(map))
-    throw new SafetensorsError(`${indexPath}: no "weight_map" object; it is not a safetensors index`);
+    throw new SafetensorsError(
+      `${indexPath}: no "weight_map" object; it is not a safetensors index`,
+    );
   const files = [...new Set(Object.values(map as object))];
   if (!files.every((f) => typeof f === "string" && basename(f) === f))
     throw new SafetensorsError(
@@ -468,7 +482,7 @@ export function createSafetensors(
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.length; )
+  for (let done = 0; done < bytes.length;)
     done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30));
 }
 
