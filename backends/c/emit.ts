@@ -7,13 +7,13 @@
 import type { ElemType, Expr, Kernel, ScalarType, Stmt } from "../../ir/kernel.js";
 import { INFIX } from "../../ir/kernel-print.js";
 
-const CTYPE: Record<ScalarType, string> = {
+export const CTYPE: Record<ScalarType, string> = {
   f32: "float",
   i32: "int32_t",
   u32: "uint32_t",
   bool: "int",
 };
-const ELEM: Record<ElemType, string> = {
+export const ELEM: Record<ElemType, string> = {
   f32: "float",
   u8: "uint8_t",
   i8: "int8_t",
@@ -22,7 +22,7 @@ const ELEM: Record<ElemType, string> = {
 };
 
 /** An exact C99 hex-float literal for an f32 value (decimal text can round). */
-function f32Literal(v: number): string {
+export function f32Literal(v: number): string {
   if (Number.isNaN(v)) return "NAN";
   if (v === Infinity) return "INFINITY";
   if (v === -Infinity) return "(-INFINITY)";
@@ -34,8 +34,30 @@ function f32Literal(v: number): string {
   return `(${sign}0x1.${frac}p${exp - 127}f)`;
 }
 
+/**
+ * What differs between C-family targets: how an f32 arithmetic op, an f32
+ * sign op and a buffer index are spelled. Everything else is the shared table
+ * below. The C99 dialect uses plain operators (gcc -ffp-contract=off).
+ */
+export interface CDialect {
+  /** f32 add/sub/mul/div; undefined: the infix operator */
+  readonly f32Binary?: (kind: "add" | "sub" | "mul" | "div", a: string, b: string) => string;
+  /** f32 neg/abs; undefined: -x and fabsf */
+  readonly f32Unary?: (kind: "neg" | "abs", a: string) => string;
+  /** a load, store or table index; undefined: the expression as printed */
+  readonly index?: (e: Expr) => string;
+}
+
+export const C99: CDialect = {};
+
 export function printExprC(e: Expr): string {
-  const p = printExprC;
+  return printExprIn(C99, e);
+}
+
+/** One KernelIR expression as C-family text in dialect `d`. */
+export function printExprIn(d: CDialect, e: Expr): string {
+  const p = (x: Expr) => printExprIn(d, x);
+  const index = (x: Expr) => (d.index ? d.index(x) : p(x));
   switch (e.op) {
     case "const":
       if (e.type === "f32") return f32Literal(e.value as number);
@@ -46,13 +68,15 @@ export function printExprC(e: Expr): string {
     case "var":
       return e.name;
     case "load":
-      return `((${CTYPE[e.type]})${e.buffer}[${p(e.index)}])`;
+      return `((${CTYPE[e.type]})${e.buffer}[${index(e.index)}])`;
     case "table":
-      return `${e.table}[${p(e.index)}]`;
+      return `${e.table}[${index(e.index)}]`;
     case "binary": {
       const a = p(e.a);
       const b = p(e.b);
       const ops = INFIX;
+      if (e.a.type === "f32" && d.f32Binary && ["add", "sub", "mul", "div"].includes(e.kind))
+        return d.f32Binary(e.kind as "add" | "sub" | "mul" | "div", a, b);
       if (e.kind === "min" || e.kind === "max") return `qkc_${e.kind}_${e.a.type}(${a}, ${b})`;
       if (e.a.type === "i32" && ["add", "sub", "mul"].includes(e.kind))
         return `((int32_t)((uint32_t)${a} ${ops[e.kind]} (uint32_t)${b}))`; // wrapping
@@ -68,6 +92,8 @@ export function printExprC(e: Expr): string {
     }
     case "unary": {
       const a = p(e.a);
+      if (e.type === "f32" && d.f32Unary && (e.kind === "neg" || e.kind === "abs"))
+        return d.f32Unary(e.kind, a);
       switch (e.kind) {
         case "neg":
           return e.type === "f32" ? `(-${a})` : `((int32_t)(0u - (uint32_t)${a}))`;
@@ -145,18 +171,21 @@ function printStmts(
 let bufferTypes = new Map<string, string>();
 const bufferType = (name: string) => bufferTypes.get(name) ?? "float";
 
-export const C_PRELUDE = `#include <stdint.h>
-#include <string.h>
-#include <math.h>
-static inline float qkc_as_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+/**
+ * The helpers printed expressions call, for a C-family target: `fn` qualifies
+ * each function (C: `static inline`; CUDA adds `__host__ __device__`), `clz`
+ * spells a count of leading zeros of a nonzero u32.
+ */
+export function cPrelude(fn = "static inline", clz = "__builtin_clz(x)"): string {
+  return `static inline float qkc_as_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t qkc_as_u32(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static inline uint32_t qkc_clz(uint32_t x) { return x ? (uint32_t)__builtin_clz(x) : 32u; }
+static inline uint32_t qkc_clz(uint32_t x) { return x ? (uint32_t)${clz} : 32u; }
 static inline int32_t qkc_abs_i32(int32_t x) { return x < 0 ? (int32_t)(0u - (uint32_t)x) : x; }
 static inline int32_t qkc_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 static inline int32_t qkc_max_i32(int32_t a, int32_t b) { return a < b ? b : a; }
 static inline uint32_t qkc_min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static inline uint32_t qkc_max_u32(uint32_t a, uint32_t b) { return a < b ? b : a; }
-static uint32_t qkc_philox_bits(uint32_t k0, uint32_t k1, uint32_t index, int bits) {
+static inline uint32_t qkc_philox_bits(uint32_t k0, uint32_t k1, uint32_t index, int bits) {
   uint32_t c0 = index >> 2, c1 = 0, c2 = 0, c3 = 0;
   for (int r = 0; r < 10; r++) {
     if (r) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
@@ -168,7 +197,13 @@ static uint32_t qkc_philox_bits(uint32_t k0, uint32_t k1, uint32_t index, int bi
   uint32_t word = w[index & 3];
   return bits >= 32 ? word : word >> (32 - bits);
 }
-`;
+`.replaceAll("static inline", fn);
+}
+
+export const C_PRELUDE = `#include <stdint.h>
+#include <string.h>
+#include <math.h>
+${cPrelude()}`;
 
 export function printKernelC(k: Kernel): string {
   bufferTypes = new Map(

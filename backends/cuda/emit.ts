@@ -1,0 +1,679 @@
+/**
+ * KernelIR printed as CUDA C++: one `.cu` per kernel set with a `__global__`
+ * function per IR kernel (plus a pre-pass for hoisted reductions) and an
+ * `extern "C"` launcher taking device pointers, sizes and a stream; a header
+ * declaring the launchers. Expressions come from the C printer's table
+ * (backends/c/emit.ts) in a CUDA dialect: f32 arithmetic as __fadd_rn /
+ * __fsub_rn / __fmul_rn / __fdiv_rn (never contracted into an FMA, whatever
+ * -fmad says), sign ops on the bits, indices in 64 bits. schedule.ts decides
+ * how loops map onto threads; nothing here changes an operation or its order.
+ *
+ * The same file compiles with nvcc, or with g++ and the CPU execution layer
+ * of ./emulator (its `cuda_runtime.h` is found first on the include path).
+ */
+import type { ElemType, Expr, Kernel, Param, Stmt } from "../../ir/kernel.js";
+import { INFIX } from "../../ir/kernel-print.js";
+import { CTYPE, ELEM, cPrelude, f32Literal, printExprIn, type CDialect } from "../c/emit.js";
+import { schedule, walk, walkExprs, type Reduction, type Schedule } from "./schedule.js";
+
+/** Threads per CUDA block: 8 warps. */
+export const THREADS = 256;
+/** Upper bound on the grid; grid-stride loops cover the rest. */
+export const MAX_BLOCKS = 65535;
+
+export interface CudaKernelInfo {
+  readonly name: string;
+  /** the extern "C" launcher */
+  readonly launcher: string;
+  readonly params: readonly Param[];
+  readonly mode: Schedule["mode"];
+  readonly lanes: number;
+  readonly schedule: string;
+  /** bytes of device workspace the launcher needs (0: no workspace parameter) */
+  readonly workspaceBytes: number;
+  /** the __global__ functions it launches, in order */
+  readonly globals: readonly string[];
+}
+
+export interface CudaArtifact {
+  readonly cu: string;
+  readonly header: string;
+  readonly kernels: readonly CudaKernelInfo[];
+}
+
+export interface CudaEmitOptions {
+  /** file name of the header, included by the .cu */
+  readonly headerName?: string;
+  /** first comment line of both files */
+  readonly title?: string;
+  /** lanes per item for a kernel (default 32), e.g. the scheme's block length */
+  readonly lanes?: (kernel: Kernel) => number;
+}
+
+/** The state of printing one kernel: which i32 variables are 64-bit indices. */
+class Printer {
+  readonly wide = new Set<string>();
+  readonly dialect: CDialect;
+  private readonly elems: Map<string, ElemType>;
+
+  constructor(readonly k: Kernel) {
+    this.elems = new Map(
+      k.params.flatMap((p) => (p.kind === "buffer" ? [[p.name, p.elem] as const] : [])),
+    );
+    const lets = new Map<string, Expr>();
+    walk(k.body, (s) => s.op === "let" && lets.set(s.name, s.value));
+    const work: string[] = [];
+    const seed = (e: Expr): void => {
+      if (e.type !== "i32") return;
+      if (e.op === "var") {
+        if (!this.wide.has(e.name)) {
+          this.wide.add(e.name);
+          work.push(e.name);
+        }
+      } else if (e.op === "binary" && ["add", "sub", "mul", "div", "min", "max"].includes(e.kind)) {
+        seed(e.a);
+        seed(e.b);
+      }
+    };
+    const indices = (e: Expr): void => {
+      if (e.op === "load" || e.op === "table") seed(e.index);
+      for (const c of Object.values(e))
+        if (c && typeof c === "object" && "op" in c) indices(c as Expr);
+    };
+    walkExprs(k.body, indices);
+    walk(k.body, (s) => s.op === "store" && seed(s.index));
+    while (work.length) {
+      const v = lets.get(work.pop()!);
+      if (v) seed(v);
+    }
+    this.dialect = {
+      f32Binary: (kind, a, b) => `__f${kind}_rn(${a}, ${b})`,
+      f32Unary: (kind, a) =>
+        kind === "neg"
+          ? `qkc_as_f32(qkc_as_u32(${a}) ^ 0x80000000u)`
+          : `qkc_as_f32(qkc_as_u32(${a}) & 0x7fffffffu)`,
+      index: (e) => this.index(e),
+    };
+  }
+
+  expr(e: Expr): string {
+    return printExprIn(this.dialect, e);
+  }
+
+  /** An i32 index expression in 64-bit arithmetic (the same value wherever i32 did not wrap). */
+  index(e: Expr): string {
+    if (e.type !== "i32") return `(int64_t)(${this.expr(e)})`;
+    switch (e.op) {
+      case "var":
+        return this.wide.has(e.name) ? e.name : `(int64_t)${e.name}`;
+      case "const":
+        return `(int64_t)${e.value as number}`;
+      case "binary":
+        if (e.kind === "min" || e.kind === "max")
+          return `qkc_${e.kind}_i64(${this.index(e.a)}, ${this.index(e.b)})`;
+        if (["add", "sub", "mul", "div"].includes(e.kind))
+          return `(${this.index(e.a)} ${INFIX[e.kind]} ${this.index(e.b)})`;
+    }
+    return `(int64_t)(${this.expr(e)})`;
+  }
+
+  typeOf(name: string, t: Stmt & { op: "let" }): string {
+    return t.type === "i32" && this.wide.has(name) ? "int64_t" : CTYPE[t.type];
+  }
+
+  value(name: string, e: Expr): string {
+    return e.type === "i32" && this.wide.has(name) ? this.index(e) : this.expr(e);
+  }
+
+  loopType(v: string): string {
+    return this.wide.has(v) ? "int64_t" : "int32_t";
+  }
+
+  elem(buffer: string): string {
+    return ELEM[this.elems.get(buffer) ?? "f32"];
+  }
+}
+
+interface Ctx {
+  readonly p: Printer;
+  readonly sched: Schedule;
+  /** "item": group-mode item level (stores on lane 0, split loops); "lane": per lane; "pre": preamble */
+  readonly where: "item" | "lane" | "pre" | "plain";
+  readonly hoistedReads?: ReadonlyMap<Stmt, string>;
+  readonly overrides?: ReadonlyMap<Stmt, (indent: string) => string[]>;
+}
+
+function printStmts(
+  ctx: Ctx,
+  stmts: readonly Stmt[],
+  indent: string,
+  out: string[],
+  declared: Set<string>,
+): void {
+  const { p } = ctx;
+  for (const s of stmts) {
+    const override = ctx.overrides?.get(s);
+    if (override) {
+      out.push(...override(indent));
+      continue;
+    }
+    switch (s.op) {
+      case "let":
+        out.push(
+          `${indent}${declared.has(s.name) ? "" : p.typeOf(s.name, s) + " "}${s.name} = ${p.value(s.name, s.value)};`,
+        );
+        declared.add(s.name);
+        break;
+      case "assign":
+        out.push(`${indent}${s.name} = ${p.value(s.name, s.value)};`);
+        break;
+      case "store": {
+        const text = `${s.buffer}[${p.index(s.index)}] = (${p.elem(s.buffer)})(${p.expr(s.value)});`;
+        if (ctx.where === "pre")
+          out.push(`${indent}if (blockIdx.x == 0 && threadIdx.x == 0) ${text}`);
+        else if (ctx.where === "item") {
+          out.push(`${indent}if (qkc_lane == 0) ${text}`);
+          if (ctx.sched.syncAfterWrites) out.push(`${indent}__syncwarp(qkc_mask);`);
+        } else out.push(`${indent}${text}`);
+        break;
+      }
+      case "if":
+        out.push(`${indent}if (${p.expr(s.cond)}) {`);
+        printStmts(ctx, s.then, indent + "  ", out, new Set(declared));
+        if (s.else?.length) {
+          out.push(`${indent}} else {`);
+          printStmts(ctx, s.else, indent + "  ", out, new Set(declared));
+        }
+        out.push(`${indent}}`);
+        break;
+      case "for": {
+        const read = ctx.hoistedReads?.get(s);
+        if (read) {
+          out.push(`${indent}${read}`);
+          break;
+        }
+        const split = ctx.where === "item" ? ctx.sched.loops.get(s) : undefined;
+        if (split === "map") printMap(ctx, s, indent, out, declared);
+        else if (split) printReduction(ctx, s, split, indent, out, declared);
+        else {
+          const t = p.loopType(s.var);
+          const bound = (e: Expr) => (t === "int64_t" ? p.index(e) : p.expr(e));
+          out.push(
+            `${indent}for (${t} ${s.var} = ${bound(s.start)}, ${s.var}_end = ${bound(s.end)}; ${s.var} < ${s.var}_end; ${s.var}++) {`,
+          );
+          printStmts(ctx, s.body, indent + "  ", out, new Set(declared));
+          out.push(`${indent}}`);
+        }
+        break;
+      }
+      case "comment":
+        out.push(`${indent}/* ${s.text.replace(/\*\//g, "* /")} */`);
+        break;
+    }
+  }
+}
+
+type For = Extract<Stmt, { op: "for" }>;
+
+function laneLoopHead(ctx: Ctx, s: For, indent: string): string {
+  const { p } = ctx;
+  const t = p.loopType(s.var);
+  const bound = (e: Expr) => (t === "int64_t" ? p.index(e) : p.expr(e));
+  return `${indent}for (${t} ${s.var} = ${bound(s.start)} + (${t})qkc_lane, ${s.var}_end = ${bound(s.end)}; ${s.var} < ${s.var}_end; ${s.var} += ${ctx.sched.lanes}) {`;
+}
+
+function printMap(ctx: Ctx, s: For, indent: string, out: string[], declared: Set<string>): void {
+  out.push(`${indent}/* ${s.var}: lane l takes iterations l, l + ${ctx.sched.lanes}, ... */`);
+  out.push(laneLoopHead(ctx, s, indent));
+  printStmts({ ...ctx, where: "lane" }, s.body, indent + "  ", out, new Set(declared));
+  out.push(`${indent}}`);
+  let stores = false;
+  walk(s.body, (x) => (stores ||= x.op === "store"));
+  if (stores && ctx.sched.syncAfterWrites) out.push(`${indent}__syncwarp(qkc_mask);`);
+}
+
+function printReduction(
+  ctx: Ctx,
+  s: For,
+  rs: readonly Reduction[],
+  indent: string,
+  out: string[],
+  declared: Set<string>,
+): void {
+  const { p } = ctx;
+  const L = ctx.sched.lanes;
+  const assigns = new Map(
+    s.body.flatMap((x) =>
+      x.op === "assign" && rs.some((r) => r.var === x.name) ? [[x, x] as const] : [],
+    ),
+  );
+  const overrides = new Map<Stmt, (indent: string) => string[]>();
+  for (const a of assigns.values()) {
+    const r = rs.find((x) => x.var === a.name)!;
+    if (!r.indexed) continue;
+    const sel = a.value as Extract<Expr, { op: "select" }>;
+    overrides.set(a, (ind) => [
+      `${ind}{`,
+      `${ind}  const bool qkc_take = ${p.expr(sel.cond)};`,
+      `${ind}  ${a.name} = qkc_take ? ${p.expr(sel.a)} : ${a.name};`,
+      `${ind}  ${a.name}_at = qkc_take ? (int64_t)${s.var} : ${a.name}_at;`,
+      `${ind}}`,
+    ]);
+  }
+  const names = rs.map((r) => r.var).join(", ");
+  out.push(
+    `${indent}/* ${s.var}: lanes scan their iterations in order, then combine ${names} exactly */`,
+  );
+  for (const r of rs) if (r.indexed) out.push(`${indent}int64_t ${r.var}_at = INT64_MAX;`);
+  out.push(laneLoopHead(ctx, s, indent));
+  printStmts({ ...ctx, where: "lane", overrides }, s.body, indent + "  ", out, new Set(declared));
+  out.push(`${indent}}`);
+  const folds = rs.filter((r) => r.kind !== "any");
+  if (folds.length) {
+    out.push(`${indent}for (int qkc_d = ${L / 2}; qkc_d > 0; qkc_d >>= 1) {`);
+    for (const r of folds) {
+      const cmp = r.kind === "first_max" ? ">" : "<";
+      const o = `${r.var}_o`;
+      const ty = typeOfVar(ctx.p.k, r.var);
+      out.push(`${indent}  const ${ty} ${o} = __shfl_xor_sync(qkc_mask, ${r.var}, qkc_d, ${L});`);
+      if (r.indexed) {
+        out.push(
+          `${indent}  const int64_t ${o}_at = __shfl_xor_sync(qkc_mask, ${r.var}_at, qkc_d, ${L});`,
+          `${indent}  const bool ${o}_wins = ${o} ${cmp} ${r.var} || (${o} == ${r.var} && ${o}_at < ${r.var}_at);`,
+          `${indent}  ${r.var} = ${o}_wins ? ${o} : ${r.var};`,
+          `${indent}  ${r.var}_at = ${o}_wins ? ${o}_at : ${r.var}_at;`,
+        );
+      } else out.push(`${indent}  ${r.var} = ${o} ${cmp} ${r.var} ? ${o} : ${r.var};`);
+    }
+    out.push(`${indent}}`);
+  }
+  for (const r of rs)
+    if (r.kind === "any") out.push(`${indent}${r.var} = __any_sync(qkc_mask, ${r.var});`);
+}
+
+function typeOfVar(k: Kernel, name: string): string {
+  let t = "float";
+  walk(k.body, (s) => s.op === "let" && s.name === name && (t = CTYPE[s.type]));
+  return t;
+}
+
+const paramDecl = (p: Param): string =>
+  p.kind === "buffer"
+    ? `${p.access === "read" ? "const " : ""}${ELEM[p.elem]}* __restrict__ ${p.name}`
+    : `${CTYPE[p.type]} ${p.name}`;
+
+/** Integer expressions over scalars and pure preamble lets, printable on the host; undefined if not. */
+function hostCount(
+  p: Printer,
+  sched: Schedule,
+  e: Expr,
+  lets: string[],
+  seen: Set<string>,
+): boolean {
+  const defs = new Map<string, Expr>();
+  const assigned = new Set<string>();
+  walk(sched.preamble, (s) => {
+    if (s.op === "let") defs.set(s.name, s.value);
+    if (s.op === "assign") assigned.add(s.name);
+  });
+  const scalars = new Set(p.k.params.filter((x) => x.kind === "scalar").map((x) => x.name));
+  const pure = (x: Expr): boolean => {
+    if (x.type === "f32" || x.op === "load" || x.op === "table" || x.op === "random") return false;
+    if (x.op === "var") {
+      if (scalars.has(x.name)) return true;
+      const d = defs.get(x.name);
+      if (!d || assigned.has(x.name) || !pure(d)) return false;
+      if (!seen.has(x.name)) {
+        seen.add(x.name);
+        lets.push(
+          `  const ${x.type === "i32" ? "int64_t" : CTYPE[x.type]} ${x.name} = ${x.type === "i32" ? p.index(d) : p.expr(d)};`,
+        );
+      }
+      return true;
+    }
+    return Object.values(x).every(
+      (c) => !(c && typeof c === "object" && "op" in c) || pure(c as Expr),
+    );
+  };
+  return pure(e);
+}
+
+/**
+ * Drops locals nothing reads (a variable read only by its own updates counts
+ * as unread), so that the printed kernel has no unused variables. Expressions
+ * have no side effects: this changes no result.
+ */
+export function pruneDead(k: Kernel): Kernel {
+  let body = k.body;
+  for (;;) {
+    const reads = new Map<string, number>();
+    const count = (e: Expr, self?: string): void => {
+      if (e.op === "var" && e.name !== self) reads.set(e.name, (reads.get(e.name) ?? 0) + 1);
+      for (const c of Object.values(e))
+        if (c && typeof c === "object" && "op" in c) count(c as Expr, self);
+    };
+    walk(body, (s) => {
+      if (s.op === "assign") count(s.value, s.name);
+      else if (s.op === "let") count(s.value, s.name);
+      else if (s.op === "store") {
+        count(s.index);
+        count(s.value);
+      } else if (s.op === "if") count(s.cond);
+      else if (s.op === "for") {
+        count(s.start);
+        count(s.end);
+      }
+    });
+    const dead = (s: Stmt) => (s.op === "let" || s.op === "assign") && !reads.has(s.name);
+    let removed = 0;
+    const prune = (stmts: readonly Stmt[]): Stmt[] =>
+      stmts.flatMap((s): Stmt[] => {
+        if (dead(s)) {
+          removed++;
+          return [];
+        }
+        if (s.op === "if")
+          return [{ ...s, then: prune(s.then), ...(s.else ? { else: prune(s.else) } : {}) }];
+        if (s.op === "for") return [{ ...s, body: prune(s.body) }];
+        return [s];
+      });
+    const next = prune(body);
+    if (!removed) return { ...k, body };
+    body = next;
+  }
+}
+
+function printKernel(
+  k: Kernel,
+  lanesHint: number,
+): { text: string; info: Omit<CudaKernelInfo, "name" | "params"> } {
+  const sched = schedule(k, lanesHint);
+  const p = new Printer(k);
+  const out: string[] = [];
+  const words = sched.hoisted.length;
+  const params = k.params.map(paramDecl);
+  const wsParam = words ? [`uint32_t* __restrict__ qkc_ws`] : [];
+  const allParams = [...params, ...wsParam].join(", ");
+  const hoistedReads = new Map<Stmt, string>();
+  for (const h of sched.hoisted)
+    hoistedReads.set(
+      sched.preamble[h.at],
+      `${h.var} = qkc_as_f32(qkc_ws[${h.word}]); /* from ${k.name}_amax${h.word} */`,
+    );
+  const globals: string[] = [];
+  const launches: string[] = [];
+  const argNames = k.params.map((x) => x.name);
+
+  // pre-pass kernels of hoisted reductions
+  for (const h of sched.hoisted) {
+    const loop = sched.preamble[h.at] as For;
+    const g = `${k.name}_amax${h.word}`;
+    globals.push(g);
+    out.push(
+      `/* ${k.name}: ${h.var} = max over the tensor (non-negative, so the u32 bits order like the floats) */`,
+      `extern "C" __global__ void __launch_bounds__(${THREADS}) ${g}(${allParams}) {`,
+    );
+    const before = sched.preamble.slice(0, h.at);
+    const ctx: Ctx = { p, sched, where: "plain", hoistedReads };
+    printStmts(
+      ctx,
+      before.filter((s) => s.op !== "store"),
+      "  ",
+      out,
+      new Set(),
+    );
+    const t = p.loopType(loop.var);
+    const bound = (e: Expr) => (t === "int64_t" ? p.index(e) : p.expr(e));
+    out.push(
+      `  const int64_t qkc_stride = (int64_t)gridDim.x * blockDim.x;`,
+      `  for (${t} ${loop.var} = ${bound(loop.start)} + (${t})(blockIdx.x * (int64_t)blockDim.x + threadIdx.x), ${loop.var}_end = ${bound(loop.end)}; ${loop.var} < ${loop.var}_end; ${loop.var} += (${t})qkc_stride) {`,
+    );
+    printStmts(ctx, loop.body, "    ", out, new Set());
+    out.push(
+      `  }`,
+      `  for (int qkc_d = 16; qkc_d > 0; qkc_d >>= 1) {`,
+      `    const float qkc_o = __shfl_xor_sync(0xffffffffu, ${h.var}, qkc_d);`,
+      `    ${h.var} = qkc_o > ${h.var} ? qkc_o : ${h.var};`,
+      `  }`,
+      `  if ((threadIdx.x & 31u) == 0) atomicMax(&qkc_ws[${h.word}], qkc_as_u32(${h.var}));`,
+      `}`,
+      ``,
+    );
+    const lets: string[] = [];
+    const n = `(${p.index(loop.end)} - ${p.index(loop.start)})`;
+    const known =
+      hostCount(p, sched, loop.end, lets, new Set()) &&
+      hostCount(p, sched, loop.start, lets, new Set());
+    launches.push(
+      `  { /* ${h.var} */`,
+      ...(known ? lets.map((l) => "  " + l) : []),
+      `    const int64_t qkc_n = ${known ? n : String(THREADS * 1024)};`,
+      `    QKC_LAUNCH(${g}, qkc_grid(qkc_n), ${THREADS}, 0, stream, ${[...argNames, "workspace"].join(", ")});`,
+      `  }`,
+    );
+  }
+
+  globals.push(`${k.name}_kernel`);
+  const first = k.body.find((s) => s.op === "comment");
+  out.push(
+    `/* ${first?.op === "comment" ? first.text : k.name} */`,
+    `/* schedule: ${sched.mode}, ${sched.why} */`,
+    `extern "C" __global__ void __launch_bounds__(${THREADS}) ${k.name}_kernel(${allParams}) {`,
+  );
+  if (sched.mode === "serial") {
+    out.push(`  if (blockIdx.x != 0 || threadIdx.x != 0) return;`);
+    printStmts({ p, sched, where: "plain" }, k.body, "  ", out, new Set());
+    out.push(`}`);
+  } else {
+    const declared = new Set<string>();
+    printStmts({ p, sched, where: "pre", hoistedReads }, sched.preamble, "  ", out, declared);
+    const counts = sched.nest.map((f) => `qkc_n_${f.var}`);
+    for (const f of sched.nest)
+      out.push(
+        `  const int64_t qkc_n_${f.var} = qkc_max_i64(0, ${p.index(f.end)} - ${p.index(f.start)});`,
+      );
+    out.push(`  const int64_t qkc_items = ${counts.join(" * ")};`);
+    const L = sched.mode === "group" ? sched.lanes : 1;
+    const maskAt = out.length;
+    if (L > 1) out.push(`  const unsigned qkc_lane = threadIdx.x % ${L}u;`);
+    out.push(
+      `  const int64_t qkc_first = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x)${L > 1 ? ` / ${L}` : ""};`,
+      `  const int64_t qkc_step = (int64_t)gridDim.x * blockDim.x${L > 1 ? ` / ${L}` : ""};`,
+      `  for (int64_t qkc_item = qkc_first; qkc_item < qkc_items; qkc_item += qkc_step) {`,
+      `    int64_t qkc_rest = qkc_item;`,
+    );
+    for (const f of [...sched.nest].reverse()) {
+      const t = p.loopType(f.var);
+      out.push(
+        `    const ${t} ${f.var} = (${t})(${p.index(f.start)} + qkc_rest % qkc_n_${f.var});`,
+      );
+      if (f !== sched.nest[0]) out.push(`    qkc_rest /= qkc_n_${f.var};`);
+    }
+    const nestVars = new Set(sched.nest.map((f) => f.var));
+    printStmts(
+      { p, sched, where: L > 1 ? "item" : "plain" },
+      sched.body,
+      "    ",
+      out,
+      new Set([...declared, ...nestVars]),
+    );
+    out.push(`  }`, `}`);
+    if (L > 1 && out.slice(maskAt).some((l) => l.includes("qkc_mask")))
+      out.splice(
+        maskAt + 1,
+        0,
+        `  const unsigned qkc_mask = ${L === 32 ? "0xffffffffu" : `0x${((2 ** L - 1) >>> 0).toString(16)}u << (threadIdx.x % 32u - qkc_lane)`};`,
+      );
+  }
+  out.push(``);
+
+  // items for the grid, computed on the host when the nest's bounds allow it
+  const lets: string[] = [];
+  const seen = new Set<string>();
+  const known =
+    sched.mode !== "serial" &&
+    sched.nest.every(
+      (f) => hostCount(p, sched, f.start, lets, seen) && hostCount(p, sched, f.end, lets, seen),
+    );
+  const L = sched.mode === "group" ? sched.lanes : 1;
+  const items =
+    sched.mode === "serial"
+      ? "1"
+      : known
+        ? sched.nest
+            .map((f) => `qkc_max_i64(0, ${p.index(f.end)} - ${p.index(f.start)})`)
+            .join(" * ")
+        : String(THREADS * 1024);
+  const launcherParams = [
+    ...params,
+    ...(words ? ["uint32_t* workspace"] : []),
+    "cudaStream_t stream",
+  ];
+  out.push(
+    `extern "C" cudaError_t ${k.name}(${launcherParams.join(", ")}) {`,
+    ...(words ? [`  cudaMemsetAsync(workspace, 0, ${4 * words}, stream);`] : []),
+    ...launches,
+    ...(known ? lets : []),
+    `  const int64_t qkc_threads = (int64_t)(${items}) * ${L};`,
+    `  QKC_LAUNCH(${k.name}_kernel, ${sched.mode === "serial" ? "1" : "qkc_grid(qkc_threads)"}, ${THREADS}, 0, stream, ${[...argNames, ...(words ? ["workspace"] : [])].join(", ")});`,
+    `  return cudaGetLastError();`,
+    `}`,
+    ``,
+  );
+  return {
+    text: out.join("\n"),
+    info: {
+      launcher: k.name,
+      mode: sched.mode,
+      lanes: L,
+      schedule: sched.why,
+      workspaceBytes: 4 * words,
+      globals,
+    },
+  };
+}
+
+const PRELUDE = `#include <stdint.h>
+#include <string.h>
+#include <math.h>
+#include <cuda_runtime.h>
+
+#ifdef __CUDACC__
+#define QKC_LAUNCH(kernel, grid, block, smem, stream, ...) kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
+#else /* the CPU execution layer (backends/cuda/emulator) */
+#define QKC_LAUNCH(kernel, grid, block, smem, stream, ...) \\
+  qkc_emu::launch(__FILE__, __LINE__, kernel, grid, block, smem, stream, __VA_ARGS__)
+#endif
+#ifdef __CUDA_ARCH__
+#define QKC_CLZ(x) __clz(x)
+#else
+#define QKC_CLZ(x) __builtin_clz(x)
+#endif
+
+${cPrelude("[[maybe_unused]] static __host__ __device__ __forceinline__", "QKC_CLZ(x)")}[[maybe_unused]] static __host__ __device__ __forceinline__ int64_t qkc_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+[[maybe_unused]] static __host__ __device__ __forceinline__ int64_t qkc_max_i64(int64_t a, int64_t b) { return a < b ? b : a; }
+[[maybe_unused]] static inline unsigned qkc_grid(int64_t threads) {
+  const int64_t blocks = (threads + ${THREADS - 1}) / ${THREADS};
+  return (unsigned)(blocks < 1 ? 1 : blocks > ${MAX_BLOCKS} ? ${MAX_BLOCKS} : blocks);
+}
+`;
+
+function tableText(t: Kernel["tables"][number]): string {
+  const values = t.values.map((v) => (t.type === "f32" ? f32Literal(v) : `${v >>> 0}u`));
+  const rows: string[] = [];
+  for (let j = 0; j < values.length; j += 8) rows.push("  " + values.slice(j, j + 8).join(", "));
+  return `__device__ const ${t.type === "f32" ? "float" : "uint32_t"} ${t.name}[${values.length}] = {\n${rows.join(",\n")}\n};`;
+}
+
+/** One kernel set as a .cu and its header. Tables with the same name are stored once. */
+export function emitCuda(kernels: readonly Kernel[], opts: CudaEmitOptions = {}): CudaArtifact {
+  const header = opts.headerName ?? "kernels.h";
+  const title = opts.title ?? "qkc kernels";
+  const tables = new Map<string, string>();
+  const infos: CudaKernelInfo[] = [];
+  const bodies: string[] = [];
+  for (const k of kernels) {
+    for (const t of k.tables) if (!tables.has(t.name)) tables.set(t.name, tableText(t));
+    const { text, info } = printKernel(pruneDead(k), opts.lanes?.(k) ?? 32);
+    bodies.push(text);
+    infos.push({ name: k.name, params: k.params, ...info });
+  }
+  const cu = [
+    `/* ${title}: generated by qkc from KernelIR; edit the .qs source, not this file. */`,
+    `#include "${header}"`,
+    PRELUDE,
+    ...tables.values(),
+    "",
+    ...bodies,
+    dispatch(infos),
+  ].join("\n");
+  return { cu, header: printHeader(title, infos), kernels: infos };
+}
+
+function launcherDecl(k: CudaKernelInfo): string {
+  const params = [
+    ...k.params.map(paramDecl).map((x) => x.replace("__restrict__ ", "")),
+    ...(k.workspaceBytes ? ["uint32_t* workspace"] : []),
+    "cudaStream_t stream",
+  ];
+  return `cudaError_t ${k.launcher}(${params.join(", ")});`;
+}
+
+function printHeader(title: string, kernels: readonly CudaKernelInfo[]): string {
+  const lines = [
+    `/* ${title}: launchers generated by qkc. Pointers are device memory; each call is enqueued on stream. */`,
+    `#pragma once`,
+    `#include <stdint.h>`,
+    `#include <cuda_runtime.h>`,
+    `#ifdef __cplusplus`,
+    `extern "C" {`,
+    `#endif`,
+  ];
+  for (const k of kernels) {
+    lines.push(
+      `/* ${k.name}: ${k.mode} schedule, ${k.schedule}${k.workspaceBytes ? `; needs ${k.workspaceBytes} bytes of workspace` : ""} */`,
+    );
+    lines.push(launcherDecl(k));
+    if (k.workspaceBytes)
+      lines.push(`#define ${k.name.toUpperCase()}_WORKSPACE_BYTES ${k.workspaceBytes}`);
+  }
+  lines.push(`#ifdef __cplusplus`, `}`, `#endif`, ``);
+  return lines.join("\n");
+}
+
+/**
+ * `qkc_dispatch(name, buffers, scalars, workspace, stream)`: every launcher by
+ * name with untyped arguments (scalars as their 32-bit patterns), for hosts
+ * that do not link against the header: the CPU runner and the benches.
+ */
+function dispatch(kernels: readonly CudaKernelInfo[]): string {
+  const lines = [
+    `#ifdef QKC_DISPATCH`,
+    `extern "C" int qkc_workspace_bytes(const char* name) {`,
+    ...kernels
+      .filter((k) => k.workspaceBytes)
+      .map((k) => `  if (strcmp(name, "${k.launcher}") == 0) return ${k.workspaceBytes};`),
+    `  return 0;`,
+    `}`,
+    `extern "C" int qkc_dispatch(const char* name, void** buffers, const uint32_t* scalars, void* workspace, cudaStream_t stream) {`,
+    `  (void)buffers; (void)scalars; (void)workspace;`,
+  ];
+  for (const k of kernels) {
+    let b = 0;
+    let s = 0;
+    const args = k.params.map((p) =>
+      p.kind === "buffer"
+        ? `(${ELEM[p.elem]}*)buffers[${b++}]`
+        : p.type === "f32"
+          ? `qkc_as_f32(scalars[${s++}])`
+          : `(${CTYPE[p.type]})scalars[${s++}]`,
+    );
+    if (k.workspaceBytes) args.push("(uint32_t*)workspace");
+    args.push("stream");
+    lines.push(
+      `  if (strcmp(name, "${k.launcher}") == 0) return (int)${k.launcher}(${args.join(", ")});`,
+    );
+  }
+  lines.push(`  return -1;`, `}`, `#endif`, ``);
+  return lines.join("\n");
+}
