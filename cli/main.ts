@@ -14,7 +14,6 @@ import { runQdq } from "./commands/qdq.js";
 import { runGemv } from "./commands/gemv.js";
 import { runQuantize } from "./commands/quantize.js";
 import { addModelCommands } from "./commands/model-commands.js";
-import { addTuneCommand } from "./commands/tune.js";
 import { isUserError } from "./errors.js";
 import { processIo, type Io } from "./io.js";
 import { BACKENDS, parseBackend } from "./schemes.js";
@@ -204,7 +203,6 @@ Writes to DIR:
     .action((names: string[], opts) => runError(names, opts, io));
 
   addModelCommands(qkc, io);
-  addTuneCommand(qkc, io);
 
   return qkc;
 }
