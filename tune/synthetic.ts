@@ -14,9 +14,11 @@ export type Distribution =
   /** Student's t with nu degrees of freedom (heavy tails for small nu) */
   | { readonly kind: "student-t"; readonly nu: number }
   /** U[-1, 1) */
-  | { readonly kind: "uniform" };
+  | { readonly kind: "uniform" }
+  /** N(0, 1) where each value, with probability 1/256, is multiplied by 16 (sparse large outliers) */
+  | { readonly kind: "outliers" };
 
-export const DISTRIBUTIONS = "gaussian, laplace, student-t:NU or uniform";
+export const DISTRIBUTIONS = "gaussian, laplace, student-t:NU, uniform or outliers";
 
 /** Parses "gaussian", "laplace", "student-t:NU", "uniform"; throws RangeError naming the choices. */
 export function parseDistribution(text: string): Distribution {
@@ -27,7 +29,10 @@ export function parseDistribution(text: string): Distribution {
       throw new RangeError(`student-t needs positive degrees of freedom, e.g. student-t:5`);
     return { kind: "student-t", nu };
   }
-  if (arg === undefined && (name === "gaussian" || name === "laplace" || name === "uniform"))
+  if (
+    arg === undefined &&
+    (name === "gaussian" || name === "laplace" || name === "uniform" || name === "outliers")
+  )
     return { kind: name };
   throw new RangeError(`unknown distribution '${text}'; use ${DISTRIBUTIONS}`);
 }
@@ -91,7 +96,81 @@ export function synthetic(d: Distribution, count: number, seed: number): Float32
       case "uniform":
         out[i] = 2 * rng.uniform() - 1;
         break;
+      case "outliers":
+        out[i] = gaussian(rng) * (rng.uniform() < OUTLIER_RATE ? OUTLIER_GAIN : 1);
+        break;
     }
+  }
+  return out;
+}
+
+const OUTLIER_RATE = 1 / 256;
+const OUTLIER_GAIN = 16;
+
+function gaussian(rng: UniformStream): number {
+  return Math.sqrt(-2 * Math.log(rng.uniform())) * Math.cos(2 * Math.PI * rng.uniform());
+}
+
+/** The standard deviation of `d`; Student's t with nu <= 2 (infinite variance) gets its scale, 1. */
+export function distributionSigma(d: Distribution): number {
+  switch (d.kind) {
+    case "gaussian":
+      return 1;
+    case "laplace":
+      return Math.SQRT2;
+    case "student-t":
+      return d.nu > 2 ? Math.sqrt(d.nu / (d.nu - 2)) : 1;
+    case "uniform":
+      return 1 / Math.sqrt(3);
+    case "outliers":
+      return Math.sqrt(1 + (OUTLIER_GAIN ** 2 - 1) * OUTLIER_RATE);
+  }
+}
+
+/**
+ * `count` samples of `d` in groups of `group` with a controlled crest factor:
+ * in every group one value (at a random position, random sign) is exactly
+ * crest x sigma(d) and the others are draws of `d` below that magnitude
+ * (rejection sampling), so every group's max |x| / sigma is `crest`. This is
+ * the setting of the closed-form QSNR theory of "INT v.s. FP" (block max =
+ * crest factor x sigma); a last partial group is filled the same way.
+ */
+export function syntheticWithCrest(
+  d: Distribution,
+  count: number,
+  seed: number,
+  crest: number,
+  group: number,
+): Float32Array {
+  if (!(crest >= 1 && Number.isFinite(crest)))
+    throw new RangeError(`crest factor must be a finite number >= 1, got ${crest}`);
+  if (!(Number.isInteger(group) && group >= 1))
+    throw new RangeError(`crest group must be a positive integer, got ${group}`);
+  const sigma = distributionSigma(d);
+  const peak = Math.fround(crest * sigma);
+  // draws of d in batches from a separate seed stream; each batch is filtered to |x| < peak
+  const out = new Float32Array(count);
+  const picks = new UniformStream(seed * 2 + 1);
+  let batch: Float32Array = new Float32Array(0);
+  let used = 0;
+  let batchNo = 0;
+  const below = (): number => {
+    for (let tries = 0; ; tries++) {
+      if (used === batch.length) {
+        batch = synthetic(d, 4096, (seed + ++batchNo * 0x9e3779b1) % 2 ** 53);
+        used = 0;
+      }
+      const v = batch[used++];
+      if (Math.abs(v) < peak) return v;
+      if (tries > 1 << 24)
+        throw new RangeError(`crest factor ${crest} leaves almost no mass of ${distributionName(d)} below it`);
+    }
+  };
+  for (let start = 0; start < count; start += group) {
+    const n = Math.min(group, count - start);
+    const at = Math.min(n - 1, Math.floor(picks.uniform() * n));
+    for (let i = 0; i < n; i++)
+      out[start + i] = i === at ? (picks.uniform() < 0.5 ? -peak : peak) : below();
   }
   return out;
 }
