@@ -1077,8 +1077,13 @@ describe("the printed module", () => {
       ],
       [{ name: "lut", type: "f32", values: [1, 0.5] }],
     );
-    const { wat } = emitWasm([k]);
-    await expect(wat).toMatchFileSnapshot("__snapshots__/wasm-emit.scale_u8.wat");
+    await expect(emitWasm([k], { simd: false }).wat).toMatchFileSnapshot(
+      "__snapshots__/wasm-emit.scale_u8.wat",
+    );
+    // the same loop vectorized: four lanes, a gathered table lookup, a scalar tail
+    await expect(emitWasm([k]).wat).toMatchFileSnapshot(
+      "__snapshots__/wasm-emit.scale_u8.simd.wat",
+    );
     await expectSame(
       k,
       { x: Float32Array.from([1, 2.5, -3, 1000, NaN, 7.75]), q: new Uint8Array(6) },

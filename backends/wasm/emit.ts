@@ -52,6 +52,7 @@ import {
   type Type,
 } from "./binaryen.js";
 import { emitPhilox, PHILOX } from "./philox.js";
+import { vectorizeLoop, type LoopContext } from "./vectorize.js";
 import {
   ALIGN,
   MANIFEST_SECTION,
@@ -75,6 +76,8 @@ export {
 export interface EmitOptions {
   /** run binaryen's default optimization passes (off by default: the printed module is the IR, op for op) */
   readonly optimize?: boolean;
+  /** vectorize per-element loops with SIMD128 (vectorize.ts; on by default, bit-exact with the scalar code) */
+  readonly simd?: boolean;
 }
 
 export class WasmEmitError extends Error {
@@ -108,7 +111,8 @@ export function emitWasm(kernels: readonly Kernel[], options: EmitOptions = {}):
   };
   const m = new binaryen.Module();
   try {
-    m.setFeatures(binaryen.Features.MVP);
+    const simd = options.simd !== false;
+    m.setFeatures(simd ? binaryen.Features.SIMD128 : binaryen.Features.MVP);
     m.setMemory(
       tables.reservedBytes / PAGE_BYTES,
       MAX_PAGES,
@@ -117,7 +121,7 @@ export function emitWasm(kernels: readonly Kernel[], options: EmitOptions = {}):
     );
     m.addMemoryImport("0", "env", "memory");
     if (kernels.some((k) => usesRandom(k.body))) emitPhilox(m);
-    for (const k of kernels) emitKernel(m, k, tables.offsets[k.name]);
+    for (const k of kernels) emitKernel(m, k, tables.offsets[k.name], simd);
     m.addCustomSection(MANIFEST_SECTION, new TextEncoder().encode(JSON.stringify(manifest)));
     const { value: valid, printed } = capturePrints(() => m.validate());
     if (!valid)
@@ -231,7 +235,7 @@ function usesRandom(stmts: readonly Stmt[]): boolean {
 }
 
 /** Can evaluating `e` trap in wasm (memory access, integer division, float -> int)? Such operands of `select` are only evaluated when chosen. */
-function mayTrap(e: Expr): boolean {
+export function mayTrap(e: Expr): boolean {
   switch (e.op) {
     case "load":
     case "table":
@@ -253,14 +257,19 @@ function mayTrap(e: Expr): boolean {
   }
 }
 
-interface Local {
+export interface Local {
   readonly index: number;
   readonly type: ScalarType;
 }
 
-type Bin = (a: Ref, b: Ref) => Ref;
+export type Bin = (a: Ref, b: Ref) => Ref;
 
-function emitKernel(m: Module, k: Kernel, tableOffsets: Record<string, number>): void {
+function emitKernel(
+  m: Module,
+  k: Kernel,
+  tableOffsets: Record<string, number>,
+  simd: boolean,
+): void {
   const fail = (msg: string): never => {
     throw new WasmEmitError(`kernel ${k.name}: ${msg}`);
   };
@@ -291,6 +300,11 @@ function emitKernel(m: Module, k: Kernel, tableOffsets: Record<string, number>):
     varTypes.push(wasmType(type));
     localNames.push(name);
     return l;
+  };
+  const newVector = (name: string): number => {
+    varTypes.push(binaryen.v128);
+    localNames.push(name);
+    return paramTypes.length + varTypes.length - 1;
   };
   let temps = 0;
   const temp = (type: ScalarType) => newLocal(`#t${temps++}`, type);
@@ -678,26 +692,11 @@ function emitKernel(m: Module, k: Kernel, tableOffsets: Record<string, number>):
         want(s.end, ["i32"], `the end of for ${s.var}`, s.end);
         const id = labels++;
         const end = newLocal(`#end${id}`, "i32");
-        const counter = newLocal(`#i${id}`, "i32");
-        const setup = [set(end, ex(s.end)), set(counter, ex(s.start))];
-        const v = declare(s.var, "i32", "for variable");
-        const exit = `for${id}.exit`;
-        const next = `for${id}.next`;
-        return m.block(null, [
-          ...setup,
-          m.block(exit, [
-            m.loop(
-              next,
-              m.block(null, [
-                m.br(exit, m.i32.ge_s(get(counter), get(end))),
-                set(v, get(counter)),
-                ...stmts(s.body),
-                set(counter, m.i32.add(get(counter), m.i32.const(1))),
-                m.br(next),
-              ]),
-            ),
-          ]),
-        ]);
+        const start = newLocal(`#start${id}`, "i32");
+        const setup = [set(end, ex(s.end)), set(start, ex(s.start))];
+        const tail = scalarLoop(s, get(start), get(end));
+        const vector = simd ? vectorizeLoop(loopContext, s, start.index, end.index) : undefined;
+        return m.block(null, vector ? [...setup, vector, tail.loop] : [...setup, tail.loop]);
       }
       case "comment":
         return m.nop(); // not reached: stmts() drops comments
@@ -705,7 +704,95 @@ function emitKernel(m: Module, k: Kernel, tableOffsets: Record<string, number>):
     return fail(`unknown statement op ${String((s as { op: unknown }).op)}`);
   };
 
+  /**
+   * The scalar loop of `s` from `from` to `to` (i32 values, evaluated once). Its counter
+   * local is returned so that a vectorized prefix can start it later.
+   */
+  const scalarLoop = (s: Extract<Stmt, { op: "for" }>, from: Ref, to: Ref) => {
+    const id = labels++;
+    const end = newLocal(`#end${id}`, "i32");
+    const counter = newLocal(`#i${id}`, "i32");
+    const v = declare(s.var, "i32", "for variable");
+    const exit = `for${id}.exit`;
+    const next = `for${id}.next`;
+    const loop = m.block(null, [
+      set(end, to),
+      set(counter, from),
+      m.block(exit, [
+        m.loop(
+          next,
+          m.block(null, [
+            m.br(exit, m.i32.ge_s(get(counter), get(end))),
+            set(v, get(counter)),
+            ...stmts(s.body),
+            set(counter, m.i32.add(get(counter), m.i32.const(1))),
+            m.br(next),
+          ]),
+        ),
+      ]),
+    ]);
+    return { loop, counter };
+  };
+
   const stmts = (list: readonly Stmt[]) => list.filter((s) => s.op !== "comment").map(st);
+  const loopContext: LoopContext = {
+    m,
+    kernel: k,
+    ex,
+    stmts,
+    scalarLoop: (s, from, to) => scalarLoop(s, from, to).loop,
+    declare: (name, type) => declare(name, type, "let"),
+    lookup: (name) => vars.get(name),
+    temp: (type) => (type === "v128" ? newVector(`#v${temps++}`) : temp(type).index),
+    vectorLocal: (name) => newVector(name),
+    buffer: (name) => {
+      const p = buffers.get(name);
+      return p && { elem: p.elem, access: p.access, param: k.params.indexOf(p) };
+    },
+    loadAt: (name, index) => {
+      const p = buffers.get(name)!;
+      const shift = Math.log2(ELEM_BYTES[p.elem]);
+      const ptr = m.i32.add(
+        m.local.get(k.params.indexOf(p), binaryen.i32),
+        shift ? m.i32.shl(index, m.i32.const(shift)) : index,
+      );
+      return LOAD[p.elem](ptr);
+    },
+    tableAt: (name, index) => {
+      const t = k.tables.find((t) => t.name === name)!;
+      const ptr = m.i32.add(m.i32.const(tableOffsets[t.name]), m.i32.shl(index, m.i32.const(2)));
+      return t.type === "f32" ? m.f32.load(0, 4, ptr) : m.i32.load(0, 4, ptr);
+    },
+    table: (name) => {
+      const t = k.tables.find((t) => t.name === name);
+      return t && { table: t, offset: tableOffsets[t.name] };
+    },
+    binaryOp: (kind, type) =>
+      BINARY[type === "bool" ? "u32" : (type as "f32" | "i32" | "u32")][kind],
+    unaryOp: (kind, type, a) => {
+      switch (kind) {
+        case "neg":
+          return type === "f32" ? m.f32.neg(a) : m.i32.sub(m.i32.const(0), a);
+        case "abs":
+          if (type === "f32") return m.f32.abs(a);
+          if (type === "u32") return a;
+          return reusing("i32", [a], (x) =>
+            m.select(m.i32.lt_s(x(), m.i32.const(0)), m.i32.sub(m.i32.const(0), x()), x()),
+          );
+        case "floor":
+          return m.f32.floor(a);
+        case "not":
+          return type === "bool" ? m.i32.eqz(a) : m.i32.xor(a, m.i32.const(-1));
+        case "clz":
+          return m.i32.clz(a);
+      }
+    },
+    random: (seedLo, seedHi, index, bits) => {
+      const word = m.call(PHILOX, [seedLo, seedHi, index], binaryen.i32);
+      return bits === 32 ? word : m.i32.shr_u(word, m.i32.const(32 - bits));
+    },
+    label: () => labels++,
+  };
   const body = m.block(null, stmts(k.body));
   const f = m.addFunction(k.name, binaryen.createType(paramTypes), binaryen.none, varTypes, body);
   localNames.forEach((name, i) => setLocalName(f, i, name));

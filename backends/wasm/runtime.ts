@@ -11,8 +11,15 @@
  * with the evaluator), calls the export and copies every `write`/`read_write`
  * buffer back into the caller's typed array. One typed array passed for two
  * params is one region (the kernel sees the aliasing, as the evaluator does);
- * partly overlapping views are refused. A trap leaves the caller's arrays as
- * they were.
+ * partly overlapping views are refused. A trap leaves the caller's copied
+ * arrays as they were.
+ *
+ * Zero copy: `alloc` hands out typed arrays that live in the module's memory
+ * (after the tables, before the per-call region); a kernel given such an
+ * array reads and writes it in place. Growing a WebAssembly memory detaches
+ * the arrays over its old buffer, so `alloc` what a computation needs before
+ * handing any of it out; a call that would have to grow the memory while such
+ * arrays exist is refused (allocate more up front).
  */
 import type { ElemType, Kernel, Param } from "../../ir/kernel.js";
 import type { BufferData } from "../../ir/kernel-eval.js";
@@ -60,6 +67,8 @@ function readManifest(module: WebAssembly.Module): WasmManifest | undefined {
 
 export class WasmKernels {
   private readonly signatures: Map<string, readonly Param[]>;
+  /** end of the `alloc` region; per-call buffers go after it */
+  private heapEnd: number;
 
   private constructor(
     /** where buffers start: bytes below are the module's guard and tables */
@@ -69,6 +78,57 @@ export class WasmKernels {
     signatures: readonly KernelSignature[],
   ) {
     this.signatures = new Map(signatures.map((k) => [k.name, k.params])); // later entries win
+    this.heapEnd = reservedBytes;
+  }
+
+  /**
+   * A zero-filled typed array of `length` elements of `elem` inside the wasm
+   * memory: kernels use it in place. May grow the memory, which detaches arrays
+   * allocated before (see the file comment).
+   */
+  alloc(elem: ElemType, length: number): BufferData {
+    const bytes = length * ({ f32: 4, u32: 4, u16: 2, u8: 1, i8: 1 } as const)[elem];
+    const offset = this.heapEnd;
+    const end = Math.ceil((offset + bytes) / ALIGN) * ALIGN;
+    this.ensure(end, `alloc(${elem}, ${length})`);
+    this.heapEnd = end;
+    const View = {
+      f32: Float32Array,
+      u32: Uint32Array,
+      u16: Uint16Array,
+      u8: Uint8Array,
+      i8: Int8Array,
+    }[elem];
+    const a = new View(this.memory.buffer, offset, length);
+    a.fill(0);
+    return a;
+  }
+
+  /** Grows the memory now so that `alloc` of `bytes` more (16-byte aligned each) will not grow it. */
+  reserve(bytes: number): void {
+    this.ensure(this.heapEnd + bytes, `reserve(${bytes})`);
+  }
+
+  /** Forgets every `alloc` array (their memory is reused by later calls and allocations). */
+  releaseAll(): void {
+    this.heapEnd = this.reservedBytes;
+  }
+
+  /** Is `a` an array over this instance's memory (from `alloc`, or a view of `memory.buffer`)? */
+  resident(a: BufferData): boolean {
+    return a.buffer === this.memory.buffer;
+  }
+
+  private ensure(end: number, what: string): void {
+    const pages = Math.ceil(end / PAGE_BYTES) - this.memory.buffer.byteLength / PAGE_BYTES;
+    if (pages <= 0) return;
+    try {
+      this.memory.grow(pages);
+    } catch (e) {
+      throw new Error(
+        `${what} needs ${end} bytes of wasm memory, which cannot grow that far (${(e as Error).message})`,
+      );
+    }
   }
 
   /** Emits `kernels` and loads them (binaryen is imported on first use, so runtime-only users never load it). */
@@ -165,9 +225,9 @@ export class WasmKernels {
   ): void {
     const fn = this.exports[name];
     if (typeof fn !== "function") throw new Error(`the wasm module has no kernel ${name}`);
-    const regions = new Map<BufferData, { offset: number; write: boolean }>();
+    const regions = new Map<BufferData, { offset: number; write: boolean; copy: boolean }>();
     const args: number[] = [];
-    let end = this.reservedBytes;
+    let end = this.heapEnd;
     for (const p of params) {
       if (p.kind === "scalar") {
         const v = scalars[p.name];
@@ -194,26 +254,25 @@ export class WasmKernels {
             throw new Error(
               `kernel ${name}: buffer ${p.name} partly overlaps another buffer argument; pass the same array or separate ones`,
             );
-        region = { offset: end, write };
+        if (this.resident(data)) {
+          region = { offset: data.byteOffset, write, copy: false };
+        } else {
+          region = { offset: end, write, copy: true };
+          end = Math.ceil((end + data.byteLength) / ALIGN) * ALIGN;
+        }
         regions.set(data, region);
-        end = Math.ceil((end + data.byteLength) / ALIGN) * ALIGN;
       }
       region.write ||= write;
       args.push(region.offset);
     }
-    const pages = Math.ceil(end / PAGE_BYTES) - this.memory.buffer.byteLength / PAGE_BYTES;
-    if (pages > 0) {
-      try {
-        this.memory.grow(pages);
-      } catch (e) {
-        throw new Error(
-          `kernel ${name}: its buffers need ${end} bytes of wasm memory, which cannot grow that far (${(e as Error).message})`,
-        );
-      }
-    }
+    if (end > this.memory.buffer.byteLength && this.heapEnd > this.reservedBytes)
+      throw new Error(
+        `kernel ${name}: its copied buffers need more wasm memory, and growing it would detach the arrays from alloc(); allocate every buffer with alloc() or alloc more memory first`,
+      );
+    this.ensure(end, `kernel ${name}: its buffers`);
     const memory = new Uint8Array(this.memory.buffer);
     const bytes = (a: BufferData) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    for (const [data, { offset }] of regions) memory.set(bytes(data), offset);
+    for (const [data, { offset, copy }] of regions) if (copy) memory.set(bytes(data), offset);
     try {
       fn(...args);
     } catch (e) {
@@ -221,7 +280,7 @@ export class WasmKernels {
         throw new Error(`kernel ${name} trapped: ${e.message}`, { cause: e });
       throw e;
     }
-    for (const [data, { offset, write }] of regions)
-      if (write) bytes(data).set(memory.subarray(offset, offset + data.byteLength));
+    for (const [data, { offset, write, copy }] of regions)
+      if (write && copy) bytes(data).set(memory.subarray(offset, offset + data.byteLength));
   }
 }

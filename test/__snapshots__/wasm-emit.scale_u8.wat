@@ -5,7 +5,9 @@
  (export "scale_u8" (func $scale_u8))
  (func $scale_u8 (param $x i32) (param $q i32) (param $n i32) (param $s f32)
   (local $#end0 i32)
-  (local $#i0 i32)
+  (local $#start0 i32)
+  (local $#end1 i32)
+  (local $#i1 i32)
   (local $t i32)
   (local $y f32)
   (local $c i32)
@@ -13,83 +15,91 @@
    (local.set $#end0
     (local.get $n)
    )
-   (local.set $#i0
+   (local.set $#start0
     (i32.const 0)
    )
-   (block $for0.exit
-    (loop $for0.next
-     (br_if $for0.exit
-      (i32.ge_s
-       (local.get $#i0)
-       (local.get $#end0)
+   (block
+    (local.set $#end1
+     (local.get $#end0)
+    )
+    (local.set $#i1
+     (local.get $#start0)
+    )
+    (block $for1.exit
+     (loop $for1.next
+      (br_if $for1.exit
+       (i32.ge_s
+        (local.get $#i1)
+        (local.get $#end1)
+       )
       )
-     )
-     (local.set $t
-      (local.get $#i0)
-     )
-     (local.set $y
-      (f32.mul
+      (local.set $t
+       (local.get $#i1)
+      )
+      (local.set $y
        (f32.mul
+        (f32.mul
+         (f32.load
+          (i32.add
+           (local.get $x)
+           (i32.shl
+            (local.get $t)
+            (i32.const 2)
+           )
+          )
+         )
+         (local.get $s)
+        )
         (f32.load
          (i32.add
-          (local.get $x)
+          (i32.const 16)
           (i32.shl
-           (local.get $t)
+           (i32.and
+            (local.get $t)
+            (i32.const 1)
+           )
            (i32.const 2)
           )
          )
         )
-        (local.get $s)
-       )
-       (f32.load
-        (i32.add
-         (i32.const 16)
-         (i32.shl
-          (i32.and
-           (local.get $t)
-           (i32.const 1)
-          )
-          (i32.const 2)
-         )
-        )
        )
       )
-     )
-     (local.set $c
-      (i32.trunc_f32_u
-       (f32.floor
-        (select
-         (local.get $y)
-         (f32.const 0)
-         (f32.gt
+      (local.set $c
+       (i32.trunc_f32_u
+        (f32.floor
+         (select
           (local.get $y)
           (f32.const 0)
+          (f32.gt
+           (local.get $y)
+           (f32.const 0)
+          )
          )
         )
        )
       )
-     )
-     (i32.store8
-      (i32.add
-       (local.get $q)
-       (local.get $t)
-      )
-      (select
-       (local.get $c)
-       (i32.const 255)
-       (i32.lt_u
+      (i32.store8
+       (i32.add
+        (local.get $q)
+        (local.get $t)
+       )
+       (select
         (local.get $c)
         (i32.const 255)
+        (i32.lt_u
+         (local.get $c)
+         (i32.const 255)
+        )
        )
       )
-     )
-     (local.set $#i0
-      (i32.add
-       (local.get $#i0)
-       (i32.const 1)
+      (local.set $#i1
+       (i32.add
+        (local.get $#i1)
+        (i32.const 1)
+       )
       )
+      (br $for1.next)
      )
-     (br $for0.next)
     )
    )
   )
