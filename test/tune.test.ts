@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { readPlan } from "../cli/checkpoint/plan.js";
 import { main } from "../cli/main.js";
+import { createSafetensors } from "../cli/safetensors.js";
 import { loadProgram, standardScope } from "../dsl/load.js";
 import { blockGrid } from "../ir/interpret/blocks.js";
 import { rotate } from "../ir/interpret/index.js";
@@ -220,6 +222,26 @@ describe("qkc tune on a small synthetic tensor", () => {
       expect(w.throughput!.quantizeMelemPerS).toBeGreaterThan(0);
       expect(i.throughput).toBeUndefined();
     }
+  });
+
+  it("per-tensor mode on a safetensors checkpoint writes a plan qkc quantize-model reads", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qkc-tune-"));
+    const file = join(dir, "m.safetensors");
+    const tensors: [string, number[], Float32Array][] = [
+      ["a.weight", [8, 256], synthetic({ kind: "student-t", nu: 3 }, 2048, 1)],
+      ["b.weight", [16, 256], synthetic({ kind: "gaussian" }, 4096, 2)],
+    ];
+    const w = createSafetensors(file, tensors.map(([name, shape]) => ({ name, shape, dtype: "F32" as const })));
+    for (const [name, , data] of tensors) w.write(name, new Uint8Array(data.buffer));
+    w.finish();
+    const c = capture();
+    const argv = ["tune", "nvfp4", "--tensor", file, "--block", "16,32,64", "--per-tensor", "--budget-bits", "4.3"];
+    expect(await main([...argv, "--backend", "interp", "--runs", "0", "--jobs", "1", "--out", dir], c.io), c.err.join("")).toBe(0);
+    const report = JSON.parse(readFileSync(join(dir, "tune.json"), "utf8"));
+    expect(report.perTensor.bitsPerElement).toBeLessThanOrEqual(4.3);
+    const plan = readPlan(join(dir, "per-tensor.qs"));
+    expect([...plan.keys()].sort()).toEqual(["a.weight", "b.weight"]);
+    for (const ch of report.perTensor.choices) expect(plan.get(ch.tensor)!.scheme.name).toBe(ch.variant);
   });
 
   it("bad input is a one-line error", async () => {

@@ -2,8 +2,14 @@
 import { CHART_CONFIG, type TopLevelSpec } from "./plot.js";
 import type { VariantSummary } from "./summary.js";
 
-export function paretoChart(rows: readonly VariantSummary[], front: readonly VariantSummary[], subtitle: string): TopLevelSpec {
+export function paretoChart(
+  rows: readonly VariantSummary[],
+  front: readonly VariantSummary[],
+  subtitle: string,
+  recommended: readonly string[] = [],
+): TopLevelSpec {
   const onFront = new Set(front.map((r) => r.variant));
+  const picked = new Set(recommended);
   const values = rows
     .filter((r) => Number.isFinite(r.qsnrDb))
     .map((r) => ({
@@ -13,12 +19,13 @@ export function paretoChart(rows: readonly VariantSummary[], front: readonly Var
       bits: r.bitsPerElement,
       qsnr: r.qsnrDb,
       front: onFront.has(r.variant),
+      recommended: picked.has(r.variant),
     }));
   const x = { field: "bits", type: "quantitative", title: "bits per element (codes + scales)", scale: { zero: false, nice: false, padding: 16 } } as const;
   const y = { field: "qsnr", type: "quantitative", title: "QSNR (dB, higher is better)", scale: { zero: false, padding: 16 } } as const;
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: { text: "Error against storage: the Pareto front", subtitle },
+    title: { text: "QSNR against storage", subtitle: [subtitle, "dashed: the Pareto front (labels: block size) · red diamond: recommended"] },
     width: 640,
     height: 400,
     config: CHART_CONFIG,
@@ -43,6 +50,11 @@ export function paretoChart(rows: readonly VariantSummary[], front: readonly Var
         transform: [{ filter: "datum.front" }],
         mark: { type: "point", shape: "circle", size: 190, stroke: "#111", strokeWidth: 2, fillOpacity: 0 },
         encoding: { x, y },
+      },
+      {
+        transform: [{ filter: "datum.recommended" }],
+        mark: { type: "point", shape: "diamond", size: 320, filled: true, color: "#d62728", stroke: "#111", strokeWidth: 1 },
+        encoding: { x, y, tooltip: [{ field: "variant", title: "recommended" }] },
       },
       {
         transform: [{ filter: "datum.front" }],

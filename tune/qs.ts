@@ -8,7 +8,9 @@ import type { BlockShape, Scheme } from "../ir/scheme.js";
 
 export interface QsScheme {
   readonly scheme: Scheme;
-  /** the comment above the declaration (one line per entry) */
+  /** a comment a blank line above the declaration (not part of its doc) */
+  readonly note?: readonly string[];
+  /** the comment right above the declaration: its doc (one line per entry) */
   readonly doc?: readonly string[];
   /** also declare a quantize kernel with this rotation (rotation is a kernel option, not a scheme field) */
   readonly rotate?: Rotation;
@@ -41,8 +43,8 @@ export function qsFile(header: readonly string[], entries: readonly QsScheme[], 
   const out: string[] = [header.map((l) => `// ${l}`.trimEnd()).join("\n")];
   if (imports.length) out.push(imports.map((f) => `import ${JSON.stringify(f)}`).join("\n"));
   for (const e of entries) {
-    const doc = (e.doc ?? []).map((l) => `// ${l}\n`).join("");
-    let text = doc + schemeDecl(e.scheme);
+    const comment = (lines: readonly string[] | undefined) => (lines ?? []).map((l) => `// ${l}\n`).join("");
+    let text = (e.note?.length ? `${comment(e.note)}\n` : "") + comment(e.doc) + schemeDecl(e.scheme);
     if (e.rotate)
       text += `\n\n// ${e.scheme.name} after a random Hadamard rotation of its block size\nkernel quantize_${e.scheme.name} = quantize(${e.scheme.name}, rotate: ${rotationText(e.rotate)})`;
     out.push(text);

@@ -16,7 +16,7 @@ import { paretoFront } from "../../tune/pareto.js";
 import { paretoChart } from "../../tune/pareto-chart.js";
 import { renderSvg, svgToPng } from "../../tune/plot.js";
 import { qsFile, type QsScheme } from "../../tune/qs.js";
-import { allocate, bestUnderBudget, type Allocation } from "../../tune/recommend.js";
+import { allocate, bestUnderBudget, type Allocation, type TensorChoice } from "../../tune/recommend.js";
 import { summaryTable } from "../../tune/report.js";
 import { summarize, type VariantSummary } from "../../tune/summary.js";
 import { defaultJobs, sweep, type TensorSource } from "../../tune/sweep.js";
@@ -61,11 +61,6 @@ export interface TuneOptions {
 interface InputTensor extends TensorSource {
   readonly source: Record<string, unknown>;
 }
-
-const identifier = (text: string) => {
-  const id = text.replace(/[^A-Za-z0-9_]/g, "_");
-  return /^[A-Za-z_]/.test(id) ? id : `t_${id}`;
-};
 
 /** `x.npy`, or `ckpt.safetensors[:name,...]` (also a folder, an index.json, or a comma list of shards). */
 function tensorsOf(spec: string): InputTensor[] {
@@ -136,9 +131,9 @@ function crestGroup(bases: readonly Scheme[], axes: Axes): number {
   return sizes.length ? Math.min(...sizes) : 32;
 }
 
-function qsEntry(v: Variant, s: VariantSummary | Measurement, doc: string[], name = v.name): QsScheme {
+function qsEntry(v: Variant, s: VariantSummary, doc: string[]): QsScheme {
   return {
-    scheme: { ...v.scheme, name },
+    scheme: v.scheme,
     doc: [...doc, `${fmtFixed(s.bitsPerElement, 4)} bits/element, QSNR ${s.qsnrDb.toFixed(2)} dB (qkc tune)`],
     ...(v.rotate ? { rotate: v.rotate } : {}),
   };
@@ -267,19 +262,24 @@ export async function runTune(schemeSpecs: string[], opts: TuneOptions, io: Io):
   await writeFileAtomic(join(opts.out, "tune.json"), toJson(report));
   if (rows.length > 0) {
     const subtitle = `${what} · backend ${opts.backend} · ${rows.length} variants${result.interrupted ? " (interrupted)" : ""}`;
-    const svg = await renderSvg(paretoChart(rows, front, subtitle));
+    const svg = await renderSvg(paretoChart(rows, front, subtitle, uniqueEntries.map((e) => e.scheme.name)));
     await writeFileAtomic(join(opts.out, "pareto.svg"), svg);
     await writeFileAtomic(join(opts.out, "pareto.png"), svgToPng(svg));
   }
   if (uniqueEntries.length) await writeFileAtomic(recommendedPath, qsFile(header, uniqueEntries, qsDir(recommendedPath)));
   if (allocation) {
     perTensorPath = join(opts.out, "per-tensor.qs");
-    const entries = allocation.choices.map((c) =>
-      qsEntry(variantOf.get(c.choice.variant)!, c.choice, [`tensor ${c.tensor}: ${c.choice.variant}`], identifier(c.tensor)),
-    );
+    // one scheme per chosen variant, its tensors in the doc: the plan form `qkc quantize-model --per-tensor` reads
+    const groups = new Map<string, TensorChoice[]>();
+    for (const c of allocation.choices) groups.set(c.choice.variant, [...(groups.get(c.choice.variant) ?? []), c]);
+    const entries = [...groups].map(([variant, cs]): QsScheme => {
+      const v = variantOf.get(variant)!;
+      const info = cs.map((c) => `${c.tensor}: ${c.choice.qsnrDb.toFixed(2)} dB at ${fmtFixed(c.choice.bitsPerElement, 4)} bits/element`);
+      return { scheme: v.scheme, note: [`${variant} (qkc tune)`, ...info], doc: [`tensors: ${cs.map((c) => c.tensor).join(", ")}`], ...(v.rotate ? { rotate: v.rotate } : {}) };
+    });
     const head = [
       `Per-tensor schemes by qkc tune ${qkcVersion()}: ${fmtFixed(allocation.bitsPerElement, 4)} bits/element on average, budget ${allocation.budget}`,
-      `each scheme is named after its tensor (non-identifier characters as _)`,
+      `use with: qkc quantize-model --per-tensor per-tensor.qs (each scheme's doc lists its tensors)`,
     ];
     await writeFileAtomic(perTensorPath, qsFile(head, entries, qsDir(perTensorPath)));
   }
