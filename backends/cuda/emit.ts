@@ -655,7 +655,8 @@ function dispatch(kernels: readonly CudaKernelInfo[]): string {
       .map((k) => `  if (strcmp(name, "${k.launcher}") == 0) return ${k.workspaceBytes};`),
     `  return 0;`,
     `}`,
-    `extern "C" int qkc_dispatch(const char* name, void** buffers, const uint32_t* scalars, void* workspace, cudaStream_t stream) {`,
+    `/* -1: no such kernel; -2: wrong number of buffers or scalars; else the launcher's cudaError_t */`,
+    `extern "C" int qkc_dispatch(const char* name, int nbuffers, void** buffers, int nscalars, const uint32_t* scalars, void* workspace, cudaStream_t stream) {`,
     `  (void)buffers; (void)scalars; (void)workspace;`,
   ];
   for (const k of kernels) {
@@ -671,7 +672,8 @@ function dispatch(kernels: readonly CudaKernelInfo[]): string {
     if (k.workspaceBytes) args.push("(uint32_t*)workspace");
     args.push("stream");
     lines.push(
-      `  if (strcmp(name, "${k.launcher}") == 0) return (int)${k.launcher}(${args.join(", ")});`,
+      `  if (strcmp(name, "${k.launcher}") == 0)`,
+      `    return nbuffers != ${b} || nscalars != ${s} ? -2 : (int)${k.launcher}(${args.join(", ")});`,
     );
   }
   lines.push(`  return -1;`, `}`, `#endif`, ``);

@@ -23,20 +23,39 @@ export function lanesFor(plans: readonly Plan[]): (k: Kernel) => number {
   return (k) => byKernel.get(k) ?? 32;
 }
 
-/** Kernel names must be unique in one .cu: plans are compiled with distinct spec names. */
+/**
+ * Every kernel of `plans` in one .cu. Kernel names must be unique there:
+ * a plan whose kernel names one already taken (the nested kernels of double
+ * quantization are named after the nested scheme) gets those kernels renamed
+ * `<spec name>_<kernel>`; the returned plans use the names of the artifact.
+ */
 export function emitCudaPlans(
   plans: readonly Plan[],
   opts: { title?: string; headerName?: string } = {},
-): CudaArtifact {
-  const kernels = plans.flatMap((p) => p.kernels);
-  const names = new Set<string>();
-  for (const k of kernels) {
-    if (names.has(k.name))
-      throw new Error(`two kernels are named ${k.name}; give the kernel requests distinct names`);
-    names.add(k.name);
-  }
+): { artifact: CudaArtifact; plans: Plan[] } {
+  const taken = new Set<string>();
+  const renamed = plans.map((p): Plan => {
+    const names = new Map<string, string>();
+    for (const k of p.kernels) {
+      let name = k.name;
+      if (taken.has(name)) name = `${p.spec.name}_${k.name}`;
+      if (taken.has(name))
+        throw new Error(`two kernels are named ${name}; give the kernel requests distinct names`);
+      taken.add(name);
+      names.set(k.name, name);
+    }
+    return {
+      ...p,
+      kernels: p.kernels.map((k) => ({ ...k, name: names.get(k.name)! })),
+      steps: p.steps.map((st) => ("host" in st ? st : { ...st, kernel: names.get(st.kernel)! })),
+    };
+  });
   const title =
     opts.title ??
     `qkc CUDA kernels for ${[...new Set(plans.map((p) => p.spec.scheme.name))].join(", ")}`;
-  return emitCuda(kernels, { ...opts, title, lanes: lanesFor(plans) });
+  const kernels = renamed.flatMap((p) => p.kernels);
+  return {
+    artifact: emitCuda(kernels, { ...opts, title, lanes: lanesFor(renamed) }),
+    plans: renamed,
+  };
 }

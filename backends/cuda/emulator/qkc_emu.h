@@ -444,9 +444,11 @@ inline cudaError_t& last_error() {
   return e;
 }
 
+/* OS threads for a grid: QKC_EMU_THREADS, else one per core once there are
+ * enough blocks to repay starting threads (small grids run on the caller). */
 inline unsigned workers(unsigned blocks) {
   const char* e = getenv("QKC_EMU_THREADS");
-  unsigned n = e ? (unsigned)atoi(e) : std::thread::hardware_concurrency();
+  unsigned n = e ? (unsigned)atoi(e) : blocks < 64 ? 1u : std::thread::hardware_concurrency();
   return std::max(1u, std::min(n ? n : 1u, blocks));
 }
 
@@ -466,7 +468,7 @@ inline void launch(const char* file, int line, void (*kernel)(P...), dim3 grid, 
   const std::function<void()> body = [&] { std::apply(kernel, bound); };
   std::atomic<unsigned> next{0};
   auto work = [&] {
-    Stacks stacks;
+    static thread_local Stacks stacks; /* kept for the next launch on this OS thread */
     for (unsigned i; (i = next.fetch_add(1)) < blocks;)
       run_block(stacks, body, grid, block, {i % grid.x, i / grid.x % grid.y, i / (grid.x * grid.y)}, smem);
   };

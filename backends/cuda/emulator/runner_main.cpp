@@ -4,7 +4,8 @@
  *   kernel NAME
  *   buffer PATH BYTES     (one per buffer parameter, in order; read, then written back)
  *   scalar BITS           (one per scalar parameter, in order; the 32-bit pattern)
- * Exit status: 0, or 1 with a one-line reason on stderr.
+ * Exit status: 0, or 1 with a one-line reason on stderr. With --serve it runs
+ * the jobs named on stdin, one a line, answering "ok" or "error REASON" each.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,53 +16,78 @@
 
 #include <cuda_runtime.h>
 
-extern "C" int qkc_dispatch(const char* name, void** buffers, const uint32_t* scalars, void* workspace,
-                            cudaStream_t stream);
+extern "C" int qkc_dispatch(const char* name, int nbuffers, void** buffers, int nscalars, const uint32_t* scalars,
+                            void* workspace, cudaStream_t stream);
 extern "C" int qkc_workspace_bytes(const char* name);
 
-static void die(const char* what, const char* detail) {
-  fprintf(stderr, "qkc-cuda-host: %s %s\n", what, detail);
-  exit(1);
-}
-
-int main(int argc, char** argv) {
-  if (argc != 2) die("usage:", "qkc-cuda-host JOB");
-  FILE* job = fopen(argv[1], "r");
-  if (!job) die("cannot read", argv[1]);
+/* Runs one job; on failure returns false with the reason in `why`. */
+static bool run_job(const char* path, std::string& why) {
+  FILE* job = fopen(path, "r");
+  if (!job) return why = std::string("cannot read ") + path, false;
   char word[64], arg[4096];
   std::string kernel;
   std::vector<std::string> paths;
   std::vector<size_t> sizes;
   std::vector<uint32_t> scalars;
-  while (fscanf(job, "%63s %4095s", word, arg) == 2) {
+  bool ok = true;
+  while (ok && fscanf(job, "%63s %4095s", word, arg) == 2) {
     if (!strcmp(word, "kernel")) kernel = arg;
     else if (!strcmp(word, "scalar")) scalars.push_back((uint32_t)strtoul(arg, nullptr, 10));
     else if (!strcmp(word, "buffer")) {
       unsigned long long n;
-      if (fscanf(job, "%llu", &n) != 1) die("no size for", arg);
+      if (fscanf(job, "%llu", &n) != 1) ok = (why = std::string("no size for ") + arg, false);
       paths.push_back(arg);
       sizes.push_back((size_t)n);
-    } else die("unknown job line", word);
+    } else ok = (why = std::string("unknown job line ") + word, false);
   }
   fclose(job);
   std::vector<void*> buffers;
-  for (size_t i = 0; i < paths.size(); i++) {
+  for (size_t i = 0; ok && i < paths.size(); i++) {
     void* p = nullptr;
     cudaMalloc(&p, sizes[i]);
-    FILE* f = fopen(paths[i].c_str(), "rb");
-    if (!f || fread(p, 1, sizes[i], f) != sizes[i]) die("cannot read", paths[i].c_str());
-    fclose(f);
     buffers.push_back(p);
+    FILE* f = fopen(paths[i].c_str(), "rb");
+    if (!f || fread(p, 1, sizes[i], f) != sizes[i]) ok = (why = "cannot read " + paths[i], false);
+    if (f) fclose(f);
   }
   void* workspace = nullptr;
-  cudaMalloc(&workspace, (size_t)qkc_workspace_bytes(kernel.c_str()));
-  int rc = qkc_dispatch(kernel.c_str(), buffers.data(), scalars.data(), workspace, nullptr);
-  if (rc < 0) die("no kernel named", kernel.c_str());
-  if (rc != 0) die("launch failed:", cudaGetErrorString((cudaError_t)rc));
-  for (size_t i = 0; i < paths.size(); i++) {
+  if (ok) {
+    cudaMalloc(&workspace, (size_t)qkc_workspace_bytes(kernel.c_str()));
+    int rc = qkc_dispatch(kernel.c_str(), (int)buffers.size(), buffers.data(), (int)scalars.size(), scalars.data(),
+                          workspace, nullptr);
+    if (rc == -1) ok = (why = "no kernel named " + kernel, false);
+    else if (rc == -2) ok = (why = kernel + " takes other buffers or scalars than the job gives", false);
+    else if (rc != 0) ok = (why = std::string("launch failed: ") + cudaGetErrorString((cudaError_t)rc), false);
+  }
+  for (size_t i = 0; ok && i < paths.size(); i++) {
     FILE* f = fopen(paths[i].c_str(), "wb");
-    if (!f || fwrite(buffers[i], 1, sizes[i], f) != sizes[i]) die("cannot write", paths[i].c_str());
-    fclose(f);
+    if (!f || fwrite(buffers[i], 1, sizes[i], f) != sizes[i]) ok = (why = "cannot write " + paths[i], false);
+    if (f) fclose(f);
+  }
+  for (void* p : buffers) cudaFree(p);
+  cudaFree(workspace);
+  return ok;
+}
+
+/* `qkc-cuda-host JOB` runs one job; `qkc-cuda-host --serve` reads job paths
+ * from stdin, one a line, and answers each with "ok" or "error REASON". */
+int main(int argc, char** argv) {
+  std::string why;
+  if (argc == 2 && strcmp(argv[1], "--serve") != 0) {
+    if (run_job(argv[1], why)) return 0;
+    fprintf(stderr, "qkc-cuda-host: %s\n", why.c_str());
+    return 1;
+  }
+  if (argc != 2) {
+    fprintf(stderr, "usage: qkc-cuda-host JOB | qkc-cuda-host --serve\n");
+    return 2;
+  }
+  char line[4096];
+  while (fgets(line, sizeof line, stdin)) {
+    line[strcspn(line, "\n")] = 0;
+    if (run_job(line, why)) printf("ok\n");
+    else printf("error %s\n", why.c_str());
+    fflush(stdout);
   }
   return 0;
 }
