@@ -44,13 +44,19 @@ function regex(flag: string, text: string | undefined): RegExp | undefined {
 /** The plan's tensor -> scheme map. */
 export function readPlan(path: string): Map<string, { spec: string; scheme: Scheme }> {
   const builtins = standardScope().schemes;
-  const own = [...loadForCommand([path]).program.schemes.entries()].filter(
-    ([, s]) => !builtins.has(s.name),
+  const { program } = loadForCommand([path]);
+  const rotated = new Set(
+    [...program.kernels.values()].filter((k) => k.rotate).map((k) => k.scheme.name),
   );
+  const own = [...program.schemes.entries()].filter(([, s]) => !builtins.has(s.name));
   const map = new Map<string, { spec: string; scheme: Scheme }>();
   for (const [name, scheme] of own) {
     const doc = scheme.doc ?? "";
     if (!/^tensors?:/.test(doc)) continue;
+    if (rotated.has(name))
+      throw new UserError(
+        `${path}: scheme '${name}' is used with a Hadamard rotation, which quantize-model does not apply to checkpoints yet; pick an unrotated variant`,
+      );
     const tensors = doc.split(/[\s,]+/).filter((t) => t !== "" && !/^tensors?:$/.test(t));
     for (const t of tensors) {
       const before = map.get(t);
