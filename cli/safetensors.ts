@@ -9,13 +9,14 @@
  *   f.readBytes("w")                                   // raw little-endian bytes, any dtype
  *   f.close();
  *   openCheckpoint("dir/" | "model.safetensors.index.json" | "a.safetensors,b.safetensors")
- *     gives the same calls over every shard of a checkpoint.
+ *     gives the same calls over every shard of a checkpoint (checkpointFiles lists them).
+ *   widenToF32(dtype, bytes) widens bytes already read; isFloat(dtype) says whether it can.
  *
  * Writing (the header comes first, so the tensors are declared up front):
  *   const w = createSafetensors("out.safetensors", [{ name, dtype, shape }, ...], metadata);
  *   w.write("w", bytes); ...                            // in declared order
  *   w.finish();                                         // renames the temp file over the path
- *   (w.abort() removes the temp file; an error in write/finish aborts too)
+ *   (w.abort() removes the temp file; an error in write/finish, Ctrl-C or SIGTERM too)
  *   writeIndex(dir, weightMap, totalSize) writes model.safetensors.index.json.
  *
  * Every problem with a file is a one-line SafetensorsError naming the file.

@@ -1,6 +1,8 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { main } from "../cli/main.js";
 import {
@@ -90,6 +92,25 @@ describe("safetensors writer and reader", () => {
     ]);
     expect(() => u.finish()).toThrow(/after 0 of 1 tensors/);
     expect(readdirSync(sub)).toEqual([]);
+  });
+
+  it("Ctrl-C in the middle of a file removes the temporary file", () => {
+    const sub = mkdtempSync(join(dir, "sigint-"));
+    const script = join(sub, "interrupted.mts");
+    const module = pathToFileURL(join(import.meta.dirname, "../cli/safetensors.ts")).href;
+    writeFileSync(
+      script,
+      `import { createSafetensors } from ${JSON.stringify(module)};
+const w = createSafetensors(process.argv[2], [{ name: "a", dtype: "F32", shape: [4] }, { name: "b", dtype: "F32", shape: [4] }]);
+w.write("a", new Uint8Array(16));
+process.kill(process.pid, "SIGINT");
+setTimeout(() => {}, 10000);
+`,
+    );
+    const out = mkdtempSync(join(dir, "sigint-out-"));
+    const r = spawnSync(process.execPath, ["--import", "tsx", script, join(out, "x.safetensors")]);
+    expect(r.signal).toBe("SIGINT");
+    expect(readdirSync(out)).toEqual([]);
   });
 
   it("reads a sharded checkpoint through its index, a folder, or a comma list", async () => {
