@@ -35,6 +35,9 @@ import {
 
 type Exported = (...args: number[]) => void;
 
+/** bytes kept readable after the last buffer: vector loads read whole 16-byte windows */
+const SLACK = 16;
+
 /** A kernel's name and parameters: all the runtime needs of a Kernel. */
 export interface KernelSignature {
   readonly name: string;
@@ -90,7 +93,7 @@ export class WasmKernels {
     const bytes = length * ({ f32: 4, u32: 4, u16: 2, u8: 1, i8: 1 } as const)[elem];
     const offset = this.heapEnd;
     const end = Math.ceil((offset + bytes) / ALIGN) * ALIGN;
-    this.ensure(end, `alloc(${elem}, ${length})`);
+    this.ensure(end + SLACK, `alloc(${elem}, ${length})`);
     this.heapEnd = end;
     const View = {
       f32: Float32Array,
@@ -106,7 +109,7 @@ export class WasmKernels {
 
   /** Grows the memory now so that `alloc` of `bytes` more (16-byte aligned each) will not grow it. */
   reserve(bytes: number): void {
-    this.ensure(this.heapEnd + bytes, `reserve(${bytes})`);
+    this.ensure(this.heapEnd + bytes + SLACK, `reserve(${bytes})`);
   }
 
   /** Forgets every `alloc` array (their memory is reused by later calls and allocations). */
@@ -265,11 +268,11 @@ export class WasmKernels {
       region.write ||= write;
       args.push(region.offset);
     }
-    if (end > this.memory.buffer.byteLength && this.heapEnd > this.reservedBytes)
+    if (end + SLACK > this.memory.buffer.byteLength && this.heapEnd > this.reservedBytes)
       throw new Error(
         `kernel ${name}: its copied buffers need more wasm memory, and growing it would detach the arrays from alloc(); allocate every buffer with alloc() or alloc more memory first`,
       );
-    this.ensure(end, `kernel ${name}: its buffers`);
+    this.ensure(end + SLACK, `kernel ${name}: its buffers`);
     const memory = new Uint8Array(this.memory.buffer);
     const bytes = (a: BufferData) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
     for (const [data, { offset, copy }] of regions) if (copy) memory.set(bytes(data), offset);

@@ -44,6 +44,14 @@ import type {
 } from "../../ir/kernel.js";
 import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 import { mayTrap, type Bin, type Local } from "./emit.js";
+import {
+  emitKeyEncoder,
+  emitSmallTable,
+  keyEncoder,
+  memoPattern,
+  nanLanes,
+  type KeyEncoder,
+} from "./swizzle.js";
 
 type For = Extract<Stmt, { op: "for" }>;
 
@@ -80,15 +88,30 @@ const refuse = (why: string): never => {
   throw new Scalar(why);
 };
 
-type Kind =
-  { readonly k: "u" } | { readonly k: "a"; readonly stride: number } | { readonly k: "v" };
+/**
+ * `a`: an i32 whose lane i is base + offsets[i], with the base known to be a
+ * multiple of `align` and, when `nonneg`, at least 0 (so that division by a
+ * divisor of `align` and masks below it act on the offsets alone).
+ */
+type Affine = {
+  readonly k: "a";
+  readonly offsets: readonly number[];
+  readonly align: number;
+  readonly nonneg: boolean;
+};
+type Kind = { readonly k: "u" } | Affine | { readonly k: "v" };
+/** the alignment of a base known to be 0 */
+const ZERO_ALIGN = 2 ** 30;
+const CONTIGUOUS = [0, 1, 2, 3];
+const sameLanes = (a: readonly number[], b: readonly number[]) => a.every((x, i) => x === b[i]);
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 const U: Kind = { k: "u" };
 const VARY: Kind = { k: "v" };
 
 /** an emitted value: a scalar Ref (uniform), an affine i32 (base Ref), or a v128 */
 type Val =
   | { readonly k: "u"; readonly ref: Ref; readonly type: ScalarType }
-  | { readonly k: "a"; readonly base: Ref; readonly stride: number }
+  | { readonly k: "a"; readonly base: Ref; readonly offsets: readonly number[] }
   | { readonly k: "v"; readonly ref: Ref; readonly type: ScalarType };
 
 function walkExpr(e: Expr, f: (e: Expr) => void): void {
@@ -152,7 +175,7 @@ const reads = (e: Expr, name: string): number => {
 interface Reduction {
   readonly name: string;
   readonly type: ScalarType;
-  readonly form: "or" | "select";
+  readonly form: "or" | "select" | "lane";
   /** or: the other operand; select: the candidate value */
   readonly value: Expr;
   /** select: the whole condition (reads the accumulator) and the comparison */
@@ -172,11 +195,170 @@ export function vectorizeLoop(
   endLocal: number,
 ): Ref | undefined {
   try {
+    const groups = laneGroups(s);
+    if (groups) return emitLaneGroups(ctx, s, groups, startLocal, endLocal);
     return new LoopVectorizer(ctx, s).emit(startLocal, endLocal);
   } catch (e) {
     if (e instanceof Scalar) return undefined;
     throw e;
   }
+}
+
+/**
+ * Lane groups: a loop body that is G copies of one lane body, as lowered GEMV's
+ * 16 lane accumulators (passes/lower/gemv.ts):
+ *     let k_c = base + c; if (k_c < limit) { ...lane c, ending in acc_c = acc_c + p... }
+ * for c = 0..G-1, identical up to the names of their variables. While all G
+ * lanes are in range, four lanes at a time run as one vector body whose
+ * accumulator lanes are acc_4q .. acc_4q+3: each lane's sum sees the same
+ * additions in the same order. Other iterations run as the scalar body.
+ */
+interface LaneGroups {
+  readonly base: Expr;
+  readonly limit: Expr;
+  readonly index: string;
+  readonly template: readonly Stmt[];
+  /** accumulator per lane, lane 0's first */
+  readonly accs: readonly string[];
+}
+
+function laneGroups(s: For): LaneGroups | undefined {
+  const body = s.body.filter((x) => x.op !== "comment");
+  if (body.length < 2 * LANES || body.length % (2 * LANES) !== 0) return undefined;
+  const lanes: { k: string; stmts: readonly Stmt[] }[] = [];
+  let base: Expr | undefined;
+  let limit: Expr | undefined;
+  for (let c = 0; c < body.length / 2; c++) {
+    const l = body[2 * c];
+    const f = body[2 * c + 1];
+    if (l.op !== "let" || l.type !== "i32" || f.op !== "if" || f.else?.length) return undefined;
+    const v = l.value;
+    if (v.op !== "binary" || v.kind !== "add" || v.b.op !== "const" || v.b.value !== c)
+      return undefined;
+    const cond = f.cond;
+    if (cond.op !== "binary" || cond.kind !== "lt" || cond.a.op !== "var" || cond.a.name !== l.name)
+      return undefined;
+    if (c === 0) [base, limit] = [v.a, cond.b];
+    else if (
+      JSON.stringify(v.a) !== JSON.stringify(base) ||
+      JSON.stringify(cond.b) !== JSON.stringify(limit)
+    )
+      return undefined;
+    lanes.push({ k: l.name, stmts: f.then.filter((x) => x.op !== "comment") });
+  }
+  const accOf = (stmts: readonly Stmt[]) => {
+    const last = stmts.at(-1);
+    return last?.op === "assign" ? last.name : undefined;
+  };
+  const accs = lanes.map((l) => accOf(l.stmts));
+  if (accs.some((a) => a === undefined) || new Set(accs).size !== accs.length) return undefined;
+  // every lane is lane 0 with its names replaced
+  const first = lanes[0];
+  for (const [c, lane] of lanes.entries()) {
+    if (lane.stmts.length !== first.stmts.length) return undefined;
+    const names = new Map<string, string>([
+      [lane.k, first.k],
+      [accs[c]!, accs[0]!],
+    ]);
+    lane.stmts.forEach((x, j) => {
+      const y = first.stmts[j];
+      if (x.op === "let" && y.op === "let") names.set(x.name, y.name);
+    });
+    const renamed = JSON.stringify(lane.stmts, (key, value) =>
+      (key === "name" || key === "var") && typeof value === "string"
+        ? (names.get(value) ?? value)
+        : value,
+    );
+    if (renamed !== JSON.stringify(first.stmts)) return undefined;
+  }
+  return {
+    base: base!,
+    limit: limit!,
+    index: first.k,
+    template: first.stmts,
+    accs: accs as string[],
+  };
+}
+
+function emitLaneGroups(
+  ctx: LoopContext,
+  s: For,
+  g: LaneGroups,
+  startLocal: number,
+  endLocal: number,
+): Ref {
+  const { m } = ctx;
+  const i32 = binaryen.i32;
+  const G = g.accs.length;
+  if (G % LANES !== 0) refuse("lane groups not a multiple of 4");
+  // the template as a loop over its lane index: k_0 from a multiple of 4 (see loopVarKind)
+  const template: For = {
+    op: "for",
+    var: g.index,
+    start: { op: "const", type: "i32", value: 0 },
+    end: g.limit,
+    body: g.template,
+  };
+  const vz = new LoopVectorizer(ctx, template, { loop: s });
+  const kb = ctx.declare(s.var, "i32");
+  const lane = ctx.declare(g.index, "i32");
+  const counter = ctx.temp("i32");
+  const first = ctx.temp("i32");
+  const vectors = Array.from({ length: G / LANES }, () => ctx.temp("v128"));
+  const accLocals = g.accs.map((a) => ctx.lookup(a) ?? refuse(`no accumulator ${a}`));
+  const get = (l: number) => m.local.get(l, i32);
+  const quads = vectors.map((vec, q) => [
+    m.local.set(lane.index, m.i32.add(get(first), m.i32.const(q * LANES))),
+    ...vz.laneBody(lane.index, vec),
+  ]);
+  const exit = `lanes${ctx.label()}`;
+  const next = `${exit}.next`;
+  const init = vectors.map((vec, q) =>
+    m.local.set(
+      vec,
+      [1, 2, 3].reduce(
+        (v, i) =>
+          m.f32x4.replace_lane(
+            v,
+            i as unknown as Ref,
+            m.local.get(accLocals[q * LANES + i].index, binaryen.f32),
+          ),
+        m.f32x4.splat(m.local.get(accLocals[q * LANES].index, binaryen.f32)),
+      ),
+    ),
+  );
+  const fold = vectors.flatMap((vec, q) =>
+    [0, 1, 2, 3].map((i) =>
+      m.local.set(
+        accLocals[q * LANES + i].index,
+        m.f32x4.extract_lane(m.local.get(vec, binaryen.v128), i as unknown as Ref),
+      ),
+    ),
+  );
+  return m.block(null, [
+    ...init,
+    m.local.set(counter, get(startLocal)),
+    m.block(exit, [
+      m.loop(
+        next,
+        m.block(null, [
+          m.br(exit, m.i32.ge_s(get(counter), get(endLocal))),
+          m.local.set(kb.index, get(counter)),
+          m.local.set(first, ctx.ex(g.base)),
+          // all lanes in range, or the rest runs as scalar code
+          m.br(
+            exit,
+            m.i32.eqz(m.i32.lt_s(m.i32.add(get(first), m.i32.const(G - 1)), ctx.ex(g.limit))),
+          ),
+          ...quads.flat(),
+          m.local.set(counter, m.i32.add(get(counter), m.i32.const(1))),
+          m.br(next),
+        ]),
+      ),
+    ]),
+    ...fold,
+    m.local.set(startLocal, get(counter)),
+  ]);
 }
 
 class LoopVectorizer {
@@ -192,14 +374,35 @@ class LoopVectorizer {
   private group = -1;
   /** vector (v128) or affine-base (i32) locals of body variables */
   private readonly slots = new Map<string, number>();
+  /** memo encoders (a let and the if after it) done as key-and-swizzle encoders */
+  private readonly encoders = new Map<Stmt, KeyEncoder>();
+
+  /** variables set once, by a let of a constant, anywhere in the kernel */
+  private readonly constants = new Map<string, number>();
 
   constructor(
     private readonly ctx: LoopContext,
     private readonly s: For,
+    /** lane-group mode (GroupVectorizer): the real loop, and per-lane accumulators allowed */
+    private readonly groupMode?: { readonly loop: Stmt },
   ) {
     this.m = ctx.m;
     this.body = s.body.filter((x) => x.op !== "comment");
+    const defs = new Map<string, Stmt[]>();
+    walkStmts(ctx.kernel.body, (x) => {
+      if (x.op === "let" || x.op === "assign") defs.set(x.name, [...(defs.get(x.name) ?? []), x]);
+    });
+    for (const [name, list] of defs) {
+      const [d] = list;
+      if (list.length === 1 && d.op === "let" && d.value.op === "const" && d.type === "i32")
+        this.constants.set(name, d.value.value as number);
+    }
     this.analyze();
+  }
+
+  private constOf(e: Expr): number | undefined {
+    if (e.op === "const" && typeof e.value === "number") return e.value;
+    return e.op === "var" ? this.constants.get(e.name) : undefined;
   }
 
   // ---- analysis -------------------------------------------------------------
@@ -223,7 +426,7 @@ class LoopVectorizer {
     const outside = new Set<string>();
     const collect = (list: readonly Stmt[]) => {
       for (const x of list) {
-        if (x === s) continue;
+        if (x === s || x === this.groupMode?.loop) continue;
         for (const e of stmtExprs(x))
           walkExpr(e, (v) => {
             if (v.op === "var") outside.add(v.name);
@@ -258,10 +461,15 @@ class LoopVectorizer {
             refuse(`${v.name} is set only inside an if`);
         });
     this.classify();
+    body.forEach((x, j) => {
+      if (!memoPattern(this.ctx.kernel, x, body[j + 1])) return;
+      const enc = keyEncoder(this.ctx.kernel, x, body[j + 1]);
+      if (enc) this.encoders.set(x, enc);
+    });
     for (const x of body)
       if (x.op === "store") {
         const k = this.kindOf(x.index);
-        if (k.k !== "a" || k.stride !== 1)
+        if (k.k !== "a" || !sameLanes(k.offsets, CONTIGUOUS))
           refuse(`a store to ${x.buffer} at a non-contiguous index`);
       }
   }
@@ -287,6 +495,12 @@ class LoopVectorizer {
       const other = acc(v.a) ? v.b : acc(v.b) ? v.a : undefined;
       if (other && reads(other, x.name) === 0)
         return { name: x.name, type, form: "or", value: other, dead, vector: -1 };
+    }
+    if (this.groupMode && v.op === "binary" && v.kind === "add" && type === "f32") {
+      // lane groups: every lane has its own accumulator, updated in its own order
+      const other = acc(v.a) ? v.b : acc(v.b) ? v.a : undefined;
+      if (other && reads(other, x.name) === 0)
+        return { name: x.name, type, form: "lane", value: other, cond: v, dead: false, vector: -1 };
     }
     if (v.op === "select" && acc(v.b) && reads(v.a, x.name) === 0) {
       const cmp = this.comparison(v.cond, v.a, x.name);
@@ -351,7 +565,9 @@ class LoopVectorizer {
         const now = join(before, this.kindOf(x.value));
         if (
           now.k !== before.k ||
-          (now.k === "a" && before.k === "a" && now.stride !== before.stride)
+          (now.k === "a" &&
+            before.k === "a" &&
+            (now.align !== before.align || now.nonneg !== before.nonneg))
         ) {
           this.kinds.set(x.name, now);
           changed = true;
@@ -365,40 +581,110 @@ class LoopVectorizer {
     return !this.local.has(name) && !this.reductions.has(name) && name !== this.s.var;
   }
 
+  private loopVarKind(): Affine {
+    // the group's first iteration is start + 4j (lane groups: a multiple of 4, at least 0)
+    const c = this.groupMode ? 0 : this.constOf(this.s.start);
+    return {
+      k: "a",
+      offsets: CONTIGUOUS,
+      align: c !== undefined && c % LANES === 0 ? LANES : 1,
+      nonneg: c !== undefined && c >= 0,
+    };
+  }
+
+  private binaryKind(e: Extract<Expr, { op: "binary" }>): Kind {
+    const k = this.affineKind(e);
+    // equal in every lane: computed once per group by the scalar code (the loop variable holds lane 0)
+    return k.k === "a" && k.offsets.every((o) => o === k.offsets[0]) ? U : k;
+  }
+
+  private affineKind(e: Extract<Expr, { op: "binary" }>): Kind {
+    const a = this.kindOf(e.a);
+    const b = this.kindOf(e.b);
+    if (a.k === "u" && b.k === "u") return U;
+    if (e.type !== "i32" || a.k === "v" || b.k === "v") return VARY;
+    const constant = (x: Expr) => this.constOf(x);
+    /** a uniform operand as an affine of offsets 0 */
+    const lift = (k: Kind, x: Expr): Affine => {
+      if (k.k === "a") return k;
+      const c = constant(x);
+      return {
+        k: "a",
+        offsets: [0, 0, 0, 0],
+        align: c === undefined ? 1 : c === 0 ? ZERO_ALIGN : Math.abs(c),
+        nonneg: c !== undefined && c >= 0,
+      };
+    };
+    const x = lift(a, e.a);
+    const y = lift(b, e.b);
+    const c = constant(e.b);
+    switch (e.kind) {
+      case "add":
+      case "sub": {
+        const sign = e.kind === "add" ? 1 : -1;
+        return {
+          k: "a",
+          offsets: x.offsets.map((o, i) => o + sign * y.offsets[i]),
+          align: gcd(x.align, y.align),
+          nonneg: x.nonneg && y.nonneg && (e.kind === "add" || y.align === ZERO_ALIGN),
+        };
+      }
+      case "mul": {
+        const [aff, other] = a.k === "a" ? [a, e.b] : [b as Affine, e.a];
+        const f = constant(other);
+        if (f !== undefined)
+          return {
+            k: "a",
+            offsets: aff.offsets.map((o) => o * f),
+            align: f === 0 ? ZERO_ALIGN : Math.min(ZERO_ALIGN, aff.align * Math.abs(f)),
+            nonneg: aff.nonneg && f >= 0,
+          };
+        if (other.op === "var" && this.isInvariantVar(other.name)) {
+          this.guardVars.add(other.name); // the vector path runs only when it is 1
+          return aff;
+        }
+        return VARY;
+      }
+      case "div":
+      case "shr": {
+        // exact on the offsets when the base is a non-negative multiple of the divisor
+        const d = c === undefined ? 0 : e.kind === "div" ? c : c >= 0 && c < 31 ? 2 ** c : 0;
+        if (a.k !== "a" || d <= 0 || !x.nonneg || x.offsets.some((o) => o < 0)) return VARY;
+        // lanes within one aligned run of a divisor: one quotient for all
+        if (d % x.align === 0 && Math.max(...x.offsets) < x.align)
+          return { k: "a", offsets: [0, 0, 0, 0], align: 1, nonneg: true };
+        if (x.align % d !== 0) return VARY;
+        return {
+          k: "a",
+          offsets: x.offsets.map((o) => Math.floor(o / d)),
+          align: x.align === ZERO_ALIGN ? ZERO_ALIGN : x.align / d,
+          nonneg: true,
+        };
+      }
+      case "and": {
+        // x & (2^j - 1) of a base that is a non-negative multiple of 2^j: the offsets' low bits
+        if (a.k !== "a" || c === undefined || c < 0 || (c & (c + 1)) !== 0) return VARY;
+        if (!x.nonneg || x.align % (c + 1) !== 0 || x.offsets.some((o) => o < 0)) return VARY;
+        return { k: "a", offsets: x.offsets.map((o) => o & c), align: ZERO_ALIGN, nonneg: true };
+      }
+    }
+    return VARY;
+  }
+
   private kindOf(e: Expr): Kind {
     switch (e.op) {
       case "const":
         return U;
       case "var":
-        if (e.name === this.s.var) return { k: "a", stride: 1 };
+        if (e.name === this.s.var) return this.loopVarKind();
         if (this.reductions.has(e.name)) return VARY;
         return this.kinds.get(e.name) ?? U;
       case "load":
         return this.kindOf(e.index).k === "u" && !this.stored.has(e.buffer) ? U : VARY;
       case "table":
         return this.kindOf(e.index).k === "u" ? U : VARY;
-      case "binary": {
-        const a = this.kindOf(e.a);
-        const b = this.kindOf(e.b);
-        if (a.k === "u" && b.k === "u") return U;
-        if (e.type !== "i32" || a.k === "v" || b.k === "v") return VARY;
-        if (e.kind === "add" || e.kind === "sub") {
-          const sa = a.k === "a" ? a.stride : 0;
-          const sb = b.k === "a" ? b.stride : 0;
-          const stride = e.kind === "add" ? sa + sb : sa - sb;
-          return { k: "a", stride };
-        }
-        if (e.kind === "mul") {
-          const [aff, other] = a.k === "a" ? [a, e.b] : [b as Kind & { k: "a" }, e.a];
-          if (aff.k !== "a") return VARY;
-          if (other.op === "const") return { k: "a", stride: aff.stride * (other.value as number) };
-          if (other.op === "var" && this.isInvariantVar(other.name)) {
-            this.guardVars.add(other.name);
-            return aff;
-          }
-        }
-        return VARY;
-      }
+      case "binary":
+        return this.binaryKind(e);
       case "unary":
       case "bitcast":
       case "convert":
@@ -474,7 +760,7 @@ class LoopVectorizer {
           m.loop(
             loopLabel,
             m.block(null, [
-              m.block(groupLabel, vectorBody),
+              m.block(groupLabel, [m.local.set(v.index, m.local.get(group, i32)), ...vectorBody]),
               m.local.set(group, m.i32.add(m.local.get(group, i32), m.i32.const(LANES))),
               m.br(loopLabel, m.i32.lt_s(m.local.get(group, i32), m.local.get(vecEnd, i32))),
             ]),
@@ -485,6 +771,17 @@ class LoopVectorizer {
       ),
       m.local.set(startLocal, m.local.get(vecEnd, i32)),
     ]);
+  }
+
+  /** lane-group mode: the template's vector body for the lanes from `lane`'s value, accumulating into `vector` */
+  laneBody(lane: number, vector: number): Ref[] {
+    if (this.aliasGuards().length || this.guardVars.size) refuse("lane groups with guards");
+    this.group = lane;
+    for (const r of this.reductions.values()) {
+      if (r.form !== "lane") refuse(`${r.name} is not a lane accumulator`);
+      r.vector = vector;
+    }
+    return this.statements(this.body, "");
   }
 
   /** pointer inequality of buffers that could be one array and are used at different indices */
@@ -524,7 +821,23 @@ class LoopVectorizer {
   private statements(list: readonly Stmt[], groupLabel: string): Ref[] {
     const { m, ctx } = this;
     const out: Ref[] = [];
-    for (const x of list) {
+    let skip: Stmt | undefined;
+    list.forEach((x, j) => {
+      if (x === skip) return;
+      const enc = this.encoders.get(x);
+      if (enc && x.op === "let") {
+        // NaN lanes take the exact path: the group runs as scalar code
+        out.push(this.fallback(nanLanes(m, this.bitsOf(enc.input)), groupLabel));
+        const code = emitKeyEncoder(
+          m,
+          () => this.bitsOf(enc.input),
+          enc,
+          () => ctx.temp("v128"),
+        );
+        out.push(m.local.set(this.slot(x.name, "v128"), code));
+        skip = list[j + 1];
+        return;
+      }
       switch (x.op) {
         case "let":
         case "assign": {
@@ -539,12 +852,9 @@ class LoopVectorizer {
             const l = ctx.declare(x.name, type);
             out.push(m.local.set(l.index, ctx.ex(x.value)));
           } else if (kind.k === "a") {
-            out.push(
-              m.local.set(
-                this.slot(x.name, "i32"),
-                this.affineBase(this.val(x.value), kind.stride),
-              ),
-            );
+            const v = this.val(x.value);
+            if (v.k !== "a") refuse(`${x.name} is not affine`);
+            out.push(m.local.set(this.slot(x.name, "i32"), (v as { base: Ref }).base));
           } else {
             out.push(m.local.set(this.slot(x.name, "v128"), this.vec(this.val(x.value), type)));
           }
@@ -553,20 +863,28 @@ class LoopVectorizer {
         case "store":
           out.push(this.store(x));
           break;
-        case "if": {
-          const group = () => m.local.get(this.group, binaryen.i32);
-          const scalar = ctx.scalarLoop(this.s, group(), m.i32.add(group(), m.i32.const(LANES)));
-          const cond = this.mask(this.val(x.cond), x.cond.type);
-          out.push(m.if(m.v128.any_true(cond), m.block(null, [scalar, m.br(groupLabel)])));
+        case "if":
+          out.push(this.fallback(this.mask(this.val(x.cond), x.cond.type), groupLabel));
           break;
-        }
         case "comment":
           break;
         case "for":
           refuse("a nested loop");
       }
-    }
+    });
     return out;
+  }
+
+  /** when any lane of `mask` is set, the group's iterations run as the scalar body */
+  private fallback(mask: Ref, groupLabel: string): Ref {
+    const { m, ctx } = this;
+    const group = () => m.local.get(this.group, binaryen.i32);
+    const scalar = ctx.scalarLoop(this.s, group(), m.i32.add(group(), m.i32.const(LANES)));
+    return m.if(m.v128.any_true(mask), m.block(null, [scalar, m.br(groupLabel)]));
+  }
+
+  private bitsOf(name: string): Ref {
+    return this.vec(this.val({ op: "var", name, type: "f32" }), "f32");
   }
 
   private slot(name: string, type: "i32" | "v128"): number {
@@ -583,6 +901,12 @@ class LoopVectorizer {
     const acc = () => m.local.get(r.vector, binaryen.v128);
     if (r.form === "or")
       return m.local.set(r.vector, m.v128.or(acc(), this.vec(this.val(r.value), r.type)));
+    if (r.form === "lane") {
+      const add = r.cond as Extract<Expr, { op: "binary" }>;
+      const e = this.vec(this.val(r.value), r.type);
+      const accFirst = add.a.op === "var" && add.a.name === r.name;
+      return m.local.set(r.vector, accFirst ? m.f32x4.add(acc(), e) : m.f32x4.add(e, acc()));
+    }
     const mask = this.mask(this.val(r.cond!), "bool");
     return m.local.set(
       r.vector,
@@ -593,7 +917,7 @@ class LoopVectorizer {
   private store(x: Extract<Stmt, { op: "store" }>): Ref {
     const { m, ctx } = this;
     const b = ctx.buffer(x.buffer)!;
-    const base = this.affineBase(this.val(x.index), 1);
+    const base = this.contiguousBase(this.val(x.index));
     const ptr = this.address(b.param, b.elem, base);
     const value = this.vec(this.val(x.value), x.value.type);
     switch (b.elem) {
@@ -657,8 +981,7 @@ class LoopVectorizer {
     const { m } = this;
     if (v.k === "v") return v.ref;
     if (v.k === "u") return this.splat(v.ref, type);
-    const steps = Array.from({ length: LANES }, (_, l) => l * v.stride);
-    return m.i32x4.add(m.i32x4.splat(v.base), i32x4Const(m, steps));
+    return m.i32x4.add(m.i32x4.splat(v.base), i32x4Const(m, [...v.offsets]));
   }
 
   private mask(v: Val, type: ScalarType): Ref {
@@ -666,10 +989,10 @@ class LoopVectorizer {
     return type === "bool" ? x : this.m.i32x4.ne(x, i32x4Const(this.m, [0, 0, 0, 0]));
   }
 
-  /** the base of an affine value with the given stride, or refuse */
-  private affineBase(v: Val, stride: number): Ref {
-    if (v.k === "a" && v.stride === stride) return v.base;
-    return refuse("an index that is not affine with the expected stride");
+  /** the base of a contiguous affine value, or refuse */
+  private contiguousBase(v: Val): Ref {
+    if (v.k === "a" && sameLanes(v.offsets, CONTIGUOUS)) return v.base;
+    return refuse("an index that is not contiguous");
   }
 
   /** keeps a v128 in a temporary so that its lanes can be read */
@@ -722,14 +1045,14 @@ class LoopVectorizer {
     switch (e.op) {
       case "var": {
         if (e.name === this.s.var)
-          return { k: "a", base: m.local.get(this.group, binaryen.i32), stride: 1 };
+          return { k: "a", base: m.local.get(this.group, binaryen.i32), offsets: CONTIGUOUS };
         const r = this.reductions.get(e.name);
         if (r) return { k: "v", ref: m.local.get(r.vector, binaryen.v128), type: e.type };
         if (kind.k === "a")
           return {
             k: "a",
             base: m.local.get(this.slot(e.name, "i32"), binaryen.i32),
-            stride: kind.stride,
+            offsets: kind.offsets,
           };
         return { k: "v", ref: m.local.get(this.slot(e.name, "v128"), binaryen.v128), type: e.type };
       }
@@ -738,9 +1061,25 @@ class LoopVectorizer {
       case "table": {
         const t = ctx.table(e.table)!;
         const idx = this.val(e.index);
-        return this.perLane([{ v: idx, type: e.index.type }], e.type, ([i]) =>
-          ctx.tableAt(t.table.name, i),
-        );
+        const gather = (v: Val) =>
+          this.perLane([{ v, type: e.index.type }], e.type, ([i]) => ctx.tableAt(t.table.name, i));
+        if (t.table.values.length > 16) return gather(idx);
+        // swizzle the byte planes; an index past the table (never in lowered code) is gathered
+        const held = ctx.temp("v128");
+        const get = () => m.local.get(held, binaryen.v128);
+        const last = m.i32x4.splat(m.i32.const(t.table.values.length - 1));
+        const outside = m.v128.any_true(m.i32x4.gt_u(get(), last));
+        const swizzled = emitSmallTable(m, t.table, get(), () => ctx.temp("v128"));
+        const gathered = (gather({ k: "v", ref: get(), type: e.index.type }) as { ref: Ref }).ref;
+        return {
+          k: "v",
+          ref: m.block(
+            null,
+            [m.local.set(held, this.vec(idx, e.index.type)), m.if(outside, gathered, swizzled)],
+            binaryen.v128,
+          ),
+          type: e.type,
+        };
       }
       case "binary":
         return this.binary(e, kind);
@@ -770,7 +1109,23 @@ class LoopVectorizer {
     const { m, ctx } = this;
     const b = ctx.buffer(e.buffer)!;
     const idx = this.val(e.index);
-    if (idx.k === "a" && idx.stride === 1) {
+    const size = 2 ** ELEM_SHIFT[b.elem];
+    if (
+      idx.k === "a" &&
+      !sameLanes(idx.offsets, CONTIGUOUS) &&
+      Math.min(...idx.offsets) >= 0 &&
+      (Math.max(...idx.offsets) + 1) * size <= 16
+    ) {
+      // a window of 16 bytes from the base, lanes picked out (the runtime keeps 16 bytes of slack)
+      const win = m.v128.load(0, 1, this.address(b.param, b.elem, idx.base));
+      const pick = idx.offsets.flatMap((o) =>
+        Array.from({ length: 4 }, (_, j) => (j < size ? o * size + j : 16)),
+      );
+      let ref = m.i8x16.shuffle(win, m.v128.const(new Array(16).fill(0)), pick);
+      if (b.elem === "i8") ref = m.i32x4.shr_s(m.i32x4.shl(ref, m.i32.const(24)), m.i32.const(24));
+      return { k: "v", ref, type: e.type };
+    }
+    if (idx.k === "a" && sameLanes(idx.offsets, CONTIGUOUS)) {
       const ptr = this.address(b.param, b.elem, idx.base);
       let ref: Ref;
       switch (b.elem) {
@@ -805,14 +1160,27 @@ class LoopVectorizer {
       const b = this.val(e.b);
       const base = (v: Val) =>
         v.k === "a" ? v.base : v.k === "u" ? v.ref : refuse("vector in affine");
-      if (e.kind === "add")
-        return { k: "a", base: m.i32.add(base(a), base(b)), stride: kind.stride };
-      if (e.kind === "sub")
-        return { k: "a", base: m.i32.sub(base(a), base(b)), stride: kind.stride };
-      // mul: by a constant, or by a variable guarded to be 1
-      const [aff, other] = a.k === "a" ? [a, e.b] : [b, e.a];
-      const factor = other.op === "const" ? m.i32.const(other.value as number) : m.i32.const(1);
-      return { k: "a", base: m.i32.mul(base(aff), factor), stride: kind.stride };
+      const c = this.constOf(e.b) ?? 0;
+      const affine = (ref: Ref): Val => ({ k: "a", base: ref, offsets: kind.offsets });
+      switch (e.kind) {
+        case "add":
+          return affine(m.i32.add(base(a), base(b)));
+        case "sub":
+          return affine(m.i32.sub(base(a), base(b)));
+        case "mul": {
+          // by a constant, or by a variable guarded to be 1
+          const [aff, other] = a.k === "a" ? [a, e.b] : [b, e.a];
+          const f = this.constOf(other) ?? 1;
+          return affine(m.i32.mul(base(aff), m.i32.const(f)));
+        }
+        case "div":
+          return affine(m.i32.div_s(base(a), m.i32.const(c)));
+        case "shr":
+          return affine(m.i32.shr_s(base(a), m.i32.const(c)));
+        case "and":
+          return affine(m.i32.const(0));
+      }
+      return refuse(`${e.kind} as affine`);
     }
     const simd = vectorBinary(m, e.kind, t);
     const a = this.val(e.a);
@@ -887,7 +1255,13 @@ const SHUFFLE_U16 = [0, 1, 4, 5, 8, 9, 12, 13, 0, 0, 0, 0, 0, 0, 0, 0];
 function join(a: Kind, b: Kind): Kind {
   if (a.k === "u") return b;
   if (b.k === "u") return a;
-  if (a.k === "a" && b.k === "a" && a.stride === b.stride) return a;
+  if (a.k === "a" && b.k === "a" && sameLanes(a.offsets, b.offsets))
+    return {
+      k: "a",
+      offsets: a.offsets,
+      align: gcd(a.align, b.align),
+      nonneg: a.nonneg && b.nonneg,
+    };
   return VARY;
 }
 

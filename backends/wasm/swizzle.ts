@@ -1,0 +1,246 @@
+/**
+ * Table lookups as `i8x16.swizzle`, for the vectorizer (vectorize.ts).
+ *
+ * Key encoder. A lowered element encoder is a float32 memo lookup with the
+ * exact encoder behind it (passes/lower/encode.ts lowerEncodeMemo):
+ *     let m = memo[bitcast<u32>(v) >> 16]; if (m == 0xFFFF) { ...exact...; m = code }
+ * Its rounding decisions of a small format sit on few float32 bit patterns:
+ * every RNE threshold of E2M1 is a multiple of 2^21, so with key = |v|bits >> 21
+ * and a sticky bit (are the 21 bits below zero?) the code is a function of
+ * (key, sticky) over a short range of keys, constant below and above it. That
+ * function is derived here at compile time from the kernel's own code, not
+ * from the format: the memo (exact by construction) names the code of every
+ * key whose prefixes it decides, and the exact path is evaluated (ir/kernel-eval)
+ * at the ends of each other bucket; deterministic rounding is monotonic in the
+ * magnitude, so equal codes at both ends are the code of the whole bucket. The
+ * shift is the largest from 23 down to 16 for which every bucket is constant and
+ * the table has at most 64 entries (four swizzles); negative inputs must differ
+ * by one XOR mask. NaN inputs are left to the exact path (the vector group falls
+ * back to scalar code). Anything that does not verify keeps the memo gather.
+ *
+ * Small tables. An f32 or u32 table of at most 16 entries is four byte planes;
+ * lane bytes index them with one swizzle per plane that is not all zeros.
+ */
+import type { Expr, Kernel, Stmt, Table } from "../../ir/kernel.js";
+import { evaluateKernel } from "../../ir/kernel-eval.js";
+import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
+
+export interface KeyEncoder {
+  /** the f32 variable encoded */
+  readonly input: string;
+  readonly shift: number;
+  readonly key0: number;
+  /** 2 * span + 2 codes: below the range, then (point, open interval) per key, then above */
+  readonly codes: readonly number[];
+  /** code of -x = code of x ^ signXor */
+  readonly signXor: number;
+}
+
+type Let = Extract<Stmt, { op: "let" }>;
+type If = Extract<Stmt, { op: "if" }>;
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+const fromBits = (b: number) => ((u32[0] = b), f32[0]);
+
+/** `let m = T[bitcast<u32>(V) >> 16]` followed by `if (m == S) {...}`: the input V and the table, or undefined */
+export function memoPattern(
+  k: Kernel,
+  l: Stmt,
+  next: Stmt | undefined,
+): { input: string; table: Table; sentinel: number } | undefined {
+  if (l.op !== "let" || l.type !== "u32" || next?.op !== "if" || next.else?.length)
+    return undefined;
+  const t = l.value;
+  if (t.op !== "table" || t.index.op !== "binary" || t.index.kind !== "shr") return undefined;
+  const { a, b } = t.index;
+  if (
+    b.op !== "const" ||
+    b.value !== 16 ||
+    a.op !== "bitcast" ||
+    a.a.op !== "var" ||
+    a.a.type !== "f32"
+  )
+    return undefined;
+  const c = next.cond;
+  if (
+    c.op !== "binary" ||
+    c.kind !== "eq" ||
+    c.a.op !== "var" ||
+    c.a.name !== l.name ||
+    c.b.op !== "const"
+  )
+    return undefined;
+  const table = k.tables.find((x) => x.name === t.table);
+  if (!table || table.type !== "u32" || table.values.length !== 65536) return undefined;
+  return { input: a.a.name, table, sentinel: c.b.value as number };
+}
+
+const cache = new WeakMap<Stmt, KeyEncoder | null>();
+
+/** The key encoder equal to `let m = ...; if (...) {...}` on every non-NaN input, or undefined. */
+export function keyEncoder(k: Kernel, l: Stmt, next: Stmt): KeyEncoder | undefined {
+  const hit = cache.get(l);
+  if (hit !== undefined) return hit ?? undefined;
+  const found = derive(k, l as Let, next as If);
+  cache.set(l, found ?? null);
+  return found;
+}
+
+function derive(k: Kernel, l: Let, next: If): KeyEncoder | undefined {
+  const p = memoPattern(k, l, next);
+  if (!p) return undefined;
+  const probe: Kernel = {
+    name: `${k.name}_probe`,
+    params: [
+      { kind: "scalar", name: p.input, type: "f32" },
+      { kind: "buffer", name: "out", elem: "u32", access: "write" },
+    ],
+    tables: [p.table],
+    body: [
+      l,
+      next,
+      {
+        op: "store",
+        buffer: "out",
+        index: { op: "const", type: "i32", value: 0 },
+        value: { op: "var", name: l.name, type: "u32" } as Expr,
+      },
+    ],
+  };
+  const out = new Uint32Array(1);
+  const exact = (bits: number): number => {
+    evaluateKernel(probe, { out }, { [p.input]: fromBits(bits >>> 0) });
+    return out[0];
+  };
+  const memo = p.table.values;
+  try {
+    for (let shift = 23; shift >= 16; shift--) {
+      const found = tryShift(shift, memo, p.sentinel, exact);
+      if (found) return { input: p.input, ...found };
+    }
+  } catch {
+    return undefined; // the exact path reads something besides its input: not a pure encoder
+  }
+  return undefined;
+}
+
+const INF = 0x7f800000;
+
+function tryShift(
+  shift: number,
+  memo: readonly number[],
+  sentinel: number,
+  exact: (bits: number) => number,
+): Omit<KeyEncoder, "input"> | undefined {
+  const per = 1 << (shift - 16);
+  const infKey = INF >>> shift;
+  /** point and open-interval codes of key `key` with sign bits `sign`, or undefined when not constant */
+  const bucket = (key: number, sign: number): [number, number] | undefined => {
+    const lo = ((key << shift) | sign) >>> 0;
+    const first = memo[lo >>> 16];
+    let same = first !== sentinel;
+    for (let q = 1; same && q < per; q++) same = memo[(lo >>> 16) + q] === first;
+    if (same) return [first, first];
+    const point = exact(lo);
+    const a = exact(lo + 1);
+    const b = exact(lo + (1 << shift) - 1);
+    return a === b ? [point, a] : undefined;
+  };
+  const pos: [number, number][] = [];
+  const neg: [number, number][] = [];
+  for (let key = 0; key < infKey; key++) {
+    const b = bucket(key, 0);
+    const n = bucket(key, 0x80000000);
+    if (!b || !n) return undefined;
+    pos.push(b);
+    neg.push(n);
+  }
+  const low = exact(0);
+  const high = exact(INF);
+  const signXor = exact(0x80000000) ^ low;
+  if ((exact((INF | 0x80000000) >>> 0) ^ high) !== signXor) return undefined;
+  for (let key = 0; key < infKey; key++)
+    if ((pos[key][0] ^ neg[key][0]) !== signXor || (pos[key][1] ^ neg[key][1]) !== signXor)
+      return undefined;
+  let key0 = 0;
+  while (key0 < infKey && pos[key0][0] === low && pos[key0][1] === low) key0++;
+  let keyEnd = infKey;
+  while (keyEnd > key0 && pos[keyEnd - 1][0] === high && pos[keyEnd - 1][1] === high) keyEnd--;
+  const span = keyEnd - key0;
+  if (2 * span + 2 > 64 || [low, high, signXor].some((c) => c > 255)) return undefined;
+  const codes = [low];
+  for (let key = key0; key < keyEnd; key++) codes.push(...pos[key]);
+  codes.push(high);
+  if (codes.some((c) => c > 255)) return undefined;
+  return { shift, key0, codes, signXor };
+}
+
+const splat = (m: Module, v: number) => m.i32x4.splat(m.i32.const(v | 0));
+
+/** codes of the f32x4 `v` (as i32x4 lanes); NaN lanes are undefined (the caller takes them elsewhere) */
+export function emitKeyEncoder(
+  m: Module,
+  bits: () => Ref,
+  enc: KeyEncoder,
+  temp: () => number,
+): Ref {
+  const a = temp();
+  const t = temp();
+  const getA = () => m.local.get(a, binaryen.v128);
+  const sticky = m.i32x4.ne(m.v128.and(getA(), splat(m, (1 << enc.shift) - 1)), splat(m, 0));
+  const key = m.i32x4.sub(m.i32x4.shr_u(getA(), m.i32.const(enc.shift)), splat(m, enc.key0));
+  const index = m.i32x4.sub(m.i32x4.add(m.i32x4.shl(key, m.i32.const(1)), splat(m, 1)), sticky);
+  const clamped = m.i32x4.min_s(m.i32x4.max_s(index, splat(m, 0)), splat(m, enc.codes.length - 1));
+  const zero = splat(m, 0);
+  const bytes = m.i8x16.narrow_i16x8_u(m.i16x8.narrow_i32x4_u(clamped, zero), zero);
+  const getT = () => m.local.get(t, binaryen.v128);
+  let code: Ref | undefined;
+  for (let c = 0; c * 16 < enc.codes.length; c++) {
+    const chunk = Array.from({ length: 16 }, (_, j) => enc.codes[c * 16 + j] ?? 0);
+    const idx = c === 0 ? getT() : m.i8x16.sub(getT(), m.i8x16.splat(m.i32.const(16 * c)));
+    const r = m.i8x16.swizzle(m.v128.const(chunk), idx);
+    code = code === undefined ? r : m.v128.or(code, r);
+  }
+  const wide = m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(code!));
+  const signed = enc.signXor
+    ? m.v128.xor(wide, m.v128.and(m.i32x4.shr_s(bits(), m.i32.const(31)), splat(m, enc.signXor)))
+    : wide;
+  return m.block(
+    null,
+    [m.local.set(a, m.v128.and(bits(), splat(m, 0x7fffffff))), m.local.set(t, bytes), signed],
+    binaryen.v128,
+  );
+}
+
+/** lanes whose |bits| is a NaN */
+export function nanLanes(m: Module, bits: Ref): Ref {
+  return m.i32x4.gt_u(m.v128.and(bits, splat(m, 0x7fffffff)), splat(m, INF));
+}
+
+/** `table[index]` for a table of at most 16 entries and an i32x4 index known to be below its length */
+export function emitSmallTable(m: Module, t: Table, index: Ref, temp: () => number): Ref {
+  const bytes = new Uint8Array(64);
+  const view = new DataView(bytes.buffer);
+  t.values.forEach((v, j) =>
+    t.type === "f32" ? view.setFloat32(j * 4, v, true) : view.setUint32(j * 4, v, true),
+  );
+  const spread = temp();
+  let out: Ref | undefined;
+  for (let b = 0; b < 4; b++) {
+    const plane = Array.from({ length: 16 }, (_, j) => bytes[j * 4 + b]);
+    if (plane.every((x) => x === 0)) continue;
+    const keep = Array.from({ length: 16 }, (_, j) => (j % 4 === b ? 0xff : 0));
+    const r = m.v128.and(
+      m.i8x16.swizzle(m.v128.const(plane), m.local.get(spread, binaryen.v128)),
+      m.v128.const(keep),
+    );
+    out = out === undefined ? r : m.v128.or(out, r);
+  }
+  // every byte of a lane indexes with that lane's value
+  const set = m.local.set(
+    spread,
+    m.i8x16.shuffle(index, index, [0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12]),
+  );
+  return m.block(null, [set, out ?? splat(m, 0)], binaryen.v128);
+}
