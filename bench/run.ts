@@ -2,12 +2,14 @@
  * `npm run bench [-- suite...] [--size N] [--scheme a,b] [--cases N]`: prints one JSON
  * document, then a table. Suites: interp (interpreter throughput), wasm (the
  * WebAssembly backend vs the interpreter and memcpy), fuzz-dsl (the
- * front end on 100k random and mutated .qs sources). Benchmarks report numbers;
+ * front end on 100k random and mutated .qs sources), tune (the full qkc tune sweep,
+ * serial against worker threads). Benchmarks report numbers;
  * they never fail a build.
  */
 import { parseArgs } from "node:util";
 import { benchInterpreter } from "./interpreter.js";
 import { benchWasm } from "./wasm.js";
+import { benchTune } from "./tune.js";
 import { fuzz } from "../test/fuzz/qs-fuzz.js";
 
 const { values, positionals } = parseArgs({
@@ -43,7 +45,12 @@ for (const suite of suites) {
     report["fuzz-dsl"] = { ...summary, first_failures: r.failures.slice(0, 5) };
     console.log(JSON.stringify(report, null, 2));
     console.table([summary]);
+  } else if (suite === "tune") {
+    const r = await benchTune();
+    report.tune = r;
+    console.log(JSON.stringify(report, null, 2));
+    console.table(r.rows);
   } else {
-    throw new Error(`unknown bench suite ${suite}; suites: interp, wasm, fuzz-dsl`);
+    throw new Error(`unknown bench suite ${suite}; suites: interp, wasm, fuzz-dsl, tune`);
   }
 }

@@ -17,6 +17,7 @@ import { qsFile } from "../tune/qs.js";
 import { allocate, bestUnderBudget } from "../tune/recommend.js";
 import type { VariantSummary } from "../tune/summary.js";
 import { distributionSigma, synthetic, syntheticWithCrest } from "../tune/synthetic.js";
+import { sweep } from "../tune/sweep.js";
 import { buildVariants } from "../tune/variants.js";
 
 const f32 = (...v: number[]) => Float32Array.from(v);
@@ -243,6 +244,26 @@ describe("qkc tune on a small synthetic tensor", () => {
     expect([...plan.keys()].sort()).toEqual(["a.weight", "b.weight"]);
     for (const ch of report.perTensor.choices) expect(plan.get(ch.tensor)!.scheme.name).toBe(ch.variant);
   });
+
+  for (const jobs of [1, 2])
+    it(`an abort keeps the finished measurements (${jobs === 1 ? "this thread" : "worker threads"})`, async () => {
+      const { variants } = buildVariants([scheme("mxfp4")], { block: [16, 32, 64, 128], rule: ["floor", "rceil"] }, { formats, seed: 0 });
+      const data = synthetic({ kind: "gaussian" }, 4096, 1);
+      const abort = new AbortController();
+      const r = await sweep([{ name: "x", shape: [4, 1024], load: async () => data }], variants, {
+        backend: "interp",
+        seed: 0,
+        runs: 0,
+        jobs,
+        signal: abort.signal,
+        onProgress: (done) => void (done >= 2 && abort.abort()),
+      });
+      expect(r.interrupted).toBe(true);
+      expect(r.measurements.length).toBeGreaterThanOrEqual(2);
+      expect(r.measurements.length).toBeLessThan(variants.length);
+      expect(r.notRun).toBe(variants.length - r.measurements.length - r.failures.length);
+      for (const m of r.measurements) expect(m.qsnrDb).toBeGreaterThan(10);
+    });
 
   it("bad input is a one-line error", async () => {
     const c = capture();
