@@ -16,11 +16,11 @@ import type { CodeArray, Tensor } from "../ir/tensor.js";
 import { blockGrid } from "../ir/interpret/blocks.js";
 import { compile } from "../passes/pipeline.js";
 import type { Plan } from "../passes/lower.js";
-import { runPlan, type Execute } from "./host.js";
+import { runPlan, runPlanAsync, type AsyncExecute, type Execute } from "./host.js";
 import { WasmKernels } from "./wasm/runtime.js";
 import type { BufferData } from "../ir/kernel-eval.js";
 
-export const BACKENDS = ["interp", "wasm"] as const;
+export const BACKENDS = ["interp", "wasm", "wgsl"] as const;
 export type Backend = (typeof BACKENDS)[number];
 
 export interface Runner {
@@ -147,6 +147,62 @@ export const wasm: Runner = {
   },
 };
 
+let wgslAdapter: string | undefined;
+
+/** Which WebGPU adapter the wgsl backend opens (qkc --adapter; undefined: Dawn's choice). */
+export function useWgslAdapter(name: string | undefined): void {
+  wgslAdapter = name;
+}
+
+const compiledWgsl = new Map<string, Promise<{ plan: Plan; execute: AsyncExecute }>>();
+
+/** A WGSL kernel set on Dawn (Node) for one kernel request, built once per process and adapter. */
+export function wgslKernel(spec: KernelSpec): Promise<{ plan: Plan; execute: AsyncExecute }> {
+  const key = `${wgslAdapter ?? ""}\u0000${JSON.stringify(spec)}`;
+  let entry = compiledWgsl.get(key);
+  if (!entry) {
+    const adapter = wgslAdapter;
+    entry = (async () => {
+      // loaded on first use: the other backends never load Dawn
+      const { nodeGpu } = await import("./wgsl/node.js");
+      const { WgslKernels } = await import("./wgsl/runtime.js");
+      const gpu = await nodeGpu(adapter);
+      const { plan } = compile(spec);
+      const kernels = await WgslKernels.create(gpu.device, plan.kernels);
+      return { plan, execute: kernels.execute };
+    })();
+    compiledWgsl.set(key, entry);
+    entry.catch(() => compiledWgsl.delete(key));
+  }
+  return entry;
+}
+
+export const wgsl: Runner = {
+  backend: "wgsl",
+  async qdq(s, x, seed = 0) {
+    const { plan, execute } = await wgslKernel(request(s, "qdq", x.dtype));
+    return (await runPlanAsync(plan, x.shape, { x: inputData(x) }, execute, seed))
+      .y as Float32Array;
+  },
+  async quantize(s, x, seed = 0) {
+    const { plan, execute } = await wgslKernel(request(s, "quantize", x.dtype));
+    return toQuantized(
+      s,
+      x.shape,
+      await runPlanAsync(plan, x.shape, { x: inputData(x) }, execute, seed),
+    );
+  },
+  async dequantize(q) {
+    const { plan, execute } = await wgslKernel(request(q.scheme, "dequantize"));
+    return (await runPlanAsync(plan, q.shape, quantizedInputs(q), execute)).y as Float32Array;
+  },
+  async gemv(w, x) {
+    const { plan, execute } = await wgslKernel(request(w.scheme, "gemv"));
+    return (await runPlanAsync(plan, w.shape, { ...quantizedInputs(w), x }, execute))
+      .y as Float32Array;
+  },
+};
+
 export function runner(backend: Backend): Runner {
-  return backend === "wasm" ? wasm : interpreter;
+  return backend === "wasm" ? wasm : backend === "wgsl" ? wgsl : interpreter;
 }

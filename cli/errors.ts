@@ -5,6 +5,7 @@
 import { FormatError } from "../ir/formats/index.js";
 import { SchemeError } from "../ir/scheme.js";
 import { SpecError } from "../dsl/resolve.js";
+import { NoAdapterError } from "../backends/wgsl/node.js";
 
 /** A message of the form "<thing>: <what is wrong>; <what to do>". */
 export class UserError extends Error {
@@ -40,6 +41,7 @@ export function isUserError(e: unknown): e is Error {
     e instanceof SpecError ||
     e instanceof SchemeError ||
     e instanceof FormatError ||
+    e instanceof NoAdapterError ||
     isFsError(e)
   );
 }

@@ -14,9 +14,11 @@ import { runQdq } from "./commands/qdq.js";
 import { runGemv } from "./commands/gemv.js";
 import { runQuantize } from "./commands/quantize.js";
 import { addModelCommands } from "./commands/model-commands.js";
+import { addTuneCommand } from "./commands/tune.js";
 import { isUserError } from "./errors.js";
 import { processIo, type Io } from "./io.js";
 import { BACKENDS, parseBackend } from "./schemes.js";
+import { useWgslAdapter } from "../backends/runner.js";
 import { qkcVersion } from "./version.js";
 
 export type { Io };
@@ -69,6 +71,8 @@ const backendOption = () =>
   new Option("--backend <name>", `backend that runs the arithmetic: ${BACKENDS.join(", ")}`)
     .default("interp")
     .argParser(parseBackend);
+const adapterOption = () =>
+  new Option("--adapter <name>", "WebGPU adapter for --backend wgsl (a name Dawn lists)");
 const seedOption = (what: string) => new Option("--seed <n>", what).default(0).argParser(parseSeed);
 const ROUNDING_SEED = "seed of the Philox stream for stochastic rounding";
 const SCHEME_ARG = "a built-in scheme (qkc list), FILE.qs:NAME, or a FILE.qs declaring one scheme";
@@ -81,6 +85,10 @@ function program(io: Io): Command {
     .version(qkcVersion())
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
+    .option("--adapter <name>", "WebGPU adapter for --backend wgsl (a name Dawn lists; default: Dawn's choice)")
+    .hook("preAction", (root, command) =>
+      useWgslAdapter((command.opts().adapter ?? root.opts().adapter) as string | undefined),
+    )
     .addHelpText(
       "after",
       `
@@ -136,6 +144,7 @@ Examples:
     .requiredOption("--in <file>", "input .npy, float32 or float16")
     .requiredOption("--out <file>", "output .npy, float32")
     .addOption(backendOption())
+    .addOption(adapterOption())
     .addOption(seedOption(ROUNDING_SEED))
     .action(runQdq);
 
@@ -147,6 +156,7 @@ Examples:
     .requiredOption("--x <file>", "x as a .npy of K values, float32 or float16")
     .requiredOption("--out <file>", "output .npy, float32 [N]")
     .addOption(backendOption())
+    .addOption(adapterOption())
     .action(runGemv);
 
   qkc
@@ -155,6 +165,7 @@ Examples:
     .argument("<scheme>", SCHEME_ARG)
     .addOption(new Option("--kernel <kind>", "kernel to time").choices([...BENCH_KERNELS]).default("qdq"))
     .addOption(backendOption())
+    .addOption(adapterOption())
     .addOption(new Option("--threads <n>", "threads").default(1).argParser((t) => parseSeed(t)))
     .addOption(new Option("--size <n>", "elements of the tensor (gemv: of W)").default(1 << 22).argParser((t) => parseSeed(t)))
     .addOption(new Option("--runs <n>", "timed runs").default(9).argParser((t) => parseSeed(t)))
@@ -170,6 +181,7 @@ Examples:
     .requiredOption("--in <file>", "input .npy, float32 or float16")
     .requiredOption("--out <dir>", "output folder (created if missing)")
     .addOption(backendOption())
+    .addOption(adapterOption())
     .addOption(seedOption(ROUNDING_SEED))
     .action(runQuantize)
     .addHelpText(
@@ -199,10 +211,12 @@ Writes to DIR:
     )
     .addOption(seedOption(`seed of the synthetic data and of stochastic rounding`))
     .addOption(backendOption())
+    .addOption(adapterOption())
     .option("--json", "print JSON instead of a table (NaN and Infinity as strings)")
     .action((names: string[], opts) => runError(names, opts, io));
 
   addModelCommands(qkc, io);
+  addTuneCommand(qkc, io);
 
   return qkc;
 }

@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../passes/pipeline.js";
 import { runPlanAsync } from "../backends/host.js";
-import { WgslKernels } from "../backends/wgsl/runtime.js";
+import { probeExactness, WgslKernels } from "../backends/wgsl/runtime.js";
 import { nodeGpu, type NodeGpu } from "../backends/wgsl/node.js";
 import { dequantize, gemv, qdq, qdqBackward, quantize } from "../ir/interpret/index.js";
 import { packNibbles, pack6 } from "../ir/layout/index.js";
@@ -100,6 +100,16 @@ describe("WGSL on Dawn equals the interpreter bit for bit (shared corpus)", () =
 });
 
 describe("WGSL runtime", () => {
+  it("the adapter keeps subnormals, divides exactly and does not fuse (what bit-exactness needs)", async () => {
+    // SwiftShader fails `subnormals` (WGSL allows flushing): use Mesa 25's lavapipe (.ci/webgpu-deps)
+    expect({ adapter: gpu.description, ...(await probeExactness(gpu.device)) }).toEqual({
+      adapter: gpu.description,
+      subnormals: true,
+      division: true,
+      separateRounding: true,
+    });
+  });
+
   it("half-precision inputs (f16, bf16) quantize like the interpreter", async () => {
     const s = byName("mxfp8_e4m3");
     const c = corpus()[0];

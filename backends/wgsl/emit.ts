@@ -22,12 +22,23 @@ export interface WgslOptions {
   readonly perInvocation?: number;
 }
 
-export interface WgslShader {
-  readonly kernel: LegalKernel;
+/** What a runtime needs of an emitted shader; plain data, so generated bindings can embed it. */
+export interface ShaderRecord {
+  readonly name: string;
   readonly code: string;
   readonly entryPoint: string;
   readonly workgroupSize: number;
   readonly perInvocation: number;
+  readonly scalars: LegalKernel["scalars"];
+  readonly buffers: LegalKernel["buffers"];
+  /** iterations of the parallel region from the scalars (the runtime sizes the dispatch with it) */
+  readonly hostCount: LegalKernel["hostCount"];
+  /** the table words bound as `qkc_tables` */
+  readonly tableWords: Uint32Array;
+}
+
+export interface WgslShader extends ShaderRecord {
+  readonly kernel: LegalKernel;
 }
 
 /** WGSL keywords, reserved words and the builtins this printer calls: IR names that clash get a `_`. */
@@ -280,9 +291,14 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
   out.push(...p.out.splice(0), "  }", "}", "");
   return {
     kernel: k,
+    name: k.name,
     code: out.join("\n"),
     entryPoint: entry,
     workgroupSize: wg,
     perInvocation: per,
+    scalars: k.scalars,
+    buffers: k.buffers,
+    hostCount: k.hostCount,
+    tableWords: k.tableWords,
   };
 }

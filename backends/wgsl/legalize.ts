@@ -142,6 +142,22 @@ const isNaNBits = (x: Expr): Expr =>
 interface Storage {
   readonly buffers: ReadonlyMap<string, WgslBuffer>;
   readonly tables: ReadonlyMap<string, WgslTable & { type: "f32" | "u32" }>;
+  /** words appended to the tables: f32 divisors that must not be literals */
+  readonly opaque: number[];
+  /** where `opaque` starts in the tables buffer */
+  readonly opaqueBase: number;
+}
+
+/**
+ * A literal f32 divisor read from the tables buffer instead: a compiler that sees
+ * `x / 2688.0` may multiply by a rounded reciprocal (SwiftShader does; WGSL allows
+ * 2.5 ulp), which is not the IR's correctly rounded quotient.
+ */
+function opaqueF32(v: number, st: Storage): Expr {
+  const bits = new Uint32Array(Float32Array.of(v).buffer)[0];
+  let j = st.opaque.indexOf(bits);
+  if (j < 0) j = st.opaque.push(bits) - 1;
+  return K.bitcast(K.load(TABLES_BUFFER, i(st.opaqueBase + j), "u32"), "f32");
 }
 
 function wordOf(b: WgslBuffer, index: Expr): { word: Expr; shift: Expr; bits: 8 | 16 } {
@@ -186,6 +202,8 @@ function expr(e: Expr, st: Storage): Expr {
       const a = x(e.a);
       const b = x(e.b);
       if (isConst(a) && isConst(b)) return fold({ ...e, a, b });
+      if (e.kind === "div" && e.type === "f32" && b.op === "const")
+        return { ...e, a, b: opaqueF32(b.value as number, st) };
       if (a.type === "f32" && (e.kind === "ne" || e.kind === "eq") && same(a, b))
         return e.kind === "ne" ? isNaNBits(a) : K.un("not", isNaNBits(a));
       return { ...e, a, b };
@@ -537,32 +555,26 @@ export function legalize(k: Kernel): LegalKernel {
       words.push(bits[0]);
     }
   }
+  const tablesBuffer: WgslBuffer = {
+    name: TABLES_BUFFER,
+    elem: "u32",
+    access: "read",
+    words: false,
+    atomic: false,
+  };
   const storage: Storage = {
-    buffers: new Map(
-      [
-        ...buffers,
-        ...(tables.length
-          ? [
-              {
-                name: TABLES_BUFFER,
-                elem: "u32",
-                access: "read",
-                words: false,
-                atomic: false,
-              } as const,
-            ]
-          : []),
-      ].map((b) => [b.name, b]),
-    ),
+    opaque: [],
+    opaqueBase: words.length,
+    buffers: new Map(buffers.map((b) => [b.name, b])),
     tables: new Map(tables.map((t) => [t.name, t])),
   };
   const r = region(stmts(k.body, storage), new Set(scalars.map((s) => s.name)), storage);
   return {
     name: k.name,
     scalars,
-    buffers: tables.length ? [...buffers, storage.buffers.get(TABLES_BUFFER)!] : buffers,
+    buffers: words.length + storage.opaque.length ? [...buffers, tablesBuffer] : buffers,
     tables: tables.map(({ name, offset, length }) => ({ name, offset, length })),
-    tableWords: Uint32Array.from(words),
+    tableWords: Uint32Array.from([...words, ...storage.opaque]),
     prefix: r.prefix,
     count: r.count,
     hostCount: r.hostCount,
@@ -573,7 +585,10 @@ export function legalize(k: Kernel): LegalKernel {
 }
 
 /** The iteration count of a legalized kernel for the given scalars (the host sizes its dispatch with it). */
-export function iterations(k: LegalKernel, scalars: Record<string, number>): number {
+export function iterations(
+  k: Pick<LegalKernel, "name" | "scalars" | "hostCount">,
+  scalars: Record<string, number>,
+): number {
   const out = new Int32Array(1);
   evaluateKernel(
     {

@@ -14,7 +14,8 @@ export const NO_ADAPTER_HELP =
   "Dawn found no Vulkan adapter. Install Mesa 25's software driver (lavapipe): on Debian bookworm add " +
   "bookworm-backports to /etc/apt/sources.list.d (same mirror as debian.sources) and run " +
   "`apt-get install -t bookworm-backports mesa-vulkan-drivers` (bookworm's own Mesa 22.3 is too old for Dawn), " +
-  "or install `chromium` and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json";
+  "(in this repository: bash .ci/webgpu-deps), or install `chromium` and set " +
+  "VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (not bit-exact: it flushes subnormals)";
 
 export class NoAdapterError extends Error {
   override name = "NoAdapterError";
@@ -72,8 +73,18 @@ async function open(adapterName?: string): Promise<NodeGpu> {
     );
   }
   keepAlive.push(gpu);
-  const adapter = await gpu.requestAdapter();
-  if (!adapter) throw new NoAdapterError(NO_ADAPTER_HELP);
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter();
+  } catch (e) {
+    // Dawn rejects an unknown --adapter name with the list of adapters it has
+    const message = (e as Error).message.replace(/\s*\n\s*/g, " ");
+    throw new NoAdapterError(`no WebGPU adapter named '${adapterName}': ${message}`);
+  }
+  if (!adapter)
+    throw new NoAdapterError(
+      adapterName ? `no WebGPU adapter named '${adapterName}'` : NO_ADAPTER_HELP,
+    );
   const wanted: GPUFeatureName[] = (["shader-f16", "subgroups"] as GPUFeatureName[]).filter((f) =>
     adapter.features.has(f),
   );

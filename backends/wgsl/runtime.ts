@@ -12,7 +12,7 @@
  */
 import type { Kernel } from "../../ir/kernel.js";
 import type { BufferData } from "../../ir/kernel-eval.js";
-import { emitWgsl, type WgslOptions, type WgslShader } from "./emit.js";
+import { emitWgsl, type ShaderRecord, type WgslOptions } from "./emit.js";
 import { iterations, TABLES_BUFFER } from "./legalize.js";
 
 // GPUBufferUsage / GPUMapMode values (WebGPU spec), so the runtime needs no globals
@@ -24,7 +24,7 @@ const STORAGE = 0x80;
 const MAX_GROUPS = 65535;
 
 interface Compiled {
-  readonly shader: WgslShader;
+  readonly shader: ShaderRecord;
   readonly pipeline: GPUComputePipeline;
   readonly tables?: GPUBuffer;
 }
@@ -34,12 +34,12 @@ export class WgslRuntimeError extends Error {
 }
 
 /** The bind group layout the emitter's bindings imply (not "auto": it would drop bindings a kernel never reads). */
-function layoutOf(device: GPUDevice, shader: WgslShader): GPUBindGroupLayout {
+function layoutOf(device: GPUDevice, shader: ShaderRecord): GPUBindGroupLayout {
   const COMPUTE = 0x4; // GPUShaderStage.COMPUTE
   const entries: GPUBindGroupLayoutEntry[] = [];
-  if (shader.kernel.scalars.length)
+  if (shader.scalars.length)
     entries.push({ binding: 0, visibility: COMPUTE, buffer: { type: "uniform" } });
-  shader.kernel.buffers.forEach((b, j) =>
+  shader.buffers.forEach((b, j) =>
     entries.push({
       binding: j + 1,
       visibility: COMPUTE,
@@ -58,28 +58,36 @@ export class WgslKernels {
   ) {}
 
   /** Emits and compiles every kernel; a shader the device rejects is an error naming the kernel and WGSL's message. */
-  static async create(
+  static create(
     device: GPUDevice,
     kernels: readonly Kernel[],
     options: WgslOptions = {},
   ): Promise<WgslKernels> {
+    return WgslKernels.load(
+      device,
+      kernels.map((k) => emitWgsl(k, options)),
+    );
+  }
+
+  /** Compiles shaders emitted earlier (the generated bindings embed them). */
+  static async load(device: GPUDevice, shaders: readonly ShaderRecord[]): Promise<WgslKernels> {
     const compiled = new Map<string, Compiled>();
-    for (const k of kernels) {
-      const shader = emitWgsl(k, options);
-      const bindings = shader.kernel.buffers.length;
+    for (const shader of shaders) {
+      const name = shader.name;
+      const bindings = shader.buffers.length;
       if (bindings > device.limits.maxStorageBuffersPerShaderStage)
         throw new WgslRuntimeError(
-          `kernel ${k.name} binds ${bindings} storage buffers; this device allows ${device.limits.maxStorageBuffersPerShaderStage}`,
+          `kernel ${name} binds ${bindings} storage buffers; this device allows ${device.limits.maxStorageBuffersPerShaderStage}`,
         );
       device.pushErrorScope("validation");
-      const module = device.createShaderModule({ label: k.name, code: shader.code });
+      const module = device.createShaderModule({ label: name, code: shader.code });
       const info = await module.getCompilationInfo();
       const errors = info.messages.filter((m) => m.type === "error");
       let pipeline: GPUComputePipeline | undefined;
       if (!errors.length)
         pipeline = await device
           .createComputePipelineAsync({
-            label: k.name,
+            label: name,
             layout: device.createPipelineLayout({ bindGroupLayouts: [layoutOf(device, shader)] }),
             compute: { module, entryPoint: shader.entryPoint },
           })
@@ -89,26 +97,26 @@ export class WgslKernels {
         const why = errors.length
           ? errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")
           : (scope?.message ?? "pipeline creation failed");
-        throw new WgslRuntimeError(`kernel ${k.name}: the device rejected its WGSL: ${why}`);
+        throw new WgslRuntimeError(`kernel ${name}: the device rejected its WGSL: ${why}`);
       }
       let tables: GPUBuffer | undefined;
-      if (shader.kernel.tableWords.length) {
+      if (shader.tableWords.length) {
         tables = device.createBuffer({
-          label: `${k.name} tables`,
-          size: shader.kernel.tableWords.byteLength,
+          label: `${name} tables`,
+          size: shader.tableWords.byteLength,
           usage: STORAGE | COPY_DST,
           mappedAtCreation: true,
         });
-        new Uint32Array(tables.getMappedRange()).set(shader.kernel.tableWords);
+        new Uint32Array(tables.getMappedRange()).set(shader.tableWords);
         tables.unmap();
       }
-      compiled.set(k.name, { shader, pipeline, tables });
+      compiled.set(name, { shader, pipeline, tables });
     }
     return new WgslKernels(device, compiled);
   }
 
   /** The shader of a kernel, as printed. */
-  shader(name: string): WgslShader {
+  shader(name: string): ShaderRecord {
     const c = this.compiled.get(name);
     if (!c) throw new WgslRuntimeError(`no kernel named ${name} in this set`);
     return c.shader;
@@ -123,7 +131,7 @@ export class WgslKernels {
     const name = typeof kernel === "string" ? kernel : kernel.name;
     const c = this.compiled.get(name);
     if (!c) throw new WgslRuntimeError(`no kernel named ${name} in this set`);
-    const k = c.shader.kernel;
+    const k = c.shader;
     const device = this.device;
     const entries: GPUBindGroupEntry[] = [];
     const temporary: GPUBuffer[] = [];
@@ -224,4 +232,91 @@ export class WgslKernels {
   destroy(): void {
     for (const c of this.compiled.values()) c.tables?.destroy();
   }
+}
+
+/** How exactly an engine does f32 arithmetic: WGSL allows flushing subnormals and 2.5-ulp division. */
+export interface Exactness {
+  /** subnormal inputs and results survive a multiply */
+  readonly subnormals: boolean;
+  /** a few hundred divisions are correctly rounded, also by a literal (not turned into a reciprocal multiply) */
+  readonly division: boolean;
+  /** a * b + c is two roundings (no fused multiply-add) */
+  readonly separateRounding: boolean;
+}
+
+const PROBE = `@group(0) @binding(0) var<storage, read_write> v: array<f32>;
+@compute @workgroup_size(1)
+fn probe() {
+  v[0] = v[0] * v[1];
+  v[2] = v[2] * v[3];
+  v[4] = v[4] * v[5] + v[6];
+  v[7] = v[7] / 2688.0f;
+  for (var i = 8u; i < arrayLength(&v); i += 2u) {
+    v[i] = v[i] / v[i + 1u];
+  }
+}`;
+
+/** Runs a one-invocation shader that tells whether `device` keeps subnormals and divides exactly. */
+export async function probeExactness(device: GPUDevice): Promise<Exactness> {
+  // 256 pseudo-random normal pairs; v[7] is NVFP4's amax / 2688, by a constant (a reciprocal multiply on SwiftShader)
+  const hard: number[][] = [];
+  const bits = new Uint32Array(2);
+  const pair = new Float32Array(bits.buffer);
+  for (let j = 0, r = 12345; j < 256; j++) {
+    for (let w = 0; w < 2; w++) {
+      r = (Math.imul(r, 1664525) + 1013904223) >>> 0;
+      bits[w] = ((r & 0x807fffff) | ((127 - 32 + ((r >>> 23) & 63)) << 23)) >>> 0;
+    }
+    hard.push([pair[0], pair[1]]);
+  }
+  const input = Float32Array.from([
+    2 ** -100,
+    2 ** -30,
+    2 ** -140,
+    2 ** 10,
+    1 + 2 ** -12,
+    1 + 2 ** -12,
+    -(1 + 2 ** -11),
+    7.7745890617370605,
+    ...hard.flat(),
+  ]);
+  const gpu = device.createBuffer({
+    size: input.byteLength,
+    usage: STORAGE | COPY_SRC,
+    mappedAtCreation: true,
+  });
+  new Float32Array(gpu.getMappedRange()).set(input);
+  gpu.unmap();
+  const read = device.createBuffer({ size: input.byteLength, usage: MAP_READ | COPY_DST });
+  const pipeline = await device.createComputePipelineAsync({
+    layout: "auto",
+    compute: { module: device.createShaderModule({ code: PROBE }), entryPoint: "probe" },
+  });
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(
+    0,
+    device.createBindGroup({
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [{ binding: 0, resource: { buffer: gpu } }],
+    }),
+  );
+  pass.dispatchWorkgroups(1);
+  pass.end();
+  encoder.copyBufferToBuffer(gpu, 0, read, 0, input.byteLength);
+  device.queue.submit([encoder.finish()]);
+  await read.mapAsync(MAP_READ);
+  const out = new Float32Array(read.getMappedRange().slice(0));
+  read.unmap();
+  gpu.destroy();
+  read.destroy();
+  const f = Math.fround;
+  return {
+    subnormals: out[0] === f(2 ** -130) && out[2] === f(2 ** -130),
+    division:
+      out[7] === f(f(7.7745890617370605) / 2688) &&
+      hard.every(([a, b], j) => out[8 + 2 * j] === f(f(a) / f(b))),
+    separateRounding: out[4] === 0,
+  };
 }

@@ -16,8 +16,10 @@ import type { Io } from "../io.js";
 import { qkcVersion } from "../version.js";
 import { emitWasm } from "../../backends/wasm/emit.js";
 import { generateBindings } from "../../backends/wasm/bindings.js";
+import { emitWgsl } from "../../backends/wgsl/emit.js";
+import { generateWgslBindings, uniqueKernelNames } from "../../backends/wgsl/bindings.js";
 
-export const TARGETS = ["ir", "wasm"] as const;
+export const TARGETS = ["ir", "wasm", "wgsl"] as const;
 export type Target = (typeof TARGETS)[number];
 
 export interface CompileOptions {
@@ -90,7 +92,23 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   });
   const files: string[] = [];
   let artifact: { reservedBytes: number } | undefined;
-  if (opts.target === "ir") {
+  const wgslFiles: Record<string, { file: string; entryPoint: string; workgroupSize: number }> = {};
+  if (opts.target === "wgsl") {
+    const plans = uniqueKernelNames(results.map((r) => r.plan));
+    const shaders = plans.flatMap((p) => p.kernels.map((k) => emitWgsl(k)));
+    for (const s of shaders) {
+      const file = `${s.name}.wgsl`;
+      await writeFileAtomic(join(opts.out, file), s.code);
+      wgslFiles[s.name] = { file, entryPoint: s.entryPoint, workgroupSize: s.workgroupSize };
+      files.push(file);
+    }
+    const bindings = await generateWgslBindings(plans, shaders);
+    await writeFileAtomic(join(opts.out, "kernels.tables.bin"), bindings.tables);
+    await writeFileAtomic(join(opts.out, "kernels.ts"), bindings.ts);
+    await writeFileAtomic(join(opts.out, "kernels.js"), bindings.js);
+    await writeFileAtomic(join(opts.out, "kernels.d.ts"), bindings.dts);
+    files.push("kernels.tables.bin", "kernels.ts", "kernels.js", "kernels.d.ts");
+  } else if (opts.target === "ir") {
     for (const { plan } of results) {
       const file = `${plan.spec.name}.kir`;
       await writeFileAtomic(
@@ -127,8 +145,13 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
       scaleLayout: { kind: "row_major_block_grid" },
       buffers: plan.buffers,
       steps: plan.steps,
-      functions: plan.kernels.map((k) => ({ name: k.name, params: k.params })),
-      file: opts.target === "ir" ? files[j] : "kernels.wasm",
+      functions: plan.kernels.map((k) => ({
+        name: k.name,
+        params: k.params,
+        ...(wgslFiles[k.name] ? { wgsl: wgslFiles[k.name] } : {}),
+      })),
+      file:
+        opts.target === "ir" ? files[j] : opts.target === "wgsl" ? "kernels.js" : "kernels.wasm",
     })),
     ...(artifact
       ? {
