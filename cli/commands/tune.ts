@@ -8,7 +8,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { dirname, join, relative } from "node:path";
 import { BACKENDS, type Backend } from "../../backends/runner.js";
 import { standardScope } from "../../dsl/load.js";
-import { ROUNDING_MODES, type RoundingMode } from "../../ir/formats/index.js";
+import { ROUNDING_MODES, type Format, type RoundingMode } from "../../ir/formats/index.js";
 import { SCALE_RULES, type ScaleRule, type Scheme } from "../../ir/scheme.js";
 import { toFloat32 } from "../../ir/tensor.js";
 import { storageBits, type Measurement } from "../../tune/measure.js";
@@ -62,28 +62,25 @@ interface InputTensor extends TensorSource {
   readonly source: Record<string, unknown>;
 }
 
-/** `x.npy`, or `ckpt.safetensors[:name,...]` (also a folder, an index.json, or a comma list of shards). */
-function tensorsOf(spec: string): InputTensor[] {
+/**
+ * `x.npy` (read now: .npy files are small next to checkpoints), or
+ * `ckpt.safetensors[:name,...]` (also a folder, an index.json, or a comma list
+ * of shards), whose tensors are read one at a time when first needed.
+ */
+async function tensorsOf(spec: string, opened: { close(): void }[]): Promise<InputTensor[]> {
   if (spec.endsWith(".npy")) {
-    return [
-      {
-        name: spec,
-        // the shape is known only once read; read it now (npy files are small next to checkpoints)
-        shape: [],
-        source: { file: spec },
-        load: async () => toFloat32((await readTensor(spec)).tensor),
-      },
-    ];
+    const { tensor } = await readTensor(spec);
+    const data = toFloat32(tensor);
+    return [{ name: spec, shape: tensor.shape, source: { file: spec, shape: tensor.shape, dtype: tensor.dtype }, load: async () => data }];
   }
-  const m = /^(.*?)(?::([^:/\\]+))?$/.exec(spec)!;
-  const [, file, names] = m;
+  const [, file, names] = /^(.*?)(?::([^:/\\]+))?$/.exec(spec)!;
   const ckpt = openCheckpoint(file);
-  const wanted = names ? names.split(",").filter((n) => n !== "") : undefined;
+  opened.push(ckpt);
+  const wanted = names?.split(",").filter((n) => n !== "");
   const infos = wanted ? wanted.map((n) => ckpt.info(n)) : ckpt.tensors.filter((t) => isFloat(t.dtype));
-  if (wanted)
-    for (const t of infos)
-      if (!isFloat(t.dtype))
-        throw new UserError(`${file}: tensor '${t.name}' is ${t.dtype}; qkc tune reads F32, F16 and BF16 tensors`);
+  for (const t of infos)
+    if (!isFloat(t.dtype))
+      throw new UserError(`${file}: tensor '${t.name}' is ${t.dtype}; qkc tune reads F32, F16 and BF16 tensors`);
   if (infos.length === 0) throw new UserError(`${file}: no F32, F16 or BF16 tensors to tune on`);
   return infos.map((t) => ({
     name: t.name,
@@ -93,18 +90,12 @@ function tensorsOf(spec: string): InputTensor[] {
   }));
 }
 
-async function inputs(opts: TuneOptions, group: number): Promise<InputTensor[]> {
+async function inputs(opts: TuneOptions, group: number, opened: { close(): void }[]): Promise<InputTensor[]> {
   if (opts.tensor?.length) {
-    const all = opts.tensor.flatMap(tensorsOf);
-    // .npy shapes come from the file header: read them up front
-    return Promise.all(
-      all.map(async (t) => {
-        if (t.shape.length > 0 || !t.name.endsWith(".npy")) return t;
-        const { tensor } = await readTensor(t.name);
-        const data = toFloat32(tensor);
-        return { ...t, shape: tensor.shape, source: { ...t.source, shape: tensor.shape, dtype: tensor.dtype }, load: async () => data };
-      }),
-    );
+    if (opts.crest) throw new UserError(`--crest shapes synthetic tensors; use it with --synthetic, not --tensor`);
+    const lists = [];
+    for (const spec of opts.tensor) lists.push(await tensorsOf(spec, opened));
+    return lists.flat();
   }
   if (!opts.synthetic)
     throw new UserError(
@@ -160,7 +151,23 @@ export async function runTune(schemeSpecs: string[], opts: TuneOptions, io: Io):
   if (opts.perTensor && opts.budgetBits?.length !== 1)
     throw new UserError(`--per-tensor needs one global budget: add --budget-bits B (e.g. --budget-bits 4.5)`);
 
-  const tensors = await inputs(opts, crestGroup(bases, axes));
+  const opened: { close(): void }[] = [];
+  try {
+    await tune(bases, qsSources, axes, formats, await inputs(opts, crestGroup(bases, axes), opened), opts, io);
+  } finally {
+    for (const f of opened) f.close();
+  }
+}
+
+async function tune(
+  bases: readonly Scheme[],
+  qsSources: readonly string[],
+  axes: Axes,
+  formats: ReadonlyMap<string, Format>,
+  tensors: readonly InputTensor[],
+  opts: TuneOptions,
+  io: Io,
+): Promise<void> {
   const { variants, skipped } = buildVariants(bases, axes, {
     formats,
     seed: opts.seed,
