@@ -1,0 +1,167 @@
+/**
+ * End to end in a real browser: `qkc compile mxfp4 --target wgsl`, the generated
+ * kernels.js bundled with esbuild, served on 127.0.0.1 and run in Debian's
+ * headless Chromium (WebGPU on its SwiftShader Vulkan driver) through
+ * playwright-core; quantize + dequantize compared with the interpreter.
+ *
+ * SwiftShader flushes subnormals (WGSL allows it), so on that engine the two
+ * corpus cases whose arithmetic is subnormal (all-zero blocks have the scale
+ * 2^-127) cannot match; the page's exactness probe must then report the
+ * flushing, and every other case must still be bit-exact. On an engine that
+ * keeps subnormals every case must match.
+ */
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { chromium, type BrowserContext } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dequantize, quantize } from "../ir/interpret/index.js";
+import { builtinScheme } from "../stdlib/index.js";
+import { packNibbles } from "../ir/layout/index.js";
+import { corpus } from "./corpus/corpus.js";
+import { compileWgsl, ROOT, sourceOf } from "./wgsl-artifact.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const FLAGS = [
+  "--no-sandbox",
+  "--enable-unsafe-webgpu",
+  "--enable-features=Vulkan",
+  "--use-vulkan=swiftshader",
+  "--use-webgpu-adapter=swiftshader",
+  "--disable-vulkan-surface",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+/** The page: runs the generated kernels on the inputs the test passes, returns codes, scales, bits of y. */
+const PAGE = `<!doctype html><title>qkc wgsl</title>
+<script type="module">
+import { load, probeExactness } from "/qkc.js";
+window.qkcRun = async (inputs) => {
+  if (!navigator.gpu) return { error: "navigator.gpu is missing (WebGPU disabled?)" };
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) return { error: "no WebGPU adapter" };
+  const device = await adapter.requestDevice();
+  const k = await load(device, await (await fetch("/kernels.tables.bin")).arrayBuffer());
+  const cases = [];
+  for (const c of inputs) {
+    const q = await k.quantize_mxfp4({ x: new Float32Array(c.data) }, c.shape);
+    const y = await k.dequantize_mxfp4(q, c.shape);
+    cases.push({ codes: Array.from(q.codes), scales: Array.from(q.scales), y: Array.from(new Uint32Array(y.y.buffer)) });
+  }
+  return { probe: await probeExactness(device), cases };
+};
+</script>`;
+
+interface PageResult {
+  error?: string;
+  probe?: { subnormals: boolean; division: boolean; separateRounding: boolean };
+  cases?: { codes: number[]; scales: number[]; y: number[] }[];
+}
+
+let server: Server;
+let context: BrowserContext | undefined;
+let origin = "";
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (bash .ci/webgpu-deps)`);
+  const out = await compileWgsl("mxfp4");
+  const bundle = await build({
+    stdin: {
+      contents: `export { load } from ${JSON.stringify(join(out, "kernels.js"))};
+export { probeExactness } from ${JSON.stringify(join(ROOT, "backends/wgsl/runtime.ts"))};`,
+      resolveDir: out,
+      loader: "js",
+    },
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    write: false,
+    logLevel: "silent",
+    plugins: [
+      {
+        name: "qkc-sources",
+        setup(b) {
+          b.onResolve({ filter: /^qkc\/dist\// }, (a) => ({ path: sourceOf(a.path) }));
+        },
+      },
+    ],
+  });
+  const files: Record<string, [string, string | Uint8Array]> = {
+    "/": ["text/html", PAGE],
+    "/qkc.js": ["text/javascript", bundle.outputFiles[0].text],
+    "/kernels.tables.bin": [
+      "application/octet-stream",
+      readFileSync(join(out, "kernels.tables.bin")),
+    ],
+  };
+  server = createServer((req, res) => {
+    const f = files[req.url ?? ""];
+    res.writeHead(f ? 200 : 404, { "content-type": f?.[0] ?? "text/plain" });
+    res.end(f?.[1] ?? "not found");
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  const address = server.address();
+  origin = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "qkc-chromium-")), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close();
+  server?.close();
+});
+
+describe("WGSL in headless Chromium", () => {
+  it("quantize + dequantize of the corpus through the generated module equal the interpreter", async () => {
+    const s = builtinScheme("mxfp4")!;
+    const cases = corpus();
+    const page = await context!.newPage();
+    await page.goto(origin + "/");
+    await page.waitForFunction(() => "qkcRun" in window);
+    const result = (await page.evaluate(
+      (inputs) =>
+        (window as unknown as { qkcRun: (i: unknown) => Promise<unknown> }).qkcRun(inputs),
+      cases.map((c) => ({ data: Array.from(c.data), shape: [c.rows, c.cols] })),
+    )) as PageResult;
+    expect(result.error).toBeUndefined();
+    console.info("Chromium WebGPU exactness:", JSON.stringify(result.probe));
+    const flushes = !result.probe!.subnormals;
+    const exempt = new Set(flushes ? ["zeros", "subnormal"] : []);
+    let compared = 0;
+    cases.forEach((c, j) => {
+      if (exempt.has(c.name)) return;
+      const ref = quantize(s, { dtype: "f32", shape: [c.rows, c.cols], data: c.data });
+      const got = result.cases![j];
+      expect(got.codes, `${c.name} codes`).toEqual(
+        Array.from(packNibbles(Uint8Array.from(ref.codes), "low_first")),
+      );
+      expect(got.scales, `${c.name} scales`).toEqual(Array.from(ref.scales));
+      expect(got.y, `${c.name} dequantize`).toEqual(
+        Array.from(new Uint32Array(dequantize(ref).buffer)),
+      );
+      compared++;
+    });
+    expect(compared).toBe(cases.length - exempt.size);
+    if (flushes) {
+      // the exemption is the engine's doing: the subnormal case really differs there
+      const sub = cases.findIndex((c) => c.name === "subnormal");
+      const ref = quantize(s, {
+        dtype: "f32",
+        shape: [cases[sub].rows, cases[sub].cols],
+        data: cases[sub].data,
+      });
+      expect(result.cases![sub].codes).not.toEqual(
+        Array.from(packNibbles(Uint8Array.from(ref.codes), "low_first")),
+      );
+    }
+  }, 120_000);
+});
