@@ -528,5 +528,19 @@ describe("quantize-model refuses what a layout cannot hold", () => {
       expect(r.err.trimEnd().split("\n")).toHaveLength(1);
       expect(existsSync(out)).toBe(false);
     }
+    const self = await run(
+      "quantize-model",
+      src,
+      "--scheme",
+      "nvfp4",
+      "--include",
+      "x",
+      "--out",
+      src,
+    );
+    expect(self.err).toMatch(
+      /would overwrite the input model\.safetensors; write to another folder/,
+    );
+    expect(readdirSync(src)).toEqual(["model.safetensors"]);
   });
 });

@@ -30,7 +30,7 @@ import { codeArray, elementCount, type CodeArray } from "../../ir/tensor.js";
 import { codeLayout } from "../../passes/layout.js";
 import { builtinScheme } from "../../stdlib/index.js";
 import { UserError } from "../errors.js";
-import type { StDType, TensorDecl } from "../safetensors.js";
+import { DTYPE_SIZE, type StDType, type TensorDecl } from "../safetensors.js";
 
 export const LAYOUTS = ["modelopt", "compressed-tensors", "qkc"] as const;
 export type LayoutName = (typeof LAYOUTS)[number];
@@ -133,17 +133,14 @@ const wordDType = (bits: number): StDType => (bits <= 8 ? "U8" : bits <= 16 ? "U
 
 /** Bytes of `codes` as stored with `dtype` (only the widths differ). */
 function codeBytes(codes: CodeArray, dtype: StDType): Uint8Array {
-  const width =
-    dtype === "U8" || dtype.startsWith("F8") ? 1 : dtype === "U32" || dtype === "F32" ? 4 : 2;
-  const out = codeArray(width * 8, codes.length);
+  const out = codeArray(DTYPE_SIZE[dtype] * 8, codes.length);
   out.set(codes);
   return new Uint8Array(out.buffer);
 }
 
 function bytesToCodes(bytes: Uint8Array, dtype: StDType, bits: number): CodeArray {
-  const width =
-    dtype === "U8" || dtype.startsWith("F8") ? 1 : dtype === "U32" || dtype === "F32" ? 4 : 2;
   const copy = bytes.slice();
+  const width = DTYPE_SIZE[dtype];
   const src =
     width === 1 ? copy : width === 2 ? new Uint16Array(copy.buffer) : new Uint32Array(copy.buffer);
   const out = codeArray(bits, src.length);

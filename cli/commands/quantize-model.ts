@@ -5,9 +5,8 @@
  * temporary name and renamed when complete (docs/checkpoints.md).
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { statSync } from "node:fs";
 import { runner, type Backend } from "../../backends/runner.js";
 import { errorMetrics } from "../../tune/metrics.js";
 import { fsReason, UserError } from "../errors.js";
@@ -120,6 +119,14 @@ export async function runQuantizeModel(
     } catch (e) {
       throw new UserError(`${opts.out}: cannot create the output folder: ${fsReason(e)}`);
     }
+    const outPath = (file: string) =>
+      join(opts.out, shard ? shardFile(file, shard.index, shard.count) : file);
+    const inputs = new Set(files.map((f) => resolve(f)));
+    for (const file of names.values())
+      if (inputs.has(resolve(outPath(file))))
+        throw new UserError(
+          `${opts.out}: would overwrite the input ${file}; write to another folder (--out)`,
+        );
     const manifestName = shard ? shardManifest(shard.index, shard.count) : MANIFEST;
     rmSync(join(opts.out, manifestName), { force: true }); // the folder reads as incomplete until the end
 
@@ -131,10 +138,9 @@ export async function runQuantizeModel(
         const tensors = src.tensors.filter(mine);
         if (tensors.length === 0) continue;
         const file = names.get(tensors[0].file)!;
-        const path = join(opts.out, shard ? shardFile(file, shard.index, shard.count) : file);
         records.push(
-          ...(await quantizeFile(src, tensors, decisions, path, file, order, opts, () =>
-            bar.tick(),
+          ...(await quantizeFile(src, tensors, decisions, outPath(file), file, order, opts, (n) =>
+            bar.tick(n),
           )),
         );
       }
@@ -183,7 +189,7 @@ async function quantizeFile(
   file: string,
   order: ReadonlyMap<string, number>,
   opts: QuantizeModelOptions,
-  tick: () => void,
+  tick: (name: string) => void,
 ): Promise<TensorRecord[]> {
   const layout = { layout: opts.layout, swizzle: opts.swizzle };
   const decls: TensorDecl[] = tensors.flatMap((t) => {
@@ -233,7 +239,7 @@ async function quantizeFile(
           qsnrDb: errorMetrics(x, xhat).qsnrDb,
         });
       }
-      tick();
+      tick(t.name);
     }
     out.finish();
   } catch (e) {
