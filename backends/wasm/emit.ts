@@ -78,6 +78,8 @@ export interface EmitOptions {
   readonly optimize?: boolean;
   /** vectorize per-element loops with SIMD128 (vectorize.ts; on by default, bit-exact with the scalar code) */
   readonly simd?: boolean;
+  /** import a shared memory (for worker threads, threads.ts); the runtime must pass a shared WebAssembly.Memory */
+  readonly sharedMemory?: boolean;
 }
 
 export class WasmEmitError extends Error {
@@ -112,14 +114,19 @@ export function emitWasm(kernels: readonly Kernel[], options: EmitOptions = {}):
   const m = new binaryen.Module();
   try {
     const simd = options.simd !== false;
-    m.setFeatures(simd ? binaryen.Features.SIMD128 : binaryen.Features.MVP);
+    const shared = options.sharedMemory === true;
+    m.setFeatures(
+      (simd ? binaryen.Features.SIMD128 : binaryen.Features.MVP) |
+        (shared ? binaryen.Features.Atomics : binaryen.Features.MVP),
+    );
     m.setMemory(
       tables.reservedBytes / PAGE_BYTES,
       MAX_PAGES,
       null,
       tables.segments.map((s) => ({ offset: m.i32.const(s.offset), data: s.data, passive: false })),
+      shared,
     );
-    m.addMemoryImport("0", "env", "memory");
+    m.addMemoryImport("0", "env", "memory", shared);
     if (kernels.some((k) => usesRandom(k.body))) emitPhilox(m);
     for (const k of kernels) emitKernel(m, k, tables.offsets[k.name], simd);
     m.addCustomSection(MANIFEST_SECTION, new TextEncoder().encode(JSON.stringify(manifest)));

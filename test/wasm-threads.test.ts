@@ -1,0 +1,92 @@
+/**
+ * WasmPlanRunner (backends/wasm/threads.ts): plans split by rows across worker
+ * threads over one shared memory give the bytes of one thread and of the
+ * interpreter; plans whose rows depend on each other stay on one thread.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { compile } from "../passes/pipeline.js";
+import { bands, WasmPlanRunner } from "../backends/wasm/threads.js";
+import { builtinScheme } from "../stdlib/index.js";
+import { dequantize, gemv, qdq, quantize } from "../ir/interpret/index.js";
+import { packNibbles } from "../ir/layout/index.js";
+import type { KernelSpec } from "../ir/program.js";
+import type { BufferData } from "../ir/kernel-eval.js";
+
+const spec = (name: string, kind: KernelSpec["kind"]): KernelSpec => ({
+  name: `${kind}_${name}`,
+  kind,
+  scheme: builtinScheme(name)!,
+  input: "f32",
+  output: "f32",
+  layout: "packed",
+  ...(kind === "gemv" ? { order: "fixed" as const } : {}),
+});
+const bits = (a: BufferData) =>
+  Array.from(a instanceof Float32Array ? new Uint32Array(a.buffer, a.byteOffset, a.length) : a);
+const open: WasmPlanRunner[] = [];
+afterAll(async () => {
+  for (const r of open) await r.close();
+});
+async function runner(sp: KernelSpec, shape: number[], threads: number) {
+  const r = await WasmPlanRunner.create(compile(sp).plan, shape, threads);
+  open.push(r);
+  return r;
+}
+
+describe("plans split across worker threads", () => {
+  const shape = [67, 1056]; // rows do not divide evenly; ragged blocks of 32 do not occur, 1056 = 33 * 32
+  const data = Float32Array.from({ length: shape[0] * shape[1] }, (_, j) =>
+    j % 997 === 5 ? NaN : Math.sin(j * 0.37) * 2 ** ((j % 13) - 6),
+  );
+  const x = { dtype: "f32" as const, shape, data };
+
+  for (const name of ["mxfp4", "nf4", "int4_g128_asym"]) {
+    it(`${name}: quantize, dequantize, qdq and gemv on 3 threads equal one thread and the interpreter`, async () => {
+      const s = builtinScheme(name)!;
+      const ref = quantize(s, x);
+      const refCodes = packNibbles(Uint8Array.from(ref.codes), "low_first");
+      const xv = Float32Array.from({ length: shape[1] }, (_, j) => Math.cos(j) * 3);
+      for (const threads of [1, 3]) {
+        const q = await runner(spec(name, "quantize"), shape, threads);
+        expect(q.threads).toBe(threads);
+        (q.buffers.x as Float32Array).set(data);
+        q.run();
+        expect(bits(q.buffers.codes), `${threads} threads codes`).toEqual(Array.from(refCodes));
+        expect(bits(q.buffers.scales)).toEqual(Array.from(ref.scales));
+        const d = await runner(spec(name, "dequantize"), shape, threads);
+        (d.buffers.codes as Uint8Array).set(q.buffers.codes as Uint8Array);
+        for (const b of ["scales", "zeros"])
+          if (b in d.buffers) (d.buffers[b] as Uint8Array).set(q.buffers[b] as Uint8Array);
+        d.run();
+        expect(bits(d.buffers.y), `${threads} threads dequantize`).toEqual(bits(dequantize(ref)));
+        const f = await runner(spec(name, "qdq"), shape, threads);
+        (f.buffers.x as Float32Array).set(data);
+        f.run();
+        expect(bits(f.buffers.y), `${threads} threads qdq`).toEqual(bits(qdq(s, x)));
+        const g = await runner(spec(name, "gemv"), shape, threads);
+        for (const b of ["codes", "scales", "zeros"])
+          if (b in g.buffers) (g.buffers[b] as Uint8Array).set(q.buffers[b] as Uint8Array);
+        (g.buffers.x as Float32Array).set(xv);
+        g.run();
+        expect(bits(g.buffers.y), `${threads} threads gemv`).toEqual(bits(gemv(ref, xv)));
+      }
+    });
+  }
+
+  it("rows that depend on each other stay on one thread: tensor scales, stochastic rounding, blocks on axis 0", () => {
+    const plan = (name: string) => compile(spec(name, "qdq")).plan;
+    expect(bands(plan("mxfp4"), [64, 4096], 4)).toHaveLength(4);
+    expect(bands(plan("nvfp4"), [64, 4096], 4)).toHaveLength(1);
+    expect(bands(plan("mxfp4"), [64, 4096], 1)).toHaveLength(1);
+    const sr = compile({
+      ...spec("mxfp4", "qdq"),
+      scheme: { ...builtinScheme("mxfp4")!, rounding: { mode: "stochastic", randomBits: 8 } },
+    }).plan;
+    expect(bands(sr, [64, 4096], 4)).toHaveLength(1);
+    const axis0 = compile({
+      ...spec("mxfp4", "qdq"),
+      scheme: { ...builtinScheme("mxfp4")!, block: { kind: "axis", axis: 0, size: 32 } },
+    }).plan;
+    expect(bands(axis0, [64, 4096], 4)).toHaveLength(1);
+  });
+});
