@@ -194,6 +194,8 @@ describe("quantize-model then dequantize-model equals the interpreter's qdq", ()
       join(src, "model.safetensors.index.json"),
       "--scheme",
       "nvfp4",
+      "--layout",
+      "modelopt",
       "--backend",
       "interp",
       "--out",
@@ -349,6 +351,8 @@ describe("quantize-model then dequantize-model equals the interpreter's qdq", ()
       src,
       "--scheme",
       "nvfp4",
+      "--layout",
+      "modelopt",
       "--exclude",
       "lm_head",
       "--backend",
@@ -364,6 +368,32 @@ describe("quantize-model then dequantize-model equals the interpreter's qdq", ()
     await ok("dequantize-model", foreign, "--backend", "interp", "--out", d);
     expectQdq(join(d, "model.safetensors"), tensors[0], builtinScheme("nvfp4")!);
     expectCopied(join(d, "model.safetensors"), tensors[3]);
+  });
+});
+
+describe("compressed-tensors folders made elsewhere", () => {
+  it("dequantize with decode = fl32(1 / global_scale), within one ulp of qkc's contract", async () => {
+    const src = fresh("src");
+    mkdirSync(src);
+    const tensors = model();
+    writeCheckpoint(join(src, "model.safetensors"), tensors);
+    const q = fresh("q");
+    await ok("quantize-model", src, "--scheme", "nvfp4", "--backend", "interp", "--out", q);
+    const foreign = fresh("foreign");
+    mkdirSync(foreign);
+    for (const f of ["model.safetensors", "config.json"])
+      copyFileSync(join(q, f), join(foreign, f));
+    const d = fresh("d");
+    await ok("dequantize-model", foreign, "--backend", "interp", "--out", d);
+    const f = openSafetensors(join(d, "model.safetensors"));
+    for (const t of [tensors[0], tensors[1]]) {
+      const got = f.readF32(t.name);
+      const want = qdq(builtinScheme("nvfp4")!, { dtype: "f32", shape: t.shape, data: t.values });
+      for (let i = 0; i < got.length; i++)
+        if (!(Number.isNaN(got[i]) && Number.isNaN(want[i])))
+          expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(Math.abs(want[i]) * 2 ** -23);
+    }
+    f.close();
   });
 });
 
@@ -402,7 +432,7 @@ describe("layouts byte by byte on a hand-checked tensor", () => {
   }
 
   it("modelopt NVFP4", async () => {
-    const r = await quantized(nvfp4Rows, [2, 16], "--scheme", "nvfp4");
+    const r = await quantized(nvfp4Rows, [2, 16], "--scheme", "nvfp4", "--layout", "modelopt");
     expect(r.names).toEqual(["w.weight", "w.weight_scale", "w.weight_scale_2"]);
     expect(r.t("w.weight")).toEqual({ dtype: "U8", shape: [2, 8], bytes: [...packed, ...packed] });
     expect(r.t("w.weight_scale")).toEqual({ dtype: "F8_E4M3", shape: [2, 1], bytes: [0x7e, 0x76] });
@@ -418,7 +448,16 @@ describe("layouts byte by byte on a hand-checked tensor", () => {
   });
 
   it("modelopt NVFP4 with the nvidia-128x4 swizzle: scale (r, 0) at byte 16 r of a 128x4 tile", async () => {
-    const r = await quantized(nvfp4Rows, [2, 16], "--scheme", "nvfp4", "--swizzle", "nvidia-128x4");
+    const r = await quantized(
+      nvfp4Rows,
+      [2, 16],
+      "--scheme",
+      "nvfp4",
+      "--layout",
+      "modelopt",
+      "--swizzle",
+      "nvidia-128x4",
+    );
     const s = r.t("w.weight_scale");
     expect(s.shape).toEqual([128, 4]);
     const want = new Array(512).fill(0);
@@ -510,7 +549,7 @@ describe("quantize-model refuses what a layout cannot hold", () => {
     writeCheckpoint(join(src, "model.safetensors"), [f32Source("a.weight", [4, 24])]);
     const cases: [string[], RegExp][] = [
       [
-        ["--scheme", "mxfp4"],
+        ["--scheme", "mxfp4", "--layout", "modelopt"],
         /a\.weight: scheme 'mxfp4' is not NVFP4; the modelopt layout stores NVFP4 only/,
       ],
       [["--scheme", "nf4", "--layout", "compressed-tensors"], /neither NVFP4 nor MXFP4/],

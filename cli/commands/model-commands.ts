@@ -46,7 +46,7 @@ export function addModelCommands(qkc: Command, io: Io): void {
     .addOption(
       new Option("--layout <layout>", "how quantized weights are stored")
         .choices([...LAYOUTS])
-        .default("modelopt"),
+        .default("compressed-tensors"),
     )
     .addOption(
       new Option("--swizzle <swizzle>", "block-scale placement")
