@@ -17,7 +17,7 @@ import {
   writeIndex,
   type StDType,
 } from "../cli/safetensors.js";
-import { bf16, codec, NEAREST_EVEN } from "../ir/formats/index.js";
+import { bf16, codec, f16, NEAREST_EVEN } from "../ir/formats/index.js";
 import { qdq } from "../ir/interpret/index.js";
 import type { Scheme } from "../ir/scheme.js";
 import { builtinScheme } from "../stdlib/index.js";
@@ -112,11 +112,25 @@ function expectCopied(out: string, t: Source) {
   f.close();
 }
 
+const f16Encode = codec(f16).encoder(NEAREST_EVEN, "propagate");
+
+function f16Source(name: string, shape: number[], seed = 0): Source {
+  const wide = awkward(
+    shape.reduce((a, b) => a * b, 1),
+    seed,
+  );
+  const bits = Uint16Array.from(wide, (v) => f16Encode(v, 0));
+  const f16Decode = codec(f16);
+  const values = Float32Array.from(bits, (b) => f16Decode.decode(b));
+  return { name, dtype: "F16", shape, values, bytes: new Uint8Array(bits.buffer) };
+}
+
 const model = () => [
   f32Source("model.layers.0.self_attn.q_proj.weight", [130, 64], 1),
   bf16Source("model.layers.0.mlp.up_proj.weight", [32, 96], 2),
   f32Source("model.layers.0.input_layernorm.weight", [64], 3),
   f32Source("lm_head.weight", [16, 64], 4),
+  f16Source("model.layers.0.self_attn.o_proj.weight", [16, 64], 5),
 ];
 
 describe("quantize-model then dequantize-model equals the interpreter's qdq", () => {
@@ -159,7 +173,7 @@ describe("quantize-model then dequantize-model equals the interpreter's qdq", ()
         "--out",
         q,
       );
-      expect(r.out).toMatch(new RegExp(`^${c.scheme} +2 `, "m"));
+      expect(r.out).toMatch(new RegExp(`^${c.scheme} +3 `, "m"));
       expect(r.out).toMatch(/^copied +2 /m);
       const d = fresh("d");
       await ok("dequantize-model", q, "--backend", "interp", "--out", d);
@@ -169,6 +183,7 @@ describe("quantize-model then dequantize-model equals the interpreter's qdq", ()
       expectQdq(out, tensors[1], s);
       expectCopied(out, tensors[2]);
       expectCopied(out, tensors[3]);
+      expectQdq(out, tensors[4], s);
       expect(readdirSync(q).filter((f) => f.endsWith(".tmp"))).toEqual([]);
     });
 
@@ -327,7 +342,7 @@ describe("quantize-model then dequantize-model equals the interpreter's qdq", ()
       "--out",
       q,
     );
-    expect(r.out).toMatch(/^mxfp4 +1 /m);
+    expect(r.out).toMatch(/^mxfp4 +2 /m);
     expect(r.out).toMatch(/plan\.qs:up_b32 +1 /m);
     const d = fresh("d");
     await ok("dequantize-model", q, "--backend", "interp", "--out", d);
