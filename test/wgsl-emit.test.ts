@@ -122,6 +122,17 @@ describe("legalize", () => {
       }
   });
 
+  it("runs a looping prefix (NVFP4's tensor amax) once, in its own entry point", () => {
+    const [k] = kernelsOf(byName("nvfp4"), "qdq");
+    const shader = emitWgsl(k);
+    expect(shader.prefixEntryPoint).toBe("qdq_nvfp4_prefix");
+    expect(shader.kernel.state?.map((v) => v.name)).toContain("senc_24");
+    expect(shader.code).toMatch(/@compute @workgroup_size\(1\)\nfn qdq_nvfp4_prefix\(\)/);
+    expect(shader.code).toContain("let senc_24: f32 = bitcast<f32>(qkc_state[");
+    // a prefix without a loop stays inline, recomputed by every invocation
+    expect(emitWgsl(kernelsOf(byName("mxfp4"), "qdq")[0]).prefixEntryPoint).toBeUndefined();
+  });
+
   it("counts iterations on the host from the scalars alone", () => {
     const [k] = kernelsOf(byName("mxfp4"), "dequantize").slice(-1);
     // outer x blocks x inner for a [3, 70] tensor with blocks of 32 along the last axis

@@ -133,6 +133,9 @@ function writeModule(
     name: s.name,
     code: s.code,
     entryPoint: s.entryPoint,
+    ...(s.prefixEntryPoint
+      ? { prefixEntryPoint: s.prefixEntryPoint, stateWords: s.stateWords }
+      : {}),
     workgroupSize: s.workgroupSize,
     perInvocation: s.perInvocation,
     scalars: s.scalars,

@@ -12,7 +12,14 @@
  */
 import type { Expr, ScalarType } from "../../ir/kernel.js";
 import { INFIX } from "../../ir/kernel-print.js";
-import { effectsOf, legalize, type LegalKernel, type WgslBuffer, type WStmt } from "./legalize.js";
+import {
+  effectsOf,
+  legalize,
+  STATE_BUFFER,
+  type LegalKernel,
+  type WgslBuffer,
+  type WStmt,
+} from "./legalize.js";
 import type { Kernel } from "../../ir/kernel.js";
 
 export interface WgslOptions {
@@ -27,6 +34,9 @@ export interface ShaderRecord {
   readonly name: string;
   readonly code: string;
   readonly entryPoint: string;
+  /** an entry point that runs before `entryPoint` in one invocation, and the u32 words it leaves in qkc_state */
+  readonly prefixEntryPoint?: string;
+  readonly stateWords?: number;
   readonly workgroupSize: number;
   readonly perInvocation: number;
   readonly scalars: LegalKernel["scalars"];
@@ -236,6 +246,11 @@ fn qkc_random(seed_lo: u32, seed_hi: u32, index: u32, bits: u32) -> u32 {
 }
 `;
 
+const toBits = (v: string, t: ScalarType) =>
+  t === "u32" ? v : t === "bool" ? `select(0u, 1u, ${v})` : `bitcast<u32>(${v})`;
+const fromBits = (w: string, t: ScalarType) =>
+  t === "u32" ? w : t === "bool" ? `(${w} != 0u)` : `bitcast<${t}>(${w})`;
+
 function usesRandom(list: readonly WStmt[]): boolean {
   return JSON.stringify(list).includes('"op":"random"');
 }
@@ -271,18 +286,37 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
   k.buffers.forEach((b, j) => out.push(bufferDecl(b, j + 1)));
   out.push("", "fn qkc_f32(bits: u32) -> f32 {", "  return bitcast<f32>(bits);", "}");
   if (usesRandom(all)) out.push("", PHILOX.trimEnd());
+  const scalarLets = k.scalars.map(
+    (s) => `  let ${id(s.name)}: ${s.type} = qkc_scalars.${id(s.name)};`,
+  );
+  const declared = new Set(k.scalars.map((s) => s.name));
+  const prefixEntry = k.state ? `${entry}_prefix` : undefined;
+  if (k.state) {
+    // the looping prefix runs once; its values reach the main entry point through qkc_state
+    out.push("", "@compute @workgroup_size(1)", `fn ${prefixEntry}() {`, "  let qkc_lead = true;");
+    out.push(...scalarLets);
+    p.stmts(k.prefix, "  ", new Set(declared));
+    out.push(...p.out.splice(0));
+    k.state.forEach((v, j) => out.push(`  ${STATE_BUFFER}[${j}] = ${toBits(id(v.name), v.type)};`));
+    out.push("}");
+  }
   out.push(
     "",
     `@compute @workgroup_size(${wg})`,
     `fn ${entry}(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgroups) qkc_nwg: vec3<u32>, @builtin(local_invocation_index) qkc_lid: u32) {`,
     "  let qkc_group = i32(qkc_wid.x + qkc_wid.y * qkc_nwg.x);",
     "  let qkc_lead = qkc_group == 0i && qkc_lid == 0u;",
+    ...scalarLets,
   );
-  for (const s of k.scalars)
-    out.push(`  let ${id(s.name)}: ${s.type} = qkc_scalars.${id(s.name)};`);
-  const declared = new Set(k.scalars.map((s) => s.name));
-  p.stmts(k.prefix, "  ", declared);
-  out.push(...p.out.splice(0));
+  if (k.state) {
+    k.state.forEach((v, j) => {
+      out.push(`  let ${id(v.name)}: ${v.type} = ${fromBits(`${STATE_BUFFER}[${j}]`, v.type)};`);
+      declared.add(v.name);
+    });
+  } else {
+    p.stmts(k.prefix, "  ", declared);
+    out.push(...p.out.splice(0));
+  }
   out.push(`  let qkc_count: i32 = ${p.expr(k.count)};`);
   out.push(`  for (var qkc_k: i32 = 0i; qkc_k < ${per}i; qkc_k++) {`);
   out.push(`    let ${k.iteration}: i32 = (qkc_group * ${per}i + qkc_k) * ${wg}i + i32(qkc_lid);`);
@@ -294,6 +328,7 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
     name: k.name,
     code: out.join("\n"),
     entryPoint: entry,
+    ...(prefixEntry ? { prefixEntryPoint: prefixEntry, stateWords: k.state!.length } : {}),
     workgroupSize: wg,
     perInvocation: per,
     scalars: k.scalars,

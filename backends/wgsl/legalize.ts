@@ -24,6 +24,7 @@
  */
 import {
   K,
+  type ScalarType,
   type BufferParam,
   type Expr,
   type Kernel,
@@ -95,6 +96,13 @@ export interface LegalKernel {
   readonly body: readonly WStmt[];
   /** false when the kernel runs in one invocation */
   readonly parallel: boolean;
+  /**
+   * Set when the prefix loops (NVFP4's tensor amax): it then runs once, in its
+   * own one-invocation entry point, which leaves these top-level prefix values
+   * in the `qkc_state` buffer for the main entry point to read, instead of
+   * every invocation repeating an O(n) loop.
+   */
+  readonly state?: readonly { readonly name: string; readonly type: ScalarType }[];
 }
 
 export class WgslLegalizeError extends Error {
@@ -103,6 +111,7 @@ export class WgslLegalizeError extends Error {
 
 export const TABLES_BUFFER = "qkc_tables";
 export const ITERATION = "qkc_it";
+export const STATE_BUFFER = "qkc_state";
 
 const i = K.i32;
 const u = K.u32;
@@ -569,10 +578,30 @@ export function legalize(k: Kernel): LegalKernel {
     tables: new Map(tables.map((t) => [t.name, t])),
   };
   const r = region(stmts(k.body, storage), new Set(scalars.map((s) => s.name)), storage);
+  let state: { name: string; type: ScalarType }[] | undefined;
+  if (r.parallel && loops(r.prefix)) {
+    // only what the main entry point reads
+    const read = varsIn(r.body, varsOf(r.count));
+    state = [];
+    for (const s of r.prefix)
+      if (s.op === "let" && read.has(s.name) && !state.some((v) => v.name === s.name))
+        state.push({ name: s.name, type: s.type });
+  }
+  const stateBuffer: WgslBuffer = {
+    name: STATE_BUFFER,
+    elem: "u32",
+    access: "read_write",
+    words: false,
+    atomic: false,
+  };
   return {
     name: k.name,
     scalars,
-    buffers: words.length + storage.opaque.length ? [...buffers, tablesBuffer] : buffers,
+    buffers: [
+      ...buffers,
+      ...(words.length + storage.opaque.length ? [tablesBuffer] : []),
+      ...(state ? [stateBuffer] : []),
+    ],
     tables: tables.map(({ name, offset, length }) => ({ name, offset, length })),
     tableWords: Uint32Array.from([...words, ...storage.opaque]),
     prefix: r.prefix,
@@ -581,7 +610,41 @@ export function legalize(k: Kernel): LegalKernel {
     iteration: ITERATION,
     body: r.body,
     parallel: r.parallel,
+    ...(state ? { state } : {}),
   };
+}
+
+/** Every variable the statements read. */
+function varsIn(list: readonly WStmt[], out = new Set<string>()): Set<string> {
+  for (const s of list) {
+    if (s.op === "let" || s.op === "assign") varsOf(s.value, out);
+    else if (s.op === "store") {
+      varsOf(s.index, out);
+      varsOf(s.value, out);
+    } else if (s.op === "store_bits") {
+      varsOf(s.word, out);
+      varsOf(s.shift, out);
+      varsOf(s.value, out);
+    } else if (s.op === "if") {
+      varsOf(s.cond, out);
+      varsIn(s.then, out);
+      varsIn(s.else ?? [], out);
+    } else if (s.op === "for") {
+      varsOf(s.start, out);
+      varsOf(s.end, out);
+      varsIn(s.body, out);
+    } else if (s.op === "lead") varsIn(s.body, out);
+  }
+  return out;
+}
+
+function loops(list: readonly WStmt[]): boolean {
+  return list.some(
+    (s) =>
+      s.op === "for" ||
+      (s.op === "if" && (loops(s.then) || loops(s.else ?? []))) ||
+      (s.op === "lead" && loops(s.body)),
+  );
 }
 
 /** The iteration count of a legalized kernel for the given scalars (the host sizes its dispatch with it). */

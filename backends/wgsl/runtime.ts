@@ -13,7 +13,7 @@
 import type { Kernel } from "../../ir/kernel.js";
 import type { BufferData } from "../../ir/kernel-eval.js";
 import { emitWgsl, type ShaderRecord, type WgslOptions } from "./emit.js";
-import { iterations, TABLES_BUFFER } from "./legalize.js";
+import { iterations, STATE_BUFFER, TABLES_BUFFER } from "./legalize.js";
 
 // GPUBufferUsage / GPUMapMode values (WebGPU spec), so the runtime needs no globals
 const MAP_READ = 0x1;
@@ -26,6 +26,8 @@ const MAX_GROUPS = 65535;
 interface Compiled {
   readonly shader: ShaderRecord;
   readonly pipeline: GPUComputePipeline;
+  /** runs first, in one invocation (legalize.ts `state`) */
+  readonly prefix?: GPUComputePipeline;
   readonly tables?: GPUBuffer;
 }
 
@@ -83,17 +85,21 @@ export class WgslKernels {
       const module = device.createShaderModule({ label: name, code: shader.code });
       const info = await module.getCompilationInfo();
       const errors = info.messages.filter((m) => m.type === "error");
-      let pipeline: GPUComputePipeline | undefined;
-      if (!errors.length)
-        pipeline = await device
-          .createComputePipelineAsync({
-            label: name,
-            layout: device.createPipelineLayout({ bindGroupLayouts: [layoutOf(device, shader)] }),
-            compute: { module, entryPoint: shader.entryPoint },
-          })
+      const layout = device.createPipelineLayout({
+        bindGroupLayouts: [layoutOf(device, shader)],
+      });
+      const create = (entryPoint: string) =>
+        device
+          .createComputePipelineAsync({ label: name, layout, compute: { module, entryPoint } })
           .catch(() => undefined);
+      let pipeline: GPUComputePipeline | undefined;
+      let prefix: GPUComputePipeline | undefined;
+      if (!errors.length) {
+        pipeline = await create(shader.entryPoint);
+        if (shader.prefixEntryPoint) prefix = await create(shader.prefixEntryPoint);
+      }
       const scope = await device.popErrorScope();
-      if (errors.length || !pipeline || scope) {
+      if (errors.length || !pipeline || (shader.prefixEntryPoint && !prefix) || scope) {
         const why = errors.length
           ? errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")
           : (scope?.message ?? "pipeline creation failed");
@@ -110,7 +116,7 @@ export class WgslKernels {
         new Uint32Array(tables.getMappedRange()).set(shader.tableWords);
         tables.unmap();
       }
-      compiled.set(name, { shader, pipeline, tables });
+      compiled.set(name, { shader, pipeline, prefix, tables });
     }
     return new WgslKernels(device, compiled);
   }
@@ -157,6 +163,12 @@ export class WgslKernels {
           entries.push({ binding: j + 1, resource: { buffer: c.tables! } });
           return;
         }
+        if (b.name === STATE_BUFFER) {
+          const state = device.createBuffer({ size: 4 * (k.stateWords ?? 1), usage: STORAGE });
+          temporary.push(state);
+          entries.push({ binding: j + 1, resource: { buffer: state } });
+          return;
+        }
         const data = buffers[b.name];
         if (!data) throw new WgslRuntimeError(`kernel ${name}: buffer ${b.name} not given`);
         if (seen.has(data))
@@ -196,11 +208,15 @@ export class WgslKernels {
       const encoder = device.createCommandEncoder({ label: name });
       if (groups > 0) {
         const pass = encoder.beginComputePass({ label: name });
-        pass.setPipeline(c.pipeline);
         pass.setBindGroup(
           0,
           device.createBindGroup({ layout: c.pipeline.getBindGroupLayout(0), entries }),
         );
+        if (c.prefix) {
+          pass.setPipeline(c.prefix);
+          pass.dispatchWorkgroups(1);
+        }
+        pass.setPipeline(c.pipeline);
         pass.dispatchWorkgroups(x, y);
         pass.end();
       }
