@@ -64,7 +64,20 @@ export function addModelCommands(qkc: Command, io: Io): void {
         .argParser(parseSeed),
     )
     .requiredOption("--out <dir>", "output folder (created if missing)")
-    .action((input: string, opts) => runQuantizeModel(input, opts, io));
+    .action((input: string, opts) => runQuantizeModel(input, opts, io))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  qkc quantize-model ckpt/ --scheme nvfp4 --exclude 'lm_head|embed' --out ckpt-nvfp4/
+  qkc quantize-model ckpt/ --scheme nvfp4 --layout modelopt --out ckpt-modelopt/
+  qkc quantize-model ckpt/ --per-tensor tune-out/per-tensor.qs --layout qkc --out ckpt-tuned/
+  qkc quantize-model ckpt/ --scheme mxfp4 --shard 0/4 --out parts/   (then: qkc merge-shards parts/ --out DIR)
+
+Writes, per weight W: compressed-tensors W_packed, W_scale, W_global_scale (+ config.json);
+modelopt W, W_scale, W_scale_2 (+ hf_quant_config.json); qkc W_codes, W_scales, ...;
+and qkc-manifest.json last. Tensor by tensor: docs/checkpoints.md.`,
+    );
 
   qkc
     .command("dequantize-model")
