@@ -15,7 +15,7 @@ import { histogram, histogramKl, tuneMetrics } from "../tune/metrics.js";
 import { dominates, paretoFront } from "../tune/pareto.js";
 import { qsFile } from "../tune/qs.js";
 import { allocate, bestUnderBudget } from "../tune/recommend.js";
-import type { VariantSummary } from "../tune/summary.js";
+import { summarize, type VariantSummary } from "../tune/summary.js";
 import { distributionSigma, synthetic, syntheticWithCrest } from "../tune/synthetic.js";
 import { sweep } from "../tune/sweep.js";
 import { buildVariants } from "../tune/variants.js";
@@ -127,6 +127,17 @@ describe("Pareto front and recommendations", () => {
     expect(paretoFront(rows).map((r) => r.variant)).toEqual(["c", "b", "d"]);
     for (const p of rows.filter((r) => !Number.isNaN(r.qsnrDb)))
       expect(paretoFront(rows).includes(p)).toBe(!rows.some((q) => dominates(q, p)));
+  });
+
+  it("pooling over tensors: QSNR of the size-weighted mean noise-to-signal ratio", () => {
+    const v = buildVariants([scheme("mxfp4")], {}, { formats, seed: 0 }).variants[0];
+    const m = (elements: number, signalEnergy: number, noiseEnergy: number, bits: number) =>
+      ({ elements, count: elements, signalEnergy, noiseEnergy, bitsPerElement: bits, blockMaxRelError: 0, klDivergence: 0, maxAbsError: 1, maxRelError: 1, nonFiniteOutputs: 0 }) as Measurement;
+    const s = summarize(v, [m(100, 1000, 1, 4), m(300, 1, 0.01, 5)]);
+    // NSR 1e-3 on 100 elements and 1e-2 on 300: mean 7.75e-3
+    expect(s.qsnrDb).toBeCloseTo(-10 * Math.log10((100 * 1e-3 + 300 * 1e-2) / 400), 12);
+    expect(s.mse).toBeCloseTo(1.01 / 400, 15);
+    expect(s.bitsPerElement).toBe(4.75);
   });
 
   it("the best variant within a budget", () => {

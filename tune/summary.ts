@@ -1,7 +1,10 @@
 /**
- * Measurements of one variant over several tensors pooled into one row:
- * energies summed (so QSNR is that of the whole set), bits and the other
- * metrics weighted by element count, maxima taken over all tensors.
+ * Measurements of one variant over several tensors pooled into one row. QSNR
+ * is that of the size-weighted mean noise-to-signal ratio, -10 log10(sum n_i
+ * noise_i / signal_i / sum n_i), so a tensor of large values (a norm's gain
+ * around 1) does not drown the relative error of the weights around it; for
+ * one tensor it is the tensor's QSNR. MSE is over all elements; bits and the
+ * other means are weighted by element count, maxima taken over all tensors.
  */
 import type { Measurement } from "./measure.js";
 import { qsnrDb } from "./metrics.js";
@@ -29,7 +32,7 @@ export interface VariantSummary {
 export function summarize(v: Variant, ms: readonly Measurement[]): VariantSummary {
   let elements = 0;
   let count = 0;
-  let signal = 0;
+  let nsr = 0;
   let noise = 0;
   let bits = 0;
   let blockMax = 0;
@@ -43,7 +46,7 @@ export function summarize(v: Variant, ms: readonly Measurement[]): VariantSummar
   for (const m of ms) {
     elements += m.elements;
     count += m.count;
-    signal += m.signalEnergy;
+    nsr += m.signalEnergy > 0 ? (m.elements * m.noiseEnergy) / m.signalEnergy : m.noiseEnergy > 0 ? Infinity : 0;
     noise += m.noiseEnergy;
     bits += m.bitsPerElement * m.elements;
     blockMax += m.blockMaxRelError * m.elements;
@@ -65,7 +68,7 @@ export function summarize(v: Variant, ms: readonly Measurement[]): VariantSummar
     elements,
     bitsPerElement: bits / elements,
     mse: count === 0 ? NaN : noise / count,
-    qsnrDb: count === 0 ? NaN : qsnrDb(signal, noise),
+    qsnrDb: count === 0 ? NaN : qsnrDb(elements, nsr),
     maxAbsError: maxAbs,
     maxRelError: maxRel,
     blockMaxRelError: blockMax / elements,

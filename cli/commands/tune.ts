@@ -118,8 +118,16 @@ async function inputs(opts: TuneOptions, group: number, opened: { close(): void 
 
 /** The smallest block swept (or the base's): synthetic crest groups of this size give every swept block that crest. */
 function crestGroup(bases: readonly Scheme[], axes: Axes): number {
-  const sizes = axes.block ?? bases.flatMap((s) => (s.block.kind === "axis" && s.block.size !== "all" ? [s.block.size] : []));
+  const sizes = bases.flatMap((s) => axesFor(s, axes).block ?? (s.block.kind === "axis" && s.block.size !== "all" ? [s.block.size] : []));
   return sizes.length ? Math.min(...sizes) : 32;
+}
+
+/** Block sizes swept when --block is not given, for schemes with a 1-D block of a fixed size. */
+export const DEFAULT_BLOCKS = [8, 16, 32, 64, 128, 256];
+
+function axesFor(s: Scheme, axes: Axes): Axes {
+  const fixed1d = s.block.kind === "axis" && typeof s.block.size === "number";
+  return axes.block || !fixed1d ? axes : { ...axes, block: DEFAULT_BLOCKS };
 }
 
 function qsEntry(v: Variant, s: VariantSummary, doc: string[]): QsScheme {
@@ -168,11 +176,11 @@ async function tune(
   opts: TuneOptions,
   io: Io,
 ): Promise<void> {
-  const { variants, skipped } = buildVariants(bases, axes, {
-    formats,
-    seed: opts.seed,
-    lastAxis: tensors.map((t) => t.shape.at(-1) ?? 1),
-  });
+  const built = bases.map((b) =>
+    buildVariants([b], axesFor(b, axes), { formats, seed: opts.seed, lastAxis: tensors.map((t) => t.shape.at(-1) ?? 1) }),
+  );
+  const variants = built.flatMap((r) => r.variants);
+  const skipped = built.flatMap((r) => r.skipped);
   for (const s of skipped) io.stderr(`skipped ${s.name}: ${s.reason}\n`);
   if (variants.length === 0) throw new UserError(`every variant was skipped (reasons above); change the sweep axes`);
 
@@ -360,7 +368,7 @@ export function addTuneCommand(qkc: Command, io: Io): void {
         .default([256, 4096], "256,4096")
         .argParser(list("a dimension", positiveInt, "positive integers like 256,4096")),
     )
-    .addOption(new Option("--block <list>", "block sizes, e.g. 8,16,32,64,128,256 (default: the scheme's)").argParser(list("a block size", positiveInt, "positive integers like 16,32,64")))
+    .addOption(new Option("--block <list>", `block sizes (default ${DEFAULT_BLOCKS.join(",")} for 1-D blocks)`).argParser(list("a block size", positiveInt, "positive integers like 16,32,64")))
     .addOption(new Option("--scale <list>", "scale formats, e.g. e8m0,e4m3,f16 (default: the scheme's)").argParser(list("a format name", (s) => (/^[A-Za-z_]\w*$/.test(s) ? s : undefined), "names like e8m0,e4m3,f16")))
     .addOption(new Option("--rule <list>", `scale rules: ${SCALE_RULES.join(", ")} (default: the scheme's)`).argParser(list("a scale rule", oneOf(SCALE_RULES), SCALE_RULES.join(", "))))
     .addOption(new Option("--rotate <list>", "none and/or hadamard (random Hadamard rotation of the block size)").argParser(list("a rotation", oneOf(ROTATE_CHOICES), "none,hadamard")))
