@@ -398,13 +398,3 @@ function decodeQkc(
   }
   return q;
 }
-
-/** Names of every tensor a quantized weight is stored as (for readers and merge-shards). */
-export function storedNames(
-  o: LayoutOptions,
-  name: string,
-  shape: readonly number[],
-  s: Scheme,
-): string[] {
-  return declare(o, name, shape, s).map((d) => d.name);
-}
