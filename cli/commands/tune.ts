@@ -241,8 +241,12 @@ async function tune(
   let allocation: Allocation | undefined;
   let perTensorPath: string | undefined;
   if (opts.perTensor) {
+    // a plan names schemes only: quantize-model does not rotate, so rotated variants cannot be planned
+    const plannable = result.measurements.filter((m) => !variantOf.get(m.variant)!.rotate);
+    if (plannable.length < result.measurements.length)
+      io.stderr(`per-tensor: rotated variants are left out (a per-tensor plan holds schemes; the rotation is a kernel option)\n`);
     const byTensor = new Map<string, Measurement[]>();
-    for (const m of result.measurements) byTensor.set(m.tensor, [...(byTensor.get(m.tensor) ?? []), m]);
+    for (const m of plannable) byTensor.set(m.tensor, [...(byTensor.get(m.tensor) ?? []), m]);
     allocation = allocate(byTensor, opts.budgetBits![0]);
     if (!allocation) io.stderr(`per-tensor: even the cheapest variants exceed ${opts.budgetBits![0]} bits/element; raise --budget-bits\n`);
   }
@@ -290,7 +294,7 @@ async function tune(
     const entries = [...groups].map(([variant, cs]): QsScheme => {
       const v = variantOf.get(variant)!;
       const info = cs.map((c) => `${c.tensor}: ${c.choice.qsnrDb.toFixed(2)} dB at ${fmtFixed(c.choice.bitsPerElement, 4)} bits/element`);
-      return { scheme: v.scheme, note: [`${variant} (qkc tune)`, ...info], doc: [`tensors: ${cs.map((c) => c.tensor).join(", ")}`], ...(v.rotate ? { rotate: v.rotate } : {}) };
+      return { scheme: v.scheme, note: [`${variant} (qkc tune)`, ...info], doc: [`tensors: ${cs.map((c) => c.tensor).join(", ")}`] };
     });
     const head = [
       `Per-tensor schemes by qkc tune ${qkcVersion()}: ${fmtFixed(allocation.bitsPerElement, 4)} bits/element on average, budget ${allocation.budget}`,
