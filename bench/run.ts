@@ -28,10 +28,11 @@ for (const suite of suites) {
     console.log(JSON.stringify(report, null, 2));
     console.table(rows);
   } else if (suite === "wasm") {
-    const rows = await benchWasm(values.size ? Number(values.size) : 1 << 24, only);
-    report.wasm = rows;
+    const result = await benchWasm(values.size ? Number(values.size) : 1 << 24, only);
+    report.wasm = result;
     console.log(JSON.stringify(report, null, 2));
-    console.table(rows);
+    console.table(result.rows);
+    if (result.onnx) console.table(result.onnx);
   } else if (suite === "fuzz-dsl") {
     const cases = values.cases ? Number(values.cases) : 100_000;
     const t0 = performance.now();

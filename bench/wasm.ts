@@ -1,43 +1,74 @@
 /**
- * The WebAssembly backend against the interpreter and a memcpy of the same
- * bytes, measured in one run: quantize / dequantize / qdq on `elements` floats
- * and GEMV on a square W. Times include copying buffers into and out of wasm
- * memory (the runtime copies per call).
+ * The WebAssembly backend measured side by side in one run, on `elements`
+ * floats as [elements / 4096, 4096] and a square GEMV of about as many
+ * weights: the interpreter; the generated WASM (SIMD128) on one thread and on
+ * all cores, from buffers already in wasm memory (backends/wasm/threads.ts);
+ * the same KernelIR printed as C and built with gcc -O3 -march=native
+ * -ffp-contract=off (scalar native reference, bench/native.ts); a memcpy of
+ * the 64 MB input (TypedArray.set); and, for GEMV, the onnxruntime peers
+ * (bench/onnx.ts) when their packages are installed. Codes are unpacked (one
+ * byte per code) in every column, so all of them do the same work. Every
+ * time is a median of repeated runs after warm-up; ratios are of medians
+ * measured in this run.
  */
-import { interpreter, wasm, type Runner } from "../backends/runner.js";
-import { builtinScheme } from "../stdlib/index.js";
+import { availableParallelism } from "node:os";
+import { interpreter } from "../backends/runner.js";
+import { WasmPlanRunner } from "../backends/wasm/threads.js";
+import { compile } from "../passes/pipeline.js";
+import { resolveScheme } from "../cli/schemes.js";
 import { synthetic } from "../tune/synthetic.js";
-import { medianMs } from "./timing.js";
 import { median, timeRuns } from "../tune/timing.js";
-
-const medianOf = async (fn: () => unknown, runs: number) => median(await timeRuns(fn, runs));
 import { hasGcc, nativeMs } from "./native.js";
+import { onnxPeers, type OnnxRow } from "./onnx.js";
 import type { KernelSpec } from "../ir/program.js";
 import type { BufferData } from "../ir/kernel-eval.js";
+import type { QuantizedTensor } from "../ir/interpret/index.js";
+import type { Scheme } from "../ir/scheme.js";
 
 export interface WasmRow {
   scheme: string;
   kernel: string;
   interp_ms: number;
   wasm_ms: number;
-  wasm_vs_interp: number;
-  wasm_vs_memcpy: number;
+  /** all cores */
+  wasm_threads: number;
+  wasm_all_ms: number;
   /** gcc -O3 -march=native -ffp-contract=off build of the same KernelIR (scalar C) */
   native_ms: number | null;
+  memcpy_ms: number;
+  wasm_vs_interp: number;
   wasm_vs_native: number | null;
-  melem_per_s: number;
+  wasm_vs_memcpy: number;
+  /** M elements/s, or M multiply-adds/s for gemv, one thread */
+  rate: number;
 }
+
+export interface WasmBench {
+  rows: WasmRow[];
+  onnx?: OnnxRow[];
+}
+
+const ms = async (fn: () => unknown, runs = 5) => median(await timeRuns(fn, runs));
+
+const kernelInputs = (q: QuantizedTensor): Record<string, ArrayLike<number>> => ({
+  codes: q.codes,
+  scales: q.scales,
+  ...(q.zeros ? { zeros: q.zeros } : {}),
+  ...(q.tensorScale
+    ? { tscale: [q.tensorScale.amax, q.tensorScale.encode, q.tensorScale.decode] }
+    : {}),
+});
 
 export async function benchWasm(
   elements = 1 << 24,
-  schemes = ["mxfp4", "nvfp4", "mxfp8_e4m3", "nf4"],
-): Promise<WasmRow[]> {
+  schemes = ["mxfp4", "bench/onnx-int4.qs:onnx_int4_b32"],
+): Promise<WasmBench> {
   const cols = 4096;
   const rows = Math.round(elements / cols);
   const data = synthetic({ kind: "gaussian" }, rows * cols, 1);
   const x = { dtype: "f32" as const, shape: [rows, cols], data };
   const copy = new Float32Array(data.length);
-  const memcpyMs = medianMs(() => copy.set(data), 9);
+  const memcpyMs = await ms(() => copy.set(data), 9);
   const n = Math.round(Math.sqrt(elements));
   const w = {
     dtype: "f32" as const,
@@ -45,70 +76,83 @@ export async function benchWasm(
     data: synthetic({ kind: "gaussian" }, n * n, 3),
   };
   const xv = synthetic({ kind: "gaussian" }, n, 4);
-  const rowsOut: WasmRow[] = [];
+  const cores = availableParallelism();
+  const out: WasmRow[] = [];
+  let onnx: OnnxRow[] | undefined;
   for (const name of schemes) {
-    const s = builtinScheme(name)!;
-    const time = async (r: Runner) => {
-      const q = await r.quantize(s, x);
-      const qw = await r.quantize(s, w);
-      return {
-        quantize: await medianOf(() => r.quantize(s, x), 5),
-        dequantize: await medianOf(() => r.dequantize(q), 5),
-        qdq: await medianOf(() => r.qdq(s, x), 5),
-        gemv: await medianOf(() => r.gemv(qw, xv), 5),
-      };
-    };
-    const a = await time(interpreter);
-    const b = await time(wasm);
-    const spec = (kind: KernelSpec["kind"]): KernelSpec => ({
-      name: kind,
-      kind,
-      scheme: s,
-      input: "f32",
-      output: "f32",
-      layout: "unpacked",
-      ...(kind === "gemv" ? { order: "fixed" as const } : {}),
-    });
+    const s: Scheme = resolveScheme(name);
     const q = await interpreter.quantize(s, x);
     const qw = await interpreter.quantize(s, w);
-    const qInputs = (qq: typeof q): Record<string, BufferData> => ({
-      codes: qq.codes,
-      scales: qq.scales,
-      ...(qq.zeros ? { zeros: qq.zeros } : {}),
-      ...(qq.tensorScale
-        ? {
-            tscale: Float32Array.of(
-              qq.tensorScale.amax,
-              qq.tensorScale.encode,
-              qq.tensorScale.decode,
+    const interp = {
+      quantize: await ms(() => interpreter.quantize(s, x), 3),
+      dequantize: await ms(() => interpreter.dequantize(q), 3),
+      qdq: await ms(() => interpreter.qdq(s, x), 3),
+      gemv: await ms(() => interpreter.gemv(qw, xv), 3),
+    };
+    for (const kind of ["quantize", "dequantize", "qdq", "gemv"] as const) {
+      const spec: KernelSpec = {
+        name: kind,
+        kind,
+        scheme: s,
+        input: "f32",
+        output: "f32",
+        layout: "unpacked",
+        ...(kind === "gemv" ? { order: "fixed" as const } : {}),
+      };
+      const { plan } = compile(spec);
+      const shape = kind === "gemv" ? [n, n] : [rows, cols];
+      const inputs: Record<string, ArrayLike<number>> = {
+        x: kind === "gemv" ? xv : data,
+        ...kernelInputs(kind === "gemv" ? qw : q),
+      };
+      const time = async (threads: number) => {
+        const r = await WasmPlanRunner.create(plan, shape, threads);
+        for (const b of plan.buffers)
+          if (b.role === "input") (r.buffers[b.name] as Float32Array).set(inputs[b.name]);
+        const t = await ms(() => r.run(), 7);
+        const used = r.threads;
+        await r.close();
+        return { t, used };
+      };
+      const one = await time(1);
+      const all = await time(cores);
+      const native = s.doubleQuant
+        ? undefined
+        : nativeMs(
+            spec,
+            shape,
+            Object.fromEntries(
+              plan.buffers
+                .filter((b) => b.role === "input")
+                .map((b) => [b.name, typedLike(b.elem, inputs[b.name])]),
             ),
-          }
-        : {}),
-    });
-    const native = s.doubleQuant
-      ? undefined
-      : {
-          quantize: nativeMs(spec("quantize"), [rows, cols], { x: data }),
-          dequantize: nativeMs(spec("dequantize"), [rows, cols], qInputs(q)),
-          qdq: nativeMs(spec("qdq"), [rows, cols], { x: data }),
-          gemv: nativeMs(spec("gemv"), [n, n], { ...qInputs(qw), x: xv }),
-        };
-    for (const kernel of ["quantize", "dequantize", "qdq", "gemv"] as const) {
-      const count = kernel === "gemv" ? n * n : rows * cols;
-      rowsOut.push({
-        scheme: name,
-        kernel: kernel === "gemv" ? `gemv ${n}x${n}` : kernel,
-        interp_ms: +a[kernel].toFixed(2),
-        wasm_ms: +b[kernel].toFixed(2),
-        wasm_vs_interp: +(a[kernel] / b[kernel]).toFixed(2),
-        wasm_vs_memcpy: +(b[kernel] / memcpyMs).toFixed(1),
-        native_ms: native?.[kernel] !== undefined ? +native[kernel]!.toFixed(2) : null,
-        wasm_vs_native:
-          native?.[kernel] !== undefined ? +(b[kernel] / native[kernel]!).toFixed(2) : null,
-        melem_per_s: +(count / b[kernel] / 1e3).toFixed(1),
+          );
+      const count = kind === "gemv" ? n * n : rows * cols;
+      out.push({
+        scheme: s.name,
+        kernel: kind === "gemv" ? `gemv ${n}x${n}` : kind,
+        interp_ms: +interp[kind].toFixed(2),
+        wasm_ms: +one.t.toFixed(2),
+        wasm_threads: all.used,
+        wasm_all_ms: +all.t.toFixed(2),
+        native_ms: native === undefined ? null : +native.toFixed(2),
+        memcpy_ms: +memcpyMs.toFixed(2),
+        wasm_vs_interp: +(interp[kind] / one.t).toFixed(2),
+        wasm_vs_native: native === undefined ? null : +(one.t / native).toFixed(2),
+        wasm_vs_memcpy: +(one.t / memcpyMs).toFixed(2),
+        rate: +(count / one.t / 1e3).toFixed(1),
       });
     }
+    if (s.name === "onnx_int4_b32") onnx = await onnxPeers(s, qw, xv, n, out.at(-1)!.wasm_ms);
   }
   if (!hasGcc) console.warn("gcc not found: no native reference column (apt-get install gcc)");
-  return rowsOut;
+  return { rows: out, ...(onnx ? { onnx } : {}) };
+}
+
+function typedLike(elem: string, values: ArrayLike<number>): BufferData {
+  if (elem === "f32") return Float32Array.from(values);
+  if (elem === "u16") return Uint16Array.from(values);
+  if (elem === "u32") return Uint32Array.from(values);
+  if (elem === "i8") return Int8Array.from(values);
+  return Uint8Array.from(values);
 }
