@@ -236,6 +236,15 @@ describe("qkc tune on a small synthetic tensor", () => {
     }
   });
 
+  it("worker threads time WASM kernels emitted in this thread", async () => {
+    const { variants } = buildVariants([scheme("mxfp4")], { block: [32], rotate: ["none", "hadamard"] }, { formats, seed: 0 });
+    const data = synthetic({ kind: "laplace" }, 4096, 3);
+    const r = await sweep([{ name: "x", shape: [4, 1024], load: async () => data }], variants, { backend: "wasm", seed: 0, runs: 1, jobs: 2 });
+    expect(r.failures).toEqual([]);
+    expect(r.measurements.map((m) => m.variant).sort()).toEqual(variants.map((v) => v.name).sort());
+    for (const m of r.measurements) expect(m.throughput!.dequantizeMelemPerS).toBeGreaterThan(0);
+  });
+
   it("per-tensor mode on a safetensors checkpoint writes a plan qkc quantize-model reads", async () => {
     const dir = mkdtempSync(join(tmpdir(), "qkc-tune-"));
     const file = join(dir, "m.safetensors");

@@ -25,6 +25,13 @@ import type { BufferData } from "../ir/kernel-eval.js";
 import { tuneMetrics, type TuneMetrics } from "./metrics.js";
 import { median, timeRuns } from "./timing.js";
 import type { Variant } from "./variants.js";
+import { loadKernels, type ShippedKernels } from "./shipped.js";
+
+/** WASM quantize and dequantize kernel sets of one variant, emitted elsewhere (tune/shipped.ts) */
+export interface ShippedTiming {
+  readonly quantize: ShippedKernels;
+  readonly dequantize: ShippedKernels;
+}
 
 export interface Throughput {
   /** elements of the tensor slice timed */
@@ -102,6 +109,7 @@ export async function measureVariant(
   tensorName: string,
   x: Tensor & { dtype: "f32" },
   opts: MeasureOptions,
+  shipped?: ShippedTiming,
 ): Promise<Measurement> {
   const xhat = await reconstruct(v, x, "interp", opts.seed);
   const metrics = tuneMetrics(x.data, xhat, blockGrid(x.shape, v.scheme.block));
@@ -111,7 +119,7 @@ export async function measureVariant(
     elements: x.data.length,
     bitsPerElement: storageBits(v.scheme, x.shape),
     ...metrics,
-    ...(opts.runs > 0 ? { throughput: await throughput(v, timingSlice(v.scheme, x, opts.timingElements ?? 1 << 18), opts) } : {}),
+    ...(opts.runs > 0 ? { throughput: await throughput(v, timingSlice(v.scheme, x, opts.timingElements ?? 1 << 18), opts, shipped) } : {}),
   };
 }
 
@@ -124,6 +132,11 @@ function timingSlice(s: Scheme, x: Tensor & { dtype: "f32" }, limit: number): Te
   return { dtype: "f32", shape: [rows, last], data: x.data.subarray(0, rows * last) };
 }
 
+/** The kernel requests timed for a variant: quantize (with its rotation) and dequantize. */
+export function timingSpec(v: Variant, kind: "quantize" | "dequantize"): KernelSpec {
+  return spec(v.scheme, kind, kind === "quantize" ? v.rotate : undefined);
+}
+
 const spec = (s: Scheme, kind: "quantize" | "dequantize", rotate?: Rotation): KernelSpec => ({
   name: `${kind}_${s.name}`,
   kind,
@@ -134,7 +147,12 @@ const spec = (s: Scheme, kind: "quantize" | "dequantize", rotate?: Rotation): Ke
   ...(rotate ? { rotate } : {}),
 });
 
-async function throughput(v: Variant, x: Tensor & { dtype: "f32" }, opts: MeasureOptions): Promise<Throughput> {
+async function throughput(
+  v: Variant,
+  x: Tensor & { dtype: "f32" },
+  opts: MeasureOptions,
+  shipped?: ShippedTiming,
+): Promise<Throughput> {
   let quantize: () => unknown;
   let dequantize: () => unknown;
   if (opts.backend === "interp") {
@@ -143,8 +161,9 @@ async function throughput(v: Variant, x: Tensor & { dtype: "f32" }, opts: Measur
     quantize = () => interpQuantize(v.scheme, prepare(), { seed: opts.seed });
     dequantize = () => interpDequantize(q);
   } else if (opts.backend === "wasm") {
-    const qk = await wasmKernel(spec(v.scheme, "quantize", v.rotate));
-    const dk = await wasmKernel(spec(v.scheme, "dequantize"));
+    // shipped kernels are instantiated per job (a few KB), so a worker holds no memory between jobs
+    const qk = shipped ? await loadKernels(shipped.quantize) : await wasmKernel(timingSpec(v, "quantize"));
+    const dk = shipped ? await loadKernels(shipped.dequantize) : await wasmKernel(timingSpec(v, "dequantize"));
     const run = () => runPlan(qk.plan, x.shape, { x: x.data }, qk.execute, opts.seed);
     const q = run();
     const inputs: Record<string, BufferData> = {};

@@ -7,7 +7,8 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { measureVariant, type Measurement, type MeasureOptions } from "./measure.js";
+import { measureVariant, timingSpec, type Measurement, type MeasureOptions, type ShippedTiming } from "./measure.js";
+import { emitKernels } from "./shipped.js";
 import type { Variant } from "./variants.js";
 
 export interface TensorSource {
@@ -42,7 +43,7 @@ export interface SweepResult {
 export type ToWorker =
   | { kind: "tensor"; id: number; name: string; shape: number[]; buffer: SharedArrayBuffer }
   | { kind: "drop"; id: number }
-  | { kind: "job"; job: number; tensor: number; variant: number };
+  | { kind: "job"; job: number; tensor: number; variant: number; shipped?: ShippedTiming };
 
 export type FromWorker =
   | { kind: "done"; job: number; measurement: Measurement }
@@ -162,10 +163,35 @@ export async function sweep(
           return dispatch(w);
         }
       }
+      let kernels: ShippedTiming | undefined;
+      if (opts.backend === "wasm" && opts.runs > 0) {
+        try {
+          kernels = await shipFor(variant);
+        } catch (e) {
+          fail(j, e instanceof Error ? e.message : String(e));
+          release(t);
+          finished(j);
+          return dispatch(w);
+        }
+      }
+      if (opts.signal?.aborted) return;
       current.set(w, j);
-      w.postMessage({ kind: "job", job: j, tensor: t, variant } satisfies ToWorker);
+      w.postMessage({ kind: "job", job: j, tensor: t, variant, ...(kernels ? { shipped: kernels } : {}) } satisfies ToWorker);
     };
     const current = new Map<Worker, number>();
+    // WASM kernels for timing are emitted here, once per variant, and shipped to whichever worker runs it
+    const shipped = new Map<number, Promise<ShippedTiming>>();
+    const shipFor = (variant: number) => {
+      let p = shipped.get(variant);
+      if (!p) {
+        const v = variants[variant];
+        p = Promise.all([emitKernels(timingSpec(v, "quantize")), emitKernels(timingSpec(v, "dequantize"))]).then(
+          ([quantize, dequantize]) => ({ quantize, dequantize }),
+        );
+        shipped.set(variant, p);
+      }
+      return p;
+    };
     const n = Math.min(opts.jobs, jobs.length);
     for (let i = 0; i < n; i++) {
       const w = spawn(variants, measure);

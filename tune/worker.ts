@@ -19,7 +19,7 @@ port.on("message", (msg: ToWorker) => {
   }
   const t = tensors.get(msg.tensor)!;
   const v = variants[msg.variant];
-  measureVariant(v, t.name, { dtype: "f32", shape: t.shape, data: t.data }, options).then(
+  measureVariant(v, t.name, { dtype: "f32", shape: t.shape, data: t.data }, options, msg.shipped).then(
     (m) => port.postMessage({ kind: "done", job: msg.job, measurement: m } satisfies FromWorker),
     (e: unknown) =>
       port.postMessage({ kind: "failed", job: msg.job, reason: e instanceof Error ? e.message : String(e) } satisfies FromWorker),
