@@ -16,6 +16,8 @@ import { formatBits } from "../ir/formats/index.js";
 import type { KernelSpec } from "../ir/program.js";
 import type { Tensor } from "../ir/tensor.js";
 import { corpus } from "./corpus/corpus.js";
+import { K, type Kernel } from "../ir/kernel.js";
+import { evaluateKernel } from "../ir/kernel-eval.js";
 import { packKernel } from "../passes/lower/pack.js";
 import { packNibbles as hostPack } from "../ir/layout/index.js";
 
@@ -124,6 +126,69 @@ describe("WGSL runtime", () => {
       const y = (await runPlanAsync(k.plan, shape, { x: raw }, k.exec)).y as Float32Array;
       expect(bits(y), dtype).toEqual(bits(qdq(s, tensor)));
     }
+  });
+
+  it("f32 division is correctly rounded on the bits (specials, subnormals, overflow)", async () => {
+    const t = K.v("t", "i32");
+    const k: Kernel = {
+      name: "div",
+      params: [
+        { kind: "buffer", name: "a", elem: "f32", access: "read" },
+        { kind: "buffer", name: "b", elem: "f32", access: "read" },
+        { kind: "buffer", name: "q", elem: "u32", access: "write" },
+        { kind: "scalar", name: "n", type: "i32" },
+      ],
+      tables: [],
+      body: [
+        K.for("t", K.i32(0), K.v("n", "i32"), [
+          K.store(
+            "q",
+            t,
+            K.bitcast(K.bin("div", K.load("a", t, "f32"), K.load("b", t, "f32")), "u32"),
+          ),
+        ]),
+      ],
+    };
+    const special = [
+      0,
+      -0,
+      1,
+      -1,
+      2 ** -149,
+      2 ** -126,
+      2 ** -127 * 3,
+      3.4028234663852886e38,
+      Infinity,
+      -Infinity,
+      NaN,
+      3,
+      6,
+      2688,
+    ];
+    const pairs: number[][] = special.flatMap((x) => special.map((y) => [x, y]));
+    const w = new Uint32Array(2);
+    const f = new Float32Array(w.buffer);
+    for (let j = 0, r = 99; j < 20000; j++) {
+      for (let h = 0; h < 2; h++) {
+        r = (Math.imul(r, 1664525) + 1013904223) >>> 0;
+        w[h] = j % 4 === 0 ? r : (r & 0x83ffffff) | ((j % 3) << 28); // all bits, or exponents near 1 and the edges
+      }
+      pairs.push([f[0], f[1]]);
+    }
+    const a = Float32Array.from(pairs, (p) => p[0]);
+    const b = Float32Array.from(pairs, (p) => p[1]);
+    const got = new Uint32Array(a.length);
+    const want = new Uint32Array(a.length);
+    evaluateKernel(k, { a, b, q: want }, { n: a.length });
+    const wgsl = await WgslKernels.create(gpu.device, [k]);
+    await wgsl.execute(k, { a, b, q: got }, { n: a.length });
+    const isNaN32 = (u: number) => (u & 0x7fffffff) > 0x7f800000;
+    const wrong = [...want.keys()].filter((i) =>
+      isNaN32(want[i]) ? !isNaN32(got[i]) : got[i] !== want[i],
+    );
+    expect(
+      wrong.slice(0, 5).map((i) => [a[i], b[i], want[i].toString(16), got[i].toString(16)]),
+    ).toEqual([]);
   });
 
   it("workgroup size and elements per invocation change the split, not the result", async () => {

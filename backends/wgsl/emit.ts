@@ -102,6 +102,7 @@ function printExpr(e: Expr, atomic: ReadonlySet<string>): string {
     case "binary": {
       const [a, b] = [p(e.a), p(e.b)];
       if (e.kind === "min" || e.kind === "max") return `${e.kind}(${a}, ${b})`;
+      if (e.kind === "div" && e.type === "f32") return `qkc_div(${a}, ${b})`;
       if (e.kind === "shl" || e.kind === "shr") {
         const count =
           e.b.op === "const" ? `${((e.b.value as number) & 31) >>> 0}u` : `(u32(${b}) & 31u)`;
@@ -208,6 +209,85 @@ class Printer {
     }
   }
 }
+
+/**
+ * IEEE binary32 division rounded to nearest even, on the bits: specials first,
+ * then both significands normalized (subnormals too, so an engine that flushes
+ * them still divides them right), 25 quotient bits by long division, a sticky
+ * bit from the remainder, and the rounding. A NaN result is the canonical one.
+ */
+const DIVIDE = `fn qkc_div(a: f32, b: f32) -> f32 {
+  let ua = bitcast<u32>(a);
+  let ub = bitcast<u32>(b);
+  let sign = (ua ^ ub) & 0x80000000u;
+  let xa = ua & 0x7fffffffu;
+  let xb = ub & 0x7fffffffu;
+  let nan = xa > 0x7f800000u || xb > 0x7f800000u || (xa == xb && (xa == 0u || xa == 0x7f800000u));
+  if (nan) {
+    return qkc_f32(0x7fc00000u);
+  }
+  if (xa == 0x7f800000u || xb == 0u) {
+    return qkc_f32(sign | 0x7f800000u);
+  }
+  if (xa == 0u || xb == 0x7f800000u) {
+    return qkc_f32(sign);
+  }
+  var ea = i32(xa >> 23u);
+  var ma = xa & 0x7fffffu;
+  if (ea == 0) {
+    let s = countLeadingZeros(ma) - 8u;
+    ma = ma << s;
+    ea = 1 - i32(s);
+  } else {
+    ma = ma | 0x800000u;
+  }
+  var eb = i32(xb >> 23u);
+  var mb = xb & 0x7fffffu;
+  if (eb == 0) {
+    let s = countLeadingZeros(mb) - 8u;
+    mb = mb << s;
+    eb = 1 - i32(s);
+  } else {
+    mb = mb | 0x800000u;
+  }
+  var e = ea - eb + 127;
+  var rem = ma;
+  if (rem < mb) {
+    rem = rem << 1u;
+    e = e - 1;
+  }
+  var q = 0u;
+  for (var i = 0; i < 25; i++) {
+    q = q << 1u;
+    if (rem >= mb) {
+      rem = rem - mb;
+      q = q | 1u;
+    }
+    rem = rem << 1u;
+  }
+  if (e >= 255) {
+    return qkc_f32(sign | 0x7f800000u);
+  }
+  var sticky = rem != 0u;
+  if (e <= 0) {
+    let sh = u32(1 - e);
+    if (sh >= 26u) {
+      sticky = sticky || q != 0u;
+      q = 0u;
+    } else {
+      sticky = sticky || (q & ((1u << sh) - 1u)) != 0u;
+      q = q >> sh;
+    }
+    e = 0;
+  }
+  var mant = q >> 1u;
+  if ((q & 1u) != 0u && (sticky || (mant & 1u) != 0u)) {
+    mant = mant + 1u;
+  }
+  let bits = select(u32(e - 1) << 23u, 0u, e == 0) + mant;
+  return qkc_f32(sign | min(bits, 0x7f800000u));
+}
+`;
 
 const PHILOX = `fn qkc_mulhi(a: u32, b: u32) -> u32 {
   let a0 = a & 0xffffu;
@@ -323,6 +403,7 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
   out.push(`    if (${k.iteration} >= qkc_count) {`, "      break;", "    }");
   p.stmts(k.body, "    ", new Set(declared));
   out.push(...p.out.splice(0), "  }", "}", "");
+  if (out.some((line) => line.includes("qkc_div("))) out.push(DIVIDE);
   return {
     kernel: k,
     name: k.name,

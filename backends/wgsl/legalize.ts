@@ -13,6 +13,9 @@
  * - Literal-only subexpressions are folded with the KernelIR evaluator: in WGSL
  *   they would be const-expressions, where an overflow, a NaN or an out-of-range
  *   shift is a shader-creation error instead of the IR's wrapping result.
+ * - f32 division is printed as a call of qkc_div (emit.ts), a correctly rounded
+ *   division on the bits: WGSL allows 2.5 ulp, and engines use it (SwiftShader
+ *   turns `x / 2688.0` into a multiply by a rounded reciprocal).
  * - Tables become one read-only u32 storage buffer (f32 entries as bits).
  * - Parallelism: the last top-level loop nest whose iterations are independent
  *   (no iteration assigns a variable declared outside it) is collapsed into one
@@ -151,22 +154,6 @@ const isNaNBits = (x: Expr): Expr =>
 interface Storage {
   readonly buffers: ReadonlyMap<string, WgslBuffer>;
   readonly tables: ReadonlyMap<string, WgslTable & { type: "f32" | "u32" }>;
-  /** words appended to the tables: f32 divisors that must not be literals */
-  readonly opaque: number[];
-  /** where `opaque` starts in the tables buffer */
-  readonly opaqueBase: number;
-}
-
-/**
- * A literal f32 divisor read from the tables buffer instead: a compiler that sees
- * `x / 2688.0` may multiply by a rounded reciprocal (SwiftShader does; WGSL allows
- * 2.5 ulp), which is not the IR's correctly rounded quotient.
- */
-function opaqueF32(v: number, st: Storage): Expr {
-  const bits = new Uint32Array(Float32Array.of(v).buffer)[0];
-  let j = st.opaque.indexOf(bits);
-  if (j < 0) j = st.opaque.push(bits) - 1;
-  return K.bitcast(K.load(TABLES_BUFFER, i(st.opaqueBase + j), "u32"), "f32");
 }
 
 function wordOf(b: WgslBuffer, index: Expr): { word: Expr; shift: Expr; bits: 8 | 16 } {
@@ -211,8 +198,6 @@ function expr(e: Expr, st: Storage): Expr {
       const a = x(e.a);
       const b = x(e.b);
       if (isConst(a) && isConst(b)) return fold({ ...e, a, b });
-      if (e.kind === "div" && e.type === "f32" && b.op === "const")
-        return { ...e, a, b: opaqueF32(b.value as number, st) };
       if (a.type === "f32" && (e.kind === "ne" || e.kind === "eq") && same(a, b))
         return e.kind === "ne" ? isNaNBits(a) : K.un("not", isNaNBits(a));
       return { ...e, a, b };
@@ -572,8 +557,6 @@ export function legalize(k: Kernel): LegalKernel {
     atomic: false,
   };
   const storage: Storage = {
-    opaque: [],
-    opaqueBase: words.length,
     buffers: new Map(buffers.map((b) => [b.name, b])),
     tables: new Map(tables.map((t) => [t.name, t])),
   };
@@ -597,13 +580,9 @@ export function legalize(k: Kernel): LegalKernel {
   return {
     name: k.name,
     scalars,
-    buffers: [
-      ...buffers,
-      ...(words.length + storage.opaque.length ? [tablesBuffer] : []),
-      ...(state ? [stateBuffer] : []),
-    ],
+    buffers: [...buffers, ...(words.length ? [tablesBuffer] : []), ...(state ? [stateBuffer] : [])],
     tables: tables.map(({ name, offset, length }) => ({ name, offset, length })),
-    tableWords: Uint32Array.from([...words, ...storage.opaque]),
+    tableWords: Uint32Array.from(words),
     prefix: r.prefix,
     count: r.count,
     hostCount: r.hostCount,

@@ -79,7 +79,7 @@ fn quantize_mxfp4_codes(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_
     let bmag_33: u32 = select(bmag_32, 0u, (be_24 < i32(-127)));
     let bmag_34: u32 = select(bmag_33, 254u, (bab_20 == 2139095040u));
     let bcode_35: u32 = select(select(bmag_34, 0u, bneg_19), 255u, (bab_20 > 2139095040u));
-    let bmult_36: f32 = (1f / bscale_17);
+    let bmult_36: f32 = qkc_div(1f, bscale_17);
     let bnanscale_37: bool = (bbad_8 || (bk_15 > 127i));
     let bscode_38: u32 = select(bcode_35, 255u, bnanscale_37);
     let bsvalue_39: f32 = select(bscale_17, qkc_f32(0x7fc00000u), bnanscale_37);
@@ -117,6 +117,78 @@ fn quantize_mxfp4_codes(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_
       atomicOr(&codes[(eoff_42 >> 2u)], (ememo_45 & 0xffu) << (u32((eoff_42 & 3i)) * 8u));
     }
   }
+}
+
+fn qkc_div(a: f32, b: f32) -> f32 {
+  let ua = bitcast<u32>(a);
+  let ub = bitcast<u32>(b);
+  let sign = (ua ^ ub) & 0x80000000u;
+  let xa = ua & 0x7fffffffu;
+  let xb = ub & 0x7fffffffu;
+  let nan = xa > 0x7f800000u || xb > 0x7f800000u || (xa == xb && (xa == 0u || xa == 0x7f800000u));
+  if (nan) {
+    return qkc_f32(0x7fc00000u);
+  }
+  if (xa == 0x7f800000u || xb == 0u) {
+    return qkc_f32(sign | 0x7f800000u);
+  }
+  if (xa == 0u || xb == 0x7f800000u) {
+    return qkc_f32(sign);
+  }
+  var ea = i32(xa >> 23u);
+  var ma = xa & 0x7fffffu;
+  if (ea == 0) {
+    let s = countLeadingZeros(ma) - 8u;
+    ma = ma << s;
+    ea = 1 - i32(s);
+  } else {
+    ma = ma | 0x800000u;
+  }
+  var eb = i32(xb >> 23u);
+  var mb = xb & 0x7fffffu;
+  if (eb == 0) {
+    let s = countLeadingZeros(mb) - 8u;
+    mb = mb << s;
+    eb = 1 - i32(s);
+  } else {
+    mb = mb | 0x800000u;
+  }
+  var e = ea - eb + 127;
+  var rem = ma;
+  if (rem < mb) {
+    rem = rem << 1u;
+    e = e - 1;
+  }
+  var q = 0u;
+  for (var i = 0; i < 25; i++) {
+    q = q << 1u;
+    if (rem >= mb) {
+      rem = rem - mb;
+      q = q | 1u;
+    }
+    rem = rem << 1u;
+  }
+  if (e >= 255) {
+    return qkc_f32(sign | 0x7f800000u);
+  }
+  var sticky = rem != 0u;
+  if (e <= 0) {
+    let sh = u32(1 - e);
+    if (sh >= 26u) {
+      sticky = sticky || q != 0u;
+      q = 0u;
+    } else {
+      sticky = sticky || (q & ((1u << sh) - 1u)) != 0u;
+      q = q >> sh;
+    }
+    e = 0;
+  }
+  var mant = q >> 1u;
+  if ((q & 1u) != 0u && (sticky || (mant & 1u) != 0u)) {
+    mant = mant + 1u;
+  }
+  let bits = select(u32(e - 1) << 23u, 0u, e == 0) + mant;
+  return qkc_f32(sign | min(bits, 0x7f800000u));
 }
 
 // qkc: kernel quantize_mxfp4_pack
