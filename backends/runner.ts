@@ -18,9 +18,10 @@ import { compile } from "../passes/pipeline.js";
 import type { Plan } from "../passes/lower.js";
 import { runPlan, runPlanAsync, type AsyncExecute, type Execute } from "./host.js";
 import { WasmKernels } from "./wasm/runtime.js";
+import { cudaKernel } from "./cuda/runtime.js";
 import type { BufferData } from "../ir/kernel-eval.js";
 
-export const BACKENDS = ["interp", "wasm", "wgsl"] as const;
+export const BACKENDS = ["interp", "wasm", "wgsl", "cuda"] as const;
 export type Backend = (typeof BACKENDS)[number];
 
 export interface Runner {
@@ -203,6 +204,33 @@ export const wgsl: Runner = {
   },
 };
 
+/** CUDA on a GPU when one is present, else on the CPU execution layer (backends/cuda/runtime.ts). */
+export const cuda: Runner = {
+  backend: "cuda",
+  async qdq(s, x, seed = 0) {
+    const { plan, execute } = await cudaKernel(request(s, "qdq", x.dtype));
+    return runPlan(plan, x.shape, { x: inputData(x) }, execute, seed).y as Float32Array;
+  },
+  async quantize(s, x, seed = 0) {
+    const { plan, execute } = await cudaKernel(request(s, "quantize", x.dtype));
+    return toQuantized(s, x.shape, runPlan(plan, x.shape, { x: inputData(x) }, execute, seed));
+  },
+  async dequantize(q) {
+    const { plan, execute } = await cudaKernel(request(q.scheme, "dequantize"));
+    return runPlan(plan, q.shape, quantizedInputs(q), execute).y as Float32Array;
+  },
+  async gemv(w, x) {
+    const { plan, execute } = await cudaKernel(request(w.scheme, "gemv"));
+    return runPlan(plan, w.shape, { ...quantizedInputs(w), x }, execute).y as Float32Array;
+  },
+};
+
 export function runner(backend: Backend): Runner {
-  return backend === "wasm" ? wasm : backend === "wgsl" ? wgsl : interpreter;
+  return backend === "wasm"
+    ? wasm
+    : backend === "wgsl"
+      ? wgsl
+      : backend === "cuda"
+        ? cuda
+        : interpreter;
 }

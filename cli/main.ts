@@ -9,6 +9,8 @@ import { runCheck } from "./commands/check.js";
 import { BENCH_KERNELS, runBench } from "./commands/bench.js";
 import { runFmt } from "./commands/fmt.js";
 import { runCompile, TARGETS } from "./commands/compile.js";
+import { ARCHS } from "../backends/cuda/nvcc.js";
+import { useCudaNotice } from "../backends/cuda/runtime.js";
 import { runList } from "./commands/list.js";
 import { runQdq } from "./commands/qdq.js";
 import { runGemv } from "./commands/gemv.js";
@@ -89,6 +91,7 @@ function program(io: Io): Command {
     .hook("preAction", (root, command) =>
       useWgslAdapter((command.opts().adapter ?? root.opts().adapter) as string | undefined),
     )
+    .hook("preAction", () => useCudaNotice(io.stderr))
     .addHelpText(
       "after",
       `
@@ -133,6 +136,9 @@ Examples:
     .option("--out <dir>", "folder for the artifacts and manifest.json")
     .option("--dump-ir <passes>", "print the IR after these passes (comma-separated): validate, graph, fuse, layout, lower")
     .option("--kernel <name>", "compile only this kernel")
+    .addOption(
+      new Option("--arch <sm>", "GPU architecture for --target cuda (recorded in the manifest)").choices([...ARCHS]),
+    )
     .action((source: string, opts) => runCompile(source, opts, io));
 
   qkc

@@ -345,8 +345,8 @@ describe("user errors are one line and exit 1", () => {
       /^error: unknown scheme 'zzzzzzzzzz'; `qkc list` shows the built-ins/,
     ],
     [
-      ["qdq", "mxfp4", "--in", "x.npy", "--out", "y.npy", "--backend", "cuda"],
-      /argument 'cuda' is invalid\. qkc has these backends: interp, wasm\./,
+      ["qdq", "mxfp4", "--in", "x.npy", "--out", "y.npy", "--backend", "metal"],
+      /argument 'metal' is invalid\. qkc has these backends: interp, wasm, wgsl, cuda\./,
     ],
     [
       ["qdq", "mxfp4", "--in", "/no/such/x.npy", "--out", "y.npy"],

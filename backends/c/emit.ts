@@ -46,6 +46,8 @@ export interface CDialect {
   readonly f32Unary?: (kind: "neg" | "abs", a: string) => string;
   /** a load, store or table index; undefined: the expression as printed */
   readonly index?: (e: Expr) => string;
+  /** a variable read; undefined: its name */
+  readonly variable?: (name: string, type: ScalarType) => string;
 }
 
 export const C99: CDialect = {};
@@ -66,7 +68,7 @@ export function printExprIn(d: CDialect, e: Expr): string {
         ? `${(e.value as number) >>> 0}u`
         : `((int32_t)${(e.value as number) | 0})`;
     case "var":
-      return e.name;
+      return d.variable ? d.variable(e.name, e.type) : e.name;
     case "load":
       return `((${CTYPE[e.type]})${e.buffer}[${index(e.index)}])`;
     case "table":
@@ -193,8 +195,8 @@ static inline uint32_t qkc_philox_bits(uint32_t k0, uint32_t k1, uint32_t index,
     uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
     c1 = (uint32_t)p1; c3 = (uint32_t)p0; c0 = n0; c2 = n2;
   }
-  uint32_t w[4] = { c0, c1, c2, c3 };
-  uint32_t word = w[index & 3];
+  uint32_t j = index & 3u; /* selects, not an array: no local memory on a GPU */
+  uint32_t word = j == 0u ? c0 : j == 1u ? c1 : j == 2u ? c2 : c3;
   return bits >= 32 ? word : word >> (32 - bits);
 }
 `.replaceAll("static inline", fn);

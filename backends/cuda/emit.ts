@@ -11,7 +11,14 @@
  * The same file compiles with nvcc, or with g++ and the CPU execution layer
  * of ./emulator (its `cuda_runtime.h` is found first on the include path).
  */
-import type { ElemType, Expr, Kernel, Param, Stmt } from "../../ir/kernel.js";
+import {
+  K,
+  type ElemType,
+  type Expr,
+  type Kernel,
+  type Param,
+  type Stmt,
+} from "../../ir/kernel.js";
 import { INFIX } from "../../ir/kernel-print.js";
 import { CTYPE, ELEM, cPrelude, f32Literal, printExprIn, type CDialect } from "../c/emit.js";
 import { schedule, walk, walkExprs, type Reduction, type Schedule } from "./schedule.js";
@@ -93,6 +100,9 @@ class Printer {
           ? `qkc_as_f32(qkc_as_u32(${a}) ^ 0x80000000u)`
           : `qkc_as_f32(qkc_as_u32(${a}) & 0x7fffffffu)`,
       index: (e) => this.index(e),
+      // a 64-bit index read as the IR's i32 elsewhere: i32 arithmetic stays 32-bit
+      variable: (name, type) =>
+        type === "i32" && this.wide.has(name) ? `((int32_t)${name})` : name,
     };
   }
 
@@ -102,23 +112,24 @@ class Printer {
 
   /** An i32 index expression in 64-bit arithmetic (the same value wherever i32 did not wrap). */
   index(e: Expr): string {
-    if (e.type !== "i32") return `(int64_t)(${this.expr(e)})`;
+    if (e.type !== "i32") return `(qkc_index_t)(${this.expr(e)})`;
     switch (e.op) {
       case "var":
-        return this.wide.has(e.name) ? e.name : `(int64_t)${e.name}`;
+        return this.wide.has(e.name) ? e.name : `(qkc_index_t)${e.name}`;
       case "const":
-        return `(int64_t)${e.value as number}`;
+        return `(qkc_index_t)${e.value as number}`;
       case "binary":
         if (e.kind === "min" || e.kind === "max")
-          return `qkc_${e.kind}_i64(${this.index(e.a)}, ${this.index(e.b)})`;
-        if (["add", "sub", "mul", "div"].includes(e.kind))
+          return `qkc_i${e.kind}<qkc_index_t>(${this.index(e.a)}, ${this.index(e.b)})`;
+        if (["add", "sub", "mul"].includes(e.kind))
           return `(${this.index(e.a)} ${INFIX[e.kind]} ${this.index(e.b)})`;
     }
-    return `(int64_t)(${this.expr(e)})`;
+    // division and everything else: the IR's own i32 value
+    return `(qkc_index_t)(${this.expr(e)})`;
   }
 
   typeOf(name: string, t: Stmt & { op: "let" }): string {
-    return t.type === "i32" && this.wide.has(name) ? "int64_t" : CTYPE[t.type];
+    return t.type === "i32" && this.wide.has(name) ? "qkc_index_t" : CTYPE[t.type];
   }
 
   value(name: string, e: Expr): string {
@@ -126,7 +137,7 @@ class Printer {
   }
 
   loopType(v: string): string {
-    return this.wide.has(v) ? "int64_t" : "int32_t";
+    return this.wide.has(v) ? "qkc_index_t" : "int32_t";
   }
 
   elem(buffer: string): string {
@@ -139,7 +150,6 @@ interface Ctx {
   readonly sched: Schedule;
   /** "item": group-mode item level (stores on lane 0, split loops); "lane": per lane; "pre": preamble */
   readonly where: "item" | "lane" | "pre" | "plain";
-  readonly hoistedReads?: ReadonlyMap<Stmt, string>;
   readonly overrides?: ReadonlyMap<Stmt, (indent: string) => string[]>;
 }
 
@@ -187,17 +197,12 @@ function printStmts(
         out.push(`${indent}}`);
         break;
       case "for": {
-        const read = ctx.hoistedReads?.get(s);
-        if (read) {
-          out.push(`${indent}${read}`);
-          break;
-        }
         const split = ctx.where === "item" ? ctx.sched.loops.get(s) : undefined;
         if (split === "map") printMap(ctx, s, indent, out, declared);
         else if (split) printReduction(ctx, s, split, indent, out, declared);
         else {
           const t = p.loopType(s.var);
-          const bound = (e: Expr) => (t === "int64_t" ? p.index(e) : p.expr(e));
+          const bound = (e: Expr) => (t === "qkc_index_t" ? p.index(e) : p.expr(e));
           out.push(
             `${indent}for (${t} ${s.var} = ${bound(s.start)}, ${s.var}_end = ${bound(s.end)}; ${s.var} < ${s.var}_end; ${s.var}++) {`,
           );
@@ -218,7 +223,7 @@ type For = Extract<Stmt, { op: "for" }>;
 function laneLoopHead(ctx: Ctx, s: For, indent: string): string {
   const { p } = ctx;
   const t = p.loopType(s.var);
-  const bound = (e: Expr) => (t === "int64_t" ? p.index(e) : p.expr(e));
+  const bound = (e: Expr) => (t === "qkc_index_t" ? p.index(e) : p.expr(e));
   return `${indent}for (${t} ${s.var} = ${bound(s.start)} + (${t})qkc_lane, ${s.var}_end = ${bound(s.end)}; ${s.var} < ${s.var}_end; ${s.var} += ${ctx.sched.lanes}) {`;
 }
 
@@ -256,7 +261,7 @@ function printReduction(
       `${ind}{`,
       `${ind}  const bool qkc_take = ${p.expr(sel.cond)};`,
       `${ind}  ${a.name} = qkc_take ? ${p.expr(sel.a)} : ${a.name};`,
-      `${ind}  ${a.name}_at = qkc_take ? (int64_t)${s.var} : ${a.name}_at;`,
+      `${ind}  ${a.name}_at = qkc_take ? (qkc_index_t)${s.var} : ${a.name}_at;`,
       `${ind}}`,
     ]);
   }
@@ -264,7 +269,8 @@ function printReduction(
   out.push(
     `${indent}/* ${s.var}: lanes scan their iterations in order, then combine ${names} exactly */`,
   );
-  for (const r of rs) if (r.indexed) out.push(`${indent}int64_t ${r.var}_at = INT64_MAX;`);
+  for (const r of rs)
+    if (r.indexed) out.push(`${indent}qkc_index_t ${r.var}_at = qkc_index_max<qkc_index_t>();`);
   out.push(laneLoopHead(ctx, s, indent));
   printStmts({ ...ctx, where: "lane", overrides }, s.body, indent + "  ", out, new Set(declared));
   out.push(`${indent}}`);
@@ -278,7 +284,7 @@ function printReduction(
       out.push(`${indent}  const ${ty} ${o} = __shfl_xor_sync(qkc_mask, ${r.var}, qkc_d, ${L});`);
       if (r.indexed) {
         out.push(
-          `${indent}  const int64_t ${o}_at = __shfl_xor_sync(qkc_mask, ${r.var}_at, qkc_d, ${L});`,
+          `${indent}  const qkc_index_t ${o}_at = __shfl_xor_sync(qkc_mask, ${r.var}_at, qkc_d, ${L});`,
           `${indent}  const bool ${o}_wins = ${o} ${cmp} ${r.var} || (${o} == ${r.var} && ${o}_at < ${r.var}_at);`,
           `${indent}  ${r.var} = ${o}_wins ? ${o} : ${r.var};`,
           `${indent}  ${r.var}_at = ${o}_wins ? ${o}_at : ${r.var}_at;`,
@@ -305,14 +311,14 @@ const paramDecl = (p: Param): string =>
 /** Integer expressions over scalars and pure preamble lets, printable on the host; undefined if not. */
 function hostCount(
   p: Printer,
-  sched: Schedule,
+  preamble: readonly Stmt[],
   e: Expr,
   lets: string[],
   seen: Set<string>,
 ): boolean {
   const defs = new Map<string, Expr>();
   const assigned = new Set<string>();
-  walk(sched.preamble, (s) => {
+  walk(preamble, (s) => {
     if (s.op === "let") defs.set(s.name, s.value);
     if (s.op === "assign") assigned.add(s.name);
   });
@@ -326,7 +332,7 @@ function hostCount(
       if (!seen.has(x.name)) {
         seen.add(x.name);
         lets.push(
-          `  const ${x.type === "i32" ? "int64_t" : CTYPE[x.type]} ${x.name} = ${x.type === "i32" ? p.index(d) : p.expr(d)};`,
+          `  const ${x.type === "i32" ? "qkc_index_t" : CTYPE[x.type]} ${x.name} = ${x.type === "i32" ? p.index(d) : p.expr(d)};`,
         );
       }
       return true;
@@ -343,7 +349,7 @@ function hostCount(
  * as unread), so that the printed kernel has no unused variables. Expressions
  * have no side effects: this changes no result.
  */
-export function pruneDead(k: Kernel): Kernel {
+export function pruneDead(k: Kernel, keep: ReadonlySet<string> = new Set()): Kernel {
   let body = k.body;
   for (;;) {
     const reads = new Map<string, number>();
@@ -364,7 +370,8 @@ export function pruneDead(k: Kernel): Kernel {
         count(s.end);
       }
     });
-    const dead = (s: Stmt) => (s.op === "let" || s.op === "assign") && !reads.has(s.name);
+    const dead = (s: Stmt) =>
+      (s.op === "let" || s.op === "assign") && !reads.has(s.name) && !keep.has(s.name);
     let removed = 0;
     const prune = (stmts: readonly Stmt[]): Stmt[] =>
       stmts.flatMap((s): Stmt[] => {
@@ -383,50 +390,60 @@ export function pruneDead(k: Kernel): Kernel {
   }
 }
 
+/** C text of "some index can reach 2^30": the product of the kernel's i32 sizes, each at least 1. */
+function wideTest(k: Kernel): string {
+  const sizes = k.params.filter((p) => p.kind === "scalar" && p.type === "i32").map((p) => p.name);
+  if (!sizes.length) return "false";
+  return `${sizes.map((n) => `(double)(${n} > 1 ? ${n} : 1)`).join(" * ")} >= 1073741824.0`;
+}
+
 function printKernel(
   k: Kernel,
   lanesHint: number,
 ): { text: string; info: Omit<CudaKernelInfo, "name" | "params"> } {
-  const sched = schedule(k, lanesHint);
-  const p = new Printer(k);
+  // hoisted reductions: pre-pass kernels; the main kernel reads their workspace word instead
+  const hoisted = schedule(k, lanesHint).hoisted;
+  const words = hoisted.length;
+  const readBack = new Map(
+    hoisted.map((h) => [
+      h.at,
+      K.assign(h.var, K.bitcast(K.load("qkc_ws", K.i32(h.word), "u32"), "f32")),
+    ]),
+  );
+  const top = k.body.map((s, j) => readBack.get(j) ?? s);
+  const main = pruneDead({ ...k, body: top });
+  const sched = schedule(main, lanesHint);
+  const p = new Printer(main);
   const out: string[] = [];
-  const words = sched.hoisted.length;
   const params = k.params.map(paramDecl);
   const wsParam = words ? [`uint32_t* __restrict__ qkc_ws`] : [];
   const allParams = [...params, ...wsParam].join(", ");
-  const hoistedReads = new Map<Stmt, string>();
-  for (const h of sched.hoisted)
-    hoistedReads.set(
-      sched.preamble[h.at],
-      `${h.var} = qkc_as_f32(qkc_ws[${h.word}]); /* from ${k.name}_amax${h.word} */`,
-    );
   const globals: string[] = [];
   const launches: string[] = [];
   const argNames = k.params.map((x) => x.name);
 
-  // pre-pass kernels of hoisted reductions
-  for (const h of sched.hoisted) {
-    const loop = sched.preamble[h.at] as For;
+  for (const h of hoisted) {
+    const pre = pruneDead(
+      { ...k, body: [...top.slice(0, h.at).filter((s) => s.op !== "store"), k.body[h.at]] },
+      new Set([h.var]),
+    );
+    const loop = pre.body[pre.body.length - 1] as For;
+    const before = pre.body.slice(0, -1);
+    const ph = new Printer(pre);
+    const ctx: Ctx = { p: ph, sched: schedule(pre, 1), where: "plain" };
     const g = `${k.name}_amax${h.word}`;
     globals.push(g);
     out.push(
       `/* ${k.name}: ${h.var} = max over the tensor (non-negative, so the u32 bits order like the floats) */`,
-      `extern "C" __global__ void __launch_bounds__(${THREADS}) ${g}(${allParams}) {`,
+      `template <typename qkc_index_t>`,
+      `__global__ void __launch_bounds__(${THREADS}) ${g}(${allParams}) {`,
     );
-    const before = sched.preamble.slice(0, h.at);
-    const ctx: Ctx = { p, sched, where: "plain", hoistedReads };
-    printStmts(
-      ctx,
-      before.filter((s) => s.op !== "store"),
-      "  ",
-      out,
-      new Set(),
-    );
-    const t = p.loopType(loop.var);
-    const bound = (e: Expr) => (t === "int64_t" ? p.index(e) : p.expr(e));
+    printStmts(ctx, before, "  ", out, new Set());
+    const t = ph.loopType(loop.var);
+    const bound = (e: Expr) => (t === "qkc_index_t" ? ph.index(e) : ph.expr(e));
     out.push(
-      `  const int64_t qkc_stride = (int64_t)gridDim.x * blockDim.x;`,
-      `  for (${t} ${loop.var} = ${bound(loop.start)} + (${t})(blockIdx.x * (int64_t)blockDim.x + threadIdx.x), ${loop.var}_end = ${bound(loop.end)}; ${loop.var} < ${loop.var}_end; ${loop.var} += (${t})qkc_stride) {`,
+      `  const qkc_index_t qkc_stride = (qkc_index_t)gridDim.x * blockDim.x;`,
+      `  for (${t} ${loop.var} = ${bound(loop.start)} + (${t})(blockIdx.x * (qkc_index_t)blockDim.x + threadIdx.x), ${loop.var}_end = ${bound(loop.end)}; ${loop.var} < ${loop.var}_end; ${loop.var} += (${t})qkc_stride) {`,
     );
     printStmts(ctx, loop.body, "    ", out, new Set());
     out.push(
@@ -440,15 +457,16 @@ function printKernel(
       ``,
     );
     const lets: string[] = [];
-    const n = `(${p.index(loop.end)} - ${p.index(loop.start)})`;
+    const n = `(${ph.index(loop.end)} - ${ph.index(loop.start)})`;
+    const seen = new Set<string>();
     const known =
-      hostCount(p, sched, loop.end, lets, new Set()) &&
-      hostCount(p, sched, loop.start, lets, new Set());
+      hostCount(ph, before, loop.end, lets, seen) && hostCount(ph, before, loop.start, lets, seen);
     launches.push(
       `  { /* ${h.var} */`,
       ...(known ? lets.map((l) => "  " + l) : []),
-      `    const int64_t qkc_n = ${known ? n : String(THREADS * 1024)};`,
-      `    QKC_LAUNCH(${g}, qkc_grid(qkc_n), ${THREADS}, 0, stream, ${[...argNames, "workspace"].join(", ")});`,
+      `    const qkc_index_t qkc_n = ${known ? n : String(THREADS * 1024)};`,
+      `    if (qkc_wide) QKC_LAUNCH(${g}<int64_t>, qkc_grid(qkc_n), ${THREADS}, 0, stream, ${[...argNames, "workspace"].join(", ")});`,
+      `    else QKC_LAUNCH(${g}<int32_t>, qkc_grid(qkc_n), ${THREADS}, 0, stream, ${[...argNames, "workspace"].join(", ")});`,
       `  }`,
     );
   }
@@ -458,7 +476,8 @@ function printKernel(
   out.push(
     `/* ${first?.op === "comment" ? first.text : k.name} */`,
     `/* schedule: ${sched.mode}, ${sched.why} */`,
-    `extern "C" __global__ void __launch_bounds__(${THREADS}) ${k.name}_kernel(${allParams}) {`,
+    `template <typename qkc_index_t>`,
+    `__global__ void __launch_bounds__(${THREADS}) ${k.name}_kernel(${allParams}) {`,
   );
   if (sched.mode === "serial") {
     out.push(`  if (blockIdx.x != 0 || threadIdx.x != 0) return;`);
@@ -466,28 +485,36 @@ function printKernel(
     out.push(`}`);
   } else {
     const declared = new Set<string>();
-    printStmts({ p, sched, where: "pre", hoistedReads }, sched.preamble, "  ", out, declared);
+    printStmts({ p, sched, where: "pre" }, sched.preamble, "  ", out, declared);
     const counts = sched.nest.map((f) => `qkc_n_${f.var}`);
     for (const f of sched.nest)
       out.push(
-        `  const int64_t qkc_n_${f.var} = qkc_max_i64(0, ${p.index(f.end)} - ${p.index(f.start)});`,
+        `  const qkc_index_t qkc_n_${f.var} = qkc_imax<qkc_index_t>(0, ${p.index(f.end)} - ${p.index(f.start)});`,
       );
-    out.push(`  const int64_t qkc_items = ${counts.join(" * ")};`);
+    out.push(`  const qkc_index_t qkc_items = ${counts.join(" * ")};`);
     const L = sched.mode === "group" ? sched.lanes : 1;
     const maskAt = out.length;
     if (L > 1) out.push(`  const unsigned qkc_lane = threadIdx.x % ${L}u;`);
     out.push(
-      `  const int64_t qkc_first = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x)${L > 1 ? ` / ${L}` : ""};`,
-      `  const int64_t qkc_step = (int64_t)gridDim.x * blockDim.x${L > 1 ? ` / ${L}` : ""};`,
-      `  for (int64_t qkc_item = qkc_first; qkc_item < qkc_items; qkc_item += qkc_step) {`,
-      `    int64_t qkc_rest = qkc_item;`,
+      `  const qkc_index_t qkc_first = (qkc_index_t)((blockIdx.x * blockDim.x + threadIdx.x)${L > 1 ? ` / ${L}u` : ""});`,
+      `  const qkc_index_t qkc_step = (qkc_index_t)(gridDim.x * blockDim.x${L > 1 ? ` / ${L}u` : ""});`,
     );
+    out.push(
+      `  for (qkc_index_t qkc_item = qkc_first; qkc_item < qkc_items; qkc_item += qkc_step) {`,
+    );
+    if (sched.nest.length > 1) out.push(`    qkc_index_t qkc_rest = qkc_item;`);
     for (const f of [...sched.nest].reverse()) {
       const t = p.loopType(f.var);
+      const rest = sched.nest.length > 1 ? "qkc_rest" : "qkc_item";
+      if (f === sched.nest[0]) {
+        out.push(`    const ${t} ${f.var} = (${t})(${p.index(f.start)} + ${rest});`);
+        continue;
+      }
       out.push(
-        `    const ${t} ${f.var} = (${t})(${p.index(f.start)} + qkc_rest % qkc_n_${f.var});`,
+        `    const qkc_index_t qkc_${f.var}_q = qkc_rest / qkc_n_${f.var};`,
+        `    const ${t} ${f.var} = (${t})(${p.index(f.start)} + (qkc_rest - qkc_${f.var}_q * qkc_n_${f.var}));`,
+        `    qkc_rest = qkc_${f.var}_q;`,
       );
-      if (f !== sched.nest[0]) out.push(`    qkc_rest /= qkc_n_${f.var};`);
     }
     const nestVars = new Set(sched.nest.map((f) => f.var));
     printStmts(
@@ -513,7 +540,9 @@ function printKernel(
   const known =
     sched.mode !== "serial" &&
     sched.nest.every(
-      (f) => hostCount(p, sched, f.start, lets, seen) && hostCount(p, sched, f.end, lets, seen),
+      (f) =>
+        hostCount(p, sched.preamble, f.start, lets, seen) &&
+        hostCount(p, sched.preamble, f.end, lets, seen),
     );
   const L = sched.mode === "group" ? sched.lanes : 1;
   const items =
@@ -521,7 +550,7 @@ function printKernel(
       ? "1"
       : known
         ? sched.nest
-            .map((f) => `qkc_max_i64(0, ${p.index(f.end)} - ${p.index(f.start)})`)
+            .map((f) => `qkc_imax<qkc_index_t>(0, ${p.index(f.end)} - ${p.index(f.start)})`)
             .join(" * ")
         : String(THREADS * 1024);
   const launcherParams = [
@@ -531,11 +560,16 @@ function printKernel(
   ];
   out.push(
     `extern "C" cudaError_t ${k.name}(${launcherParams.join(", ")}) {`,
+    `  using qkc_index_t = int64_t;`,
+    `  /* 64-bit indices only for tensors of 2^30 elements or more (the product of the sizes bounds every index) */`,
+    `  const bool qkc_wide = ${wideTest(k)};`,
     ...(words ? [`  cudaMemsetAsync(workspace, 0, ${4 * words}, stream);`] : []),
     ...launches,
     ...(known ? lets : []),
     `  const int64_t qkc_threads = (int64_t)(${items}) * ${L};`,
-    `  QKC_LAUNCH(${k.name}_kernel, ${sched.mode === "serial" ? "1" : "qkc_grid(qkc_threads)"}, ${THREADS}, 0, stream, ${[...argNames, ...(words ? ["workspace"] : [])].join(", ")});`,
+    `  const unsigned qkc_blocks = ${sched.mode === "serial" ? "1" : "qkc_grid(qkc_threads)"};`,
+    `  if (qkc_wide) QKC_LAUNCH(${k.name}_kernel<int64_t>, qkc_blocks, ${THREADS}, 0, stream, ${[...argNames, ...(words ? ["workspace"] : [])].join(", ")});`,
+    `  else QKC_LAUNCH(${k.name}_kernel<int32_t>, qkc_blocks, ${THREADS}, 0, stream, ${[...argNames, ...(words ? ["workspace"] : [])].join(", ")});`,
     `  return cudaGetLastError();`,
     `}`,
     ``,
@@ -570,8 +604,9 @@ const PRELUDE = `#include <stdint.h>
 #define QKC_CLZ(x) __builtin_clz(x)
 #endif
 
-${cPrelude("[[maybe_unused]] static __host__ __device__ __forceinline__", "QKC_CLZ(x)")}[[maybe_unused]] static __host__ __device__ __forceinline__ int64_t qkc_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
-[[maybe_unused]] static __host__ __device__ __forceinline__ int64_t qkc_max_i64(int64_t a, int64_t b) { return a < b ? b : a; }
+${cPrelude("[[maybe_unused]] static __host__ __device__ __forceinline__", "QKC_CLZ(x)")}template <class T> __host__ __device__ __forceinline__ T qkc_imin(T a, T b) { return a < b ? a : b; }
+template <class T> __host__ __device__ __forceinline__ T qkc_imax(T a, T b) { return a < b ? b : a; }
+template <class T> __host__ __device__ __forceinline__ T qkc_index_max() { return sizeof(T) == 8 ? (T)INT64_MAX : (T)INT32_MAX; }
 [[maybe_unused]] static inline unsigned qkc_grid(int64_t threads) {
   const int64_t blocks = (threads + ${THREADS - 1}) / ${THREADS};
   return (unsigned)(blocks < 1 ? 1 : blocks > ${MAX_BLOCKS} ? ${MAX_BLOCKS} : blocks);
@@ -594,7 +629,7 @@ export function emitCuda(kernels: readonly Kernel[], opts: CudaEmitOptions = {})
   const bodies: string[] = [];
   for (const k of kernels) {
     for (const t of k.tables) if (!tables.has(t.name)) tables.set(t.name, tableText(t));
-    const { text, info } = printKernel(pruneDead(k), opts.lanes?.(k) ?? 32);
+    const { text, info } = printKernel(k, opts.lanes?.(k) ?? 32);
     bodies.push(text);
     infos.push({ name: k.name, params: k.params, ...info });
   }
@@ -602,7 +637,7 @@ export function emitCuda(kernels: readonly Kernel[], opts: CudaEmitOptions = {})
     `/* ${title}: generated by qkc from KernelIR; edit the .qs source, not this file. */`,
     `#include "${header}"`,
     PRELUDE,
-    ...tables.values(),
+    ...[...tables].filter(([name]) => bodies.some((b) => b.includes(`${name}[`))).map(([, t]) => t),
     "",
     ...bodies,
     dispatch(infos),

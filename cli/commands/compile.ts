@@ -18,12 +18,16 @@ import { emitWasm } from "../../backends/wasm/emit.js";
 import { generateBindings } from "../../backends/wasm/bindings.js";
 import { emitWgsl } from "../../backends/wgsl/emit.js";
 import { generateWgslBindings, uniqueKernelNames } from "../../backends/wgsl/bindings.js";
+import { emitCudaPlans } from "../../backends/cuda/plans.js";
+import { NVCC_FLAGS } from "../../backends/cuda/nvcc.js";
 
-export const TARGETS = ["ir", "wasm", "wgsl"] as const;
+export const TARGETS = ["ir", "wasm", "wgsl", "cuda"] as const;
 export type Target = (typeof TARGETS)[number];
 
 export interface CompileOptions {
   target: Target;
+  /** --target cuda: the GPU architecture recorded in the manifest and its nvcc line (default sm_90a) */
+  arch?: string;
   out?: string;
   dumpIr?: string;
   kernel?: string;
@@ -90,8 +94,12 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   await mkdir(opts.out, { recursive: true }).catch((e: Error) => {
     throw new UserError(`${opts.out}: cannot create the folder: ${e.message}`);
   });
+  if (opts.arch && opts.target !== "cuda")
+    throw new UserError(`--arch is for --target cuda; drop it or add --target cuda`);
   const files: string[] = [];
   let artifact: { reservedBytes: number } | undefined;
+  let cuda: Record<string, unknown> | undefined;
+  const cudaLaunchers: Record<string, unknown> = {};
   const wgslFiles: Record<string, { file: string; entryPoint: string; workgroupSize: number }> = {};
   if (opts.target === "wgsl") {
     const plans = uniqueKernelNames(results.map((r) => r.plan));
@@ -108,6 +116,35 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
     await writeFileAtomic(join(opts.out, "kernels.js"), bindings.js);
     await writeFileAtomic(join(opts.out, "kernels.d.ts"), bindings.dts);
     files.push("kernels.tables.bin", "kernels.ts", "kernels.js", "kernels.d.ts");
+  } else if (opts.target === "cuda") {
+    const emitted = emitCudaPlans(
+      results.map((r) => r.plan),
+      { title: `qkc CUDA kernels for ${source}` },
+    );
+    await writeFileAtomic(join(opts.out, "kernels.cu"), emitted.artifact.cu);
+    await writeFileAtomic(join(opts.out, "kernels.h"), emitted.artifact.header);
+    files.push("kernels.cu", "kernels.h");
+    emitted.plans.forEach((p, j) =>
+      p.kernels.forEach((k, i) => {
+        const info = emitted.artifact.kernels.find((x) => x.name === k.name)!;
+        cudaLaunchers[`${j}:${results[j].plan.kernels[i].name}`] = {
+          launcher: info.launcher,
+          schedule: `${info.mode}, ${info.schedule}`,
+          lanes: info.lanes,
+          workspaceBytes: info.workspaceBytes,
+          globals: info.globals,
+        };
+      }),
+    );
+    const arch = opts.arch ?? "sm_90a";
+    cuda = {
+      file: "kernels.cu",
+      header: "kernels.h",
+      arch,
+      build: `nvcc ${NVCC_FLAGS.join(" ")} -arch=${arch} -c kernels.cu`,
+      threadsPerBlock: 256,
+      contraction: "none: f32 ops are __fadd_rn/__fsub_rn/__fmul_rn/__fdiv_rn, built with -fmad=false",
+    };
   } else if (opts.target === "ir") {
     for (const { plan } of results) {
       const file = `${plan.spec.name}.kir`;
@@ -149,10 +186,18 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
         name: k.name,
         params: k.params,
         ...(wgslFiles[k.name] ? { wgsl: wgslFiles[k.name] } : {}),
+        ...(cudaLaunchers[`${j}:${k.name}`] ? { cuda: cudaLaunchers[`${j}:${k.name}`] } : {}),
       })),
       file:
-        opts.target === "ir" ? files[j] : opts.target === "wgsl" ? "kernels.js" : "kernels.wasm",
+        opts.target === "ir"
+          ? files[j]
+          : opts.target === "wgsl"
+            ? "kernels.js"
+            : opts.target === "cuda"
+              ? "kernels.cu"
+              : "kernels.wasm",
     })),
+    ...(cuda ? { cuda } : {}),
     ...(artifact
       ? {
           wasm: {

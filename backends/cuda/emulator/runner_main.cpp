@@ -1,6 +1,8 @@
 /*
  * A host for one generated .cu built with -DQKC_DISPATCH: runs one launcher
- * by name on buffers kept in files. Usage: qkc-cuda-host JOB, where JOB is
+ * by name on buffers kept in files, copied to device memory and back. Built
+ * with g++ against ./cuda_runtime.h it runs on the CPU execution layer; built
+ * with nvcc (as a .cu) it runs on the GPU. Usage: qkc-cuda-host JOB, where JOB is
  *   kernel NAME
  *   buffer PATH BYTES     (one per buffer parameter, in order; read, then written back)
  *   scalar BITS           (one per scalar parameter, in order; the 32-bit pattern)
@@ -42,13 +44,16 @@ static bool run_job(const char* path, std::string& why) {
   }
   fclose(job);
   std::vector<void*> buffers;
+  std::vector<std::vector<unsigned char>> host(paths.size());
   for (size_t i = 0; ok && i < paths.size(); i++) {
     void* p = nullptr;
-    cudaMalloc(&p, sizes[i]);
+    if (cudaMalloc(&p, sizes[i] ? sizes[i] : 1) != cudaSuccess) ok = (why = "out of device memory", false);
     buffers.push_back(p);
+    host[i].resize(sizes[i]);
     FILE* f = fopen(paths[i].c_str(), "rb");
-    if (!f || fread(p, 1, sizes[i], f) != sizes[i]) ok = (why = "cannot read " + paths[i], false);
+    if (!f || fread(host[i].data(), 1, sizes[i], f) != sizes[i]) ok = (why = "cannot read " + paths[i], false);
     if (f) fclose(f);
+    if (ok) cudaMemcpy(p, host[i].data(), sizes[i], cudaMemcpyHostToDevice);
   }
   void* workspace = nullptr;
   if (ok) {
@@ -58,10 +63,12 @@ static bool run_job(const char* path, std::string& why) {
     if (rc == -1) ok = (why = "no kernel named " + kernel, false);
     else if (rc == -2) ok = (why = kernel + " takes other buffers or scalars than the job gives", false);
     else if (rc != 0) ok = (why = std::string("launch failed: ") + cudaGetErrorString((cudaError_t)rc), false);
+    if (ok && cudaDeviceSynchronize() != cudaSuccess) ok = (why = "the kernel failed on the device", false);
   }
   for (size_t i = 0; ok && i < paths.size(); i++) {
+    cudaMemcpy(host[i].data(), buffers[i], sizes[i], cudaMemcpyDeviceToHost);
     FILE* f = fopen(paths[i].c_str(), "wb");
-    if (!f || fwrite(buffers[i], 1, sizes[i], f) != sizes[i]) ok = (why = "cannot write " + paths[i], false);
+    if (!f || fwrite(host[i].data(), 1, sizes[i], f) != sizes[i]) ok = (why = "cannot write " + paths[i], false);
     if (f) fclose(f);
   }
   for (void* p : buffers) cudaFree(p);

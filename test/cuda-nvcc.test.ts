@@ -1,0 +1,118 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { beforeAll, describe, expect, it } from "vitest";
+import { emitCudaPlans } from "../backends/cuda/plans.js";
+import {
+  CHECK_ARCHS,
+  findNvcc,
+  NVCC_FLAGS,
+  nvccCheck,
+  type NvccResult,
+} from "../backends/cuda/nvcc.js";
+import { compile } from "../passes/pipeline.js";
+import { builtinScheme } from "../stdlib/index.js";
+import { scheme, type Scheme } from "../ir/scheme.js";
+import type { KernelSpec } from "../ir/program.js";
+
+const nvcc = findNvcc();
+if (!nvcc)
+  console.warn(
+    "nvcc not found (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin, /usr/local/bin): the CUDA build checks are skipped",
+  );
+
+/**
+ * A representative subset, one of each schedule the emitter produces: warp
+ * groups with exact shuffle reductions and nibble packing (mxfp4 quantize),
+ * thread-per-item GEMV and unpacking, 16-lane groups and a hoisted tensor amax
+ * (nvfp4 qdq), index-tracked min/max (int4_g128_asym), Philox and the Hadamard
+ * rotation (mxfp4_sr rotated). `npm run bench -- cuda` builds every stdlib
+ * scheme and kernel kind for the same archs.
+ */
+function kernels(): KernelSpec[] {
+  const spec = (
+    s: Scheme,
+    kind: KernelSpec["kind"],
+    extra: Partial<KernelSpec> = {},
+  ): KernelSpec => ({
+    name: `${kind}_${s.name}${extra.rotate ? "_rot" : ""}`,
+    kind,
+    scheme: s,
+    input: "f32",
+    output: "f32",
+    layout: "packed",
+    ...(kind === "gemv" ? { order: "fixed" as const } : {}),
+    ...extra,
+  });
+  const out: KernelSpec[] = [];
+  const mxfp4 = builtinScheme("mxfp4")!;
+  out.push(spec(mxfp4, "quantize"), spec(mxfp4, "dequantize"), spec(mxfp4, "gemv"));
+  out.push(spec(builtinScheme("nvfp4")!, "qdq"));
+  out.push(spec(builtinScheme("int4_g128_asym")!, "quantize", { layout: "unpacked" }));
+  const sr = scheme({
+    ...mxfp4,
+    name: "mxfp4_sr",
+    rounding: { mode: "stochastic", randomBits: 8 },
+  });
+  out.push(spec(sr, "quantize", { rotate: { kind: "hadamard", size: 32, seed: 3 } }));
+  return out;
+}
+
+describe.skipIf(!nvcc)(`nvcc builds generated CUDA for ${CHECK_ARCHS.join(", ")}`, () => {
+  let result: NvccResult;
+  const names = new Set<string>();
+  beforeAll(async () => {
+    const { artifact } = emitCudaPlans(kernels().map((k) => compile(k).plan));
+    for (const k of artifact.kernels) for (const g of k.globals) names.add(g);
+    result = await nvccCheck(nvcc!, artifact, mkdtempSync(join(tmpdir(), "qkc-nvcc-")));
+  }, 300_000);
+
+  it("compiles with -Werror all-warnings and ptxas -v,-warn-spills,-warn-lmem-usage", () => {
+    expect(result.ok, result.log.slice(0, 4000)).toBe(true);
+  });
+
+  it("every kernel on every arch: no ptxas warning, no spill, no stack (local memory)", () => {
+    for (const arch of CHECK_ARCHS) {
+      const reported = new Set(result.reports.filter((r) => r.arch === arch).map((r) => r.kernel));
+      expect(
+        [...names].filter((n) => !reported.has(n)),
+        `${arch}: kernels without a ptxas report`,
+      ).toEqual([]);
+    }
+    for (const r of result.reports) {
+      const where = `${r.kernel} on ${r.arch}`;
+      expect(r.warnings, where).toEqual([]);
+      expect([r.spillStores, r.spillLoads, r.stackBytes], where).toEqual([0, 0, 0]);
+      expect(r.registers, where).toBeGreaterThan(0);
+      expect(r.registers, `${where}: registers within __launch_bounds__(256)`).toBeLessThanOrEqual(
+        255,
+      );
+    }
+  });
+
+  it("the PTX of each kernel was read: global loads and stores are counted by width", () => {
+    expect(result.reports.length).toBe(2 * names.size * CHECK_ARCHS.length); // 32- and 64-bit index instances
+    for (const r of result.reports) {
+      const total = Object.values(r.loads).reduce((a, b) => a + b, 0);
+      expect(total, `${r.kernel} on ${r.arch} loads`).toBeGreaterThan(0);
+      expect(r.instructions, `${r.kernel} on ${r.arch}`).toBeGreaterThan(0);
+    }
+  });
+
+  it("the emulator's own test cases are plain CUDA too", async () => {
+    const fixture = join(import.meta.dirname, "fixtures/cuda/emulator-cases.cu");
+    const out = join(mkdtempSync(join(tmpdir(), "qkc-nvcc-")), "cases.o");
+    await promisify(execFile)(nvcc!, [
+      "-c",
+      "-x",
+      "cu",
+      ...NVCC_FLAGS,
+      "-arch=sm_80",
+      fixture,
+      "-o",
+      out,
+    ]);
+  }, 120_000);
+});
