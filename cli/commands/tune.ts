@@ -339,8 +339,8 @@ const oneOf =
   <T extends string>(choices: readonly T[]) =>
   (s: string) =>
     choices.find((c) => c === s);
-const count = (what: string) => (s: string) => {
-  if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`use a whole number of ${what}.`);
+const count = (what: string, min = 0) => (s: string) => {
+  if (!/^\d+$/.test(s) || Number(s) < min) throw new InvalidArgumentError(`use a whole number of ${what}${min ? ` (at least ${min})` : ""}.`);
   return Number(s);
 };
 
@@ -377,11 +377,11 @@ export function addTuneCommand(qkc: Command, io: Io): void {
     .addOption(new Option("--rule <list>", `scale rules: ${SCALE_RULES.join(", ")} (default: the scheme's)`).argParser(list("a scale rule", oneOf(SCALE_RULES), SCALE_RULES.join(", "))))
     .addOption(new Option("--rotate <list>", "none and/or hadamard (random Hadamard rotation of the block size)").argParser(list("a rotation", oneOf(ROTATE_CHOICES), "none,hadamard")))
     .addOption(new Option("--rounding <list>", `element rounding: ${ROUNDING_MODES.join(", ")} (default: the scheme's)`).argParser(list("a rounding mode", oneOf(ROUNDING_MODES), ROUNDING_MODES.join(", "))))
-    .addOption(new Option("--backend <name>", `backend that runs and times the kernels: ${BACKENDS.join(", ")}`).default("wasm").argParser(parseBackend))
+    .addOption(new Option("--backend <name>", `backend whose quantize/dequantize kernels are timed (errors are the interpreter's, which every backend matches bit for bit): ${BACKENDS.join(", ")}`).default("wasm").argParser(parseBackend))
     .addOption(new Option("--budget-bits <list>", "bit budgets (bits/element incl. scales) to recommend a variant for (default: each scheme's own)").argParser(list("a bit budget", positive, "numbers like 4.5 or 4.25,5")))
     .option("--per-tensor", "checkpoints: the best variant per tensor under one global --budget-bits, written as report/per-tensor.qs")
     .option("--out <dir>", "report folder", "report")
-    .addOption(new Option("--jobs <n>", "measurements at a time (worker threads; 1 = this thread)").default(defaultJobs(), "the number of CPUs").argParser(count("jobs")))
+    .addOption(new Option("--jobs <n>", "measurements at a time (worker threads; 1 = this thread)").default(defaultJobs(), "the number of CPUs").argParser(count("jobs", 1)))
     .addOption(new Option("--runs <n>", "timed runs per kernel after 2 warm-up runs (0: no timing)").default(5).argParser(count("runs")))
     .addOption(new Option("--seed <n>", "seed of synthetic data, rotation signs and stochastic rounding").default(0).argParser(count("the seed")))
     .action((schemes: string[], opts: TuneOptions) => runTune(schemes, opts, io))
