@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- tune`: the full sweep of qkc tune (block 8..256 x scale
+ * `npm run bench -- tune`: the full sweep of qkc tune (block 16..256 x scale
  * e8m0/e4m3/f16 x rule floor/rceil/amax x rotation none/hadamard) of MXFP4 on
  * one synthetic Student-t tensor, once in this thread and once over worker
  * threads: wall time, the parallel speed-up, and the Pareto front it finds.
@@ -18,7 +18,7 @@ export async function benchTune(rows = 256, cols = 4096) {
   const tensor = { name: "student-t:4", shape: [rows, cols], load: async () => data };
   const { variants, skipped } = buildVariants(
     [builtinScheme("mxfp4")!],
-    { block: [8, 16, 32, 64, 128, 256], scale: ["e8m0", "e4m3", "f16"], rule: ["floor", "rceil", "amax"], rotate: ["none", "hadamard"] },
+    { block: [16, 32, 64, 128, 256], scale: ["e8m0", "e4m3", "f16"], rule: ["floor", "rceil", "amax"], rotate: ["none", "hadamard"] },
     { formats: standardScope().formats, seed: 0, lastAxis: [cols] },
   );
   const out: { jobs: number; variants: number; skipped: number; failures: number; seconds: number }[] = [];
