@@ -3,13 +3,14 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
+  readdirSync,
+  rmSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { main } from "../cli/main.js";
 import {
   createSafetensors,
@@ -23,6 +24,7 @@ import type { Scheme } from "../ir/scheme.js";
 import { builtinScheme } from "../stdlib/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qkc-ckpt-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const fresh = (what: string) => join(dir, `${what}-${n++}`);
 

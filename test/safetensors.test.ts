@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { main } from "../cli/main.js";
 import {
   createSafetensors,
@@ -15,6 +15,7 @@ import {
 } from "../cli/safetensors.js";
 
 const dir = mkdtempSync(join(tmpdir(), "qkc-st-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let fileNo = 0;
 
 /** A safetensors file from a header object and raw data bytes (for writing broken files). */
