@@ -73,6 +73,27 @@ describe("qkc compile --target wgsl", () => {
     expect(bytes(g.y as Float32Array)).toEqual(bytes(gemv(ref, v)));
   });
 
+  it("double quantization: nested kernels that share a name across plans are renamed apart", async () => {
+    const dir = await compileWgsl("nf4_dq");
+    const mod = (await import(join(dir, "kernels.local.ts"))) as {
+      load: (d: GPUDevice, t: Uint8Array) => Promise<Kernels>;
+    };
+    const k = await mod.load(gpu.device, readFileSync(join(dir, "kernels.tables.bin")));
+    const s = builtinScheme("nf4_dq")!;
+    const shape = [4, 512];
+    const x = Float32Array.from({ length: 4 * 512 }, (_, i) => Math.sin(i * 1.3) * (1 + (i % 11)));
+    const tensor = { dtype: "f32" as const, shape, data: x };
+    const ref = quantize(s, tensor);
+    const q = await k.quantize_nf4_dq({ x }, shape);
+    expect(Array.from(q.dq_codes)).toEqual(Array.from(ref.doubleQuant!.scales.codes));
+    expect(bytes((await k.dequantize_nf4_dq(q, shape)).y as Float32Array)).toEqual(
+      bytes(dequantize(ref)),
+    );
+    expect(bytes((await k.qdq_nf4_dq({ x }, shape)).y as Float32Array)).toEqual(
+      bytes(qdq(s, tensor)),
+    );
+  });
+
   it("refuses a tables file that does not belong to the module", async () => {
     const mod = (await import(join(out, "kernels.local.ts"))) as {
       load: (d: GPUDevice, t: Uint8Array) => Promise<Kernels>;

@@ -101,8 +101,13 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   let cuda: Record<string, unknown> | undefined;
   const cudaLaunchers: Record<string, unknown> = {};
   const wgslFiles: Record<string, { file: string; entryPoint: string; workgroupSize: number }> = {};
+  // WGSL: one shader per kernel name, so kernels that share a name across plans are renamed apart
+  const outPlans =
+    opts.target === "wgsl"
+      ? uniqueKernelNames(results.map((r) => r.plan))
+      : results.map((r) => r.plan);
   if (opts.target === "wgsl") {
-    const plans = uniqueKernelNames(results.map((r) => r.plan));
+    const plans = outPlans;
     const shaders = plans.flatMap((p) => p.kernels.map((k) => emitWgsl(k)));
     for (const s of shaders) {
       const file = `${s.name}.wgsl`;
@@ -171,7 +176,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
     target: opts.target,
     source,
     sourceSha256: createHash("sha256").update(text).digest("hex"),
-    kernels: results.map(({ plan }, j) => ({
+    kernels: outPlans.map((plan, j) => ({
       name: plan.spec.name,
       kind: plan.spec.kind,
       scheme: plan.spec.scheme,
