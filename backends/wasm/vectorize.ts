@@ -176,11 +176,13 @@ interface Reduction {
   readonly name: string;
   readonly type: ScalarType;
   readonly form: "or" | "select" | "lane";
-  /** or: the other operand; select: the candidate value */
+  /** or: the other operand; select: the candidate value; lane: the added value */
   readonly value: Expr;
   /** select: the whole condition (reads the accumulator) and the comparison */
   readonly cond?: Expr;
   readonly cmp?: BinaryOp;
+  /** lane: the accumulator is the left operand of its add */
+  readonly accFirst?: boolean;
   readonly dead: boolean;
   vector: number;
 }
@@ -500,7 +502,15 @@ class LoopVectorizer {
       // lane groups: every lane has its own accumulator, updated in its own order
       const other = acc(v.a) ? v.b : acc(v.b) ? v.a : undefined;
       if (other && reads(other, x.name) === 0)
-        return { name: x.name, type, form: "lane", value: other, cond: v, dead: false, vector: -1 };
+        return {
+          name: x.name,
+          type,
+          form: "lane",
+          value: other,
+          accFirst: acc(v.a),
+          dead: false,
+          vector: -1,
+        };
     }
     if (v.op === "select" && acc(v.b) && reads(v.a, x.name) === 0) {
       const cmp = this.comparison(v.cond, v.a, x.name);
@@ -902,10 +912,8 @@ class LoopVectorizer {
     if (r.form === "or")
       return m.local.set(r.vector, m.v128.or(acc(), this.vec(this.val(r.value), r.type)));
     if (r.form === "lane") {
-      const add = r.cond as Extract<Expr, { op: "binary" }>;
       const e = this.vec(this.val(r.value), r.type);
-      const accFirst = add.a.op === "var" && add.a.name === r.name;
-      return m.local.set(r.vector, accFirst ? m.f32x4.add(acc(), e) : m.f32x4.add(e, acc()));
+      return m.local.set(r.vector, r.accFirst ? m.f32x4.add(acc(), e) : m.f32x4.add(e, acc()));
     }
     const mask = this.mask(this.val(r.cond!), "bool");
     return m.local.set(

@@ -15,6 +15,8 @@
   (local $#t1 i32)
   (local $y#v v128)
   (local $#v2 v128)
+  (local $#v3 v128)
+  (local $#v4 v128)
   (local $c#v v128)
   (block
    (local.set $#end0
@@ -53,6 +55,9 @@
       )
       (loop $vloop2
        (block $vgroup2
+        (local.set $t
+         (local.get $#t0)
+        )
         (local.set $y#v
          (f32x4.mul
           (f32x4.mul
@@ -69,66 +74,102 @@
             (local.get $s)
            )
           )
-          (f32x4.replace_lane 3
-           (f32x4.replace_lane 2
-            (f32x4.replace_lane 1
-             (f32x4.splat
+          (block (result v128)
+           (local.set $#v2
+            (i32x4.add
+             (i32x4.splat
+              (i32.const 0)
+             )
+             (v128.const i32x4 0x00000000 0x00000001 0x00000000 0x00000001)
+            )
+           )
+           (if (result v128)
+            (v128.any_true
+             (i32x4.gt_u
+              (local.get $#v2)
+              (i32x4.splat
+               (i32.const 1)
+              )
+             )
+            )
+            (then
+             (f32x4.replace_lane 3
+              (f32x4.replace_lane 2
+               (f32x4.replace_lane 1
+                (f32x4.splat
+                 (f32.load
+                  (i32.add
+                   (i32.const 16)
+                   (i32.shl
+                    (i32x4.extract_lane 0
+                     (local.tee $#v4
+                      (local.get $#v2)
+                     )
+                    )
+                    (i32.const 2)
+                   )
+                  )
+                 )
+                )
+                (f32.load
+                 (i32.add
+                  (i32.const 16)
+                  (i32.shl
+                   (i32x4.extract_lane 1
+                    (local.get $#v4)
+                   )
+                   (i32.const 2)
+                  )
+                 )
+                )
+               )
+               (f32.load
+                (i32.add
+                 (i32.const 16)
+                 (i32.shl
+                  (i32x4.extract_lane 2
+                   (local.get $#v4)
+                  )
+                  (i32.const 2)
+                 )
+                )
+               )
+              )
               (f32.load
                (i32.add
                 (i32.const 16)
                 (i32.shl
-                 (i32x4.extract_lane 0
-                  (local.tee $#v2
-                   (v128.and
-                    (i32x4.add
-                     (i32x4.splat
-                      (local.get $#t0)
-                     )
-                     (v128.const i32x4 0x00000000 0x00000001 0x00000002 0x00000003)
-                    )
-                    (i32x4.splat
-                     (i32.const 1)
-                    )
-                   )
-                  )
+                 (i32x4.extract_lane 3
+                  (local.get $#v4)
                  )
                  (i32.const 2)
                 )
                )
               )
              )
-             (f32.load
-              (i32.add
-               (i32.const 16)
-               (i32.shl
-                (i32x4.extract_lane 1
-                 (local.get $#v2)
-                )
-                (i32.const 2)
-               )
-              )
-             )
             )
-            (f32.load
-             (i32.add
-              (i32.const 16)
-              (i32.shl
-               (i32x4.extract_lane 2
-                (local.get $#v2)
-               )
-               (i32.const 2)
-              )
-             )
-            )
-           )
-           (f32.load
-            (i32.add
-             (i32.const 16)
-             (i32.shl
-              (i32x4.extract_lane 3
+            (else
+             (local.set $#v3
+              (i8x16.shuffle 0 0 0 0 4 4 4 4 8 8 8 8 12 12 12 12
+               (local.get $#v2)
                (local.get $#v2)
               )
-              (i32.const 2)
+             )
+             (v128.or
+              (v128.and
+               (i8x16.swizzle
+                (v128.const i32x4 0x00000080 0x00000000 0x00000000 0x00000000)
+                (local.get $#v3)
+               )
+               (v128.const i32x4 0x00ff0000 0x00ff0000 0x00ff0000 0x00ff0000)
+              )
+              (v128.and
+               (i8x16.swizzle
+                (v128.const i32x4 0x00003f3f 0x00000000 0x00000000 0x00000000)
+                (local.get $#v3)
+               )
+               (v128.const i32x4 0xff000000 0xff000000 0xff000000 0xff000000)
+              )
              )
             )
            )
