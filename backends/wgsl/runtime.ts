@@ -177,6 +177,10 @@ export class WgslKernels {
           );
         seen.add(data);
         const size = words(data.byteLength);
+        if (size > device.limits.maxStorageBufferBindingSize)
+          throw new WgslRuntimeError(
+            `kernel ${name}: buffer ${b.name} has ${size} bytes; this device binds at most ${device.limits.maxStorageBufferBindingSize} (split the tensor)`,
+          );
         const gpu = device.createBuffer({
           label: `${name} ${b.name}`,
           size,
