@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { benchInterpreter } from "./interpreter.js";
 import { benchWasm } from "./wasm.js";
 import { benchTune } from "./tune.js";
+import { benchCuda } from "./cuda.js";
 import { fuzz } from "../test/fuzz/qs-fuzz.js";
 
 const { values, positionals } = parseArgs({
@@ -51,7 +52,12 @@ for (const suite of suites) {
     report.tune = r;
     console.log(JSON.stringify(report, null, 2));
     console.table(r.rows);
+  } else if (suite === "cuda") {
+    const r = await benchCuda(only);
+    report.cuda = r;
+    console.log(JSON.stringify(report, null, 2));
+    if (typeof r !== "string") console.table(r.rows);
   } else {
-    throw new Error(`unknown bench suite ${suite}; suites: interp, wasm, fuzz-dsl, tune`);
+    throw new Error(`unknown bench suite ${suite}; suites: interp, wasm, fuzz-dsl, tune, cuda`);
   }
 }

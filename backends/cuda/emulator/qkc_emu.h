@@ -1,6 +1,6 @@
 /*
  * qkc_emu.h: CUDA execution on the CPU, so that a generated .cu compiles with
- * g++ and runs with CUDA semantics (backends/cuda/emulator/README.md).
+ * g++ and runs with CUDA semantics (docs/cuda.md, "The CPU execution layer").
  *
  * Every CUDA thread is a fiber with its own small stack; the threads of one
  * block run on one OS thread, switching only at barriers and warp

@@ -1,0 +1,111 @@
+/**
+ * `npm run bench -- cuda [--scheme a,b]`: every stdlib scheme (and the
+ * stochastic-rounding variants) x kernel kind through nvcc for sm_80, sm_89,
+ * sm_90a and sm_100a in one build: per kernel and arch the registers, spills,
+ * stack, shared memory, global load/store widths and static PTX instruction
+ * count of the 32-bit-index instance, next to the bytes each element moves and
+ * the time that takes at H100 HBM3 bandwidth (3.35 TB/s) for 2^28 elements.
+ * No GPU is used: measured GB/s needs a device (docs/cuda.md).
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { emitCudaPlans } from "../backends/cuda/plans.js";
+import { CHECK_ARCHS, findNvcc, nvccCheck } from "../backends/cuda/nvcc.js";
+import { bufferLength } from "../backends/host.js";
+import { compile } from "../passes/pipeline.js";
+import { BUILTIN_SCHEMES } from "../stdlib/index.js";
+import { scheme, type Scheme } from "../ir/scheme.js";
+import type { KernelSpec } from "../ir/program.js";
+import type { Plan } from "../passes/lower.js";
+
+const H100_BYTES_PER_S = 3.35e12;
+const ELEM_BYTES = { f32: 4, u8: 1, i8: 1, u16: 2, u32: 4 } as const;
+
+/** Bytes read and written per tensor element by a plan's inputs and outputs (temps excluded). */
+function bytesPerElement(plan: Plan): number {
+  const shape = plan.spec.kind === "gemv" ? [4096, 4096] : [4096, 4096];
+  let bytes = 0;
+  for (const b of plan.buffers)
+    if (b.role !== "temp") bytes += bufferLength(plan, b.length, shape) * ELEM_BYTES[b.elem];
+  return bytes / (4096 * 4096);
+}
+
+export interface CudaBenchRow {
+  kernel: string;
+  arch: string;
+  registers: number;
+  spill_bytes: number;
+  stack_bytes: number;
+  smem_bytes: number;
+  loads: string;
+  stores: string;
+  ptx_instructions: number;
+  bytes_per_element: number;
+  h100_roofline_ms_2e28: number;
+}
+
+export async function benchCuda(
+  only?: string[],
+): Promise<{ ok: boolean; rows: CudaBenchRow[]; seconds: number; log?: string } | string> {
+  const nvcc = findNvcc();
+  if (!nvcc)
+    return "nvcc not found (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin): the cuda bench needs the CUDA toolkit";
+  const sr = (s: Scheme) =>
+    scheme({ ...s, name: `${s.name}_sr`, rounding: { mode: "stochastic", randomBits: 8 } });
+  const schemes = [
+    ...BUILTIN_SCHEMES,
+    ...["mxfp8_e4m3", "mxfp4", "nvfp4"].map((n) => sr(BUILTIN_SCHEMES.find((s) => s.name === n)!)),
+  ].filter((s) => !only || only.includes(s.name));
+  const specs: KernelSpec[] = [];
+  for (const s of schemes)
+    for (const kind of ["quantize", "dequantize", "qdq", "qdq_backward", "gemv"] as const) {
+      if (kind === "gemv" && s.doubleQuant) continue;
+      specs.push({
+        name: `${kind}_${s.name}`,
+        kind,
+        scheme: s,
+        input: "f32",
+        output: "f32",
+        layout: "packed",
+        ...(kind === "gemv" ? { order: "fixed" as const } : {}),
+      });
+    }
+  const { artifact, plans } = emitCudaPlans(specs.map((sp) => compile(sp).plan));
+  const planOf = new Map<string, Plan>();
+  for (const p of plans)
+    for (const k of p.kernels)
+      for (const g of artifact.kernels.find((x) => x.name === k.name)!.globals) planOf.set(g, p);
+  const t0 = performance.now();
+  const r = await nvccCheck(
+    nvcc,
+    artifact,
+    mkdtempSync(join(tmpdir(), "qkc-bench-cuda-")),
+    CHECK_ARCHS,
+  );
+  const seconds = +((performance.now() - t0) / 1000).toFixed(1);
+  const widths = (w: Readonly<Record<string, number>>) =>
+    Object.entries(w)
+      .map(([bits, n]) => `${n}x${bits}b`)
+      .join(" ");
+  const rows = r.reports
+    .filter((x) => x.indexBits !== 64)
+    .map((x) => {
+      const plan = planOf.get(x.kernel);
+      const bpe = plan ? bytesPerElement(plan) : 0;
+      return {
+        kernel: x.kernel,
+        arch: x.arch,
+        registers: x.registers,
+        spill_bytes: x.spillStores + x.spillLoads,
+        stack_bytes: x.stackBytes,
+        smem_bytes: x.sharedBytes,
+        loads: widths(x.loads),
+        stores: widths(x.stores),
+        ptx_instructions: x.instructions,
+        bytes_per_element: +bpe.toFixed(4),
+        h100_roofline_ms_2e28: +(((bpe * 2 ** 28) / H100_BYTES_PER_S) * 1e3).toFixed(3),
+      };
+    });
+  return { ok: r.ok, rows, seconds, ...(r.ok ? {} : { log: r.log.slice(0, 4000) }) };
+}
