@@ -402,6 +402,27 @@ class LoopVectorizer {
     this.analyze();
   }
 
+  /** `e` with let-constants written as constants (V8 then divides by a known block size with shifts) */
+  private fold(e: Expr): Expr {
+    const c = e.op === "var" ? this.constants.get(e.name) : undefined;
+    if (c !== undefined) return { op: "const", type: "i32", value: c };
+    switch (e.op) {
+      case "load":
+      case "table":
+        return { ...e, index: this.fold(e.index) };
+      case "binary":
+        return { ...e, a: this.fold(e.a), b: this.fold(e.b) };
+      case "unary":
+      case "bitcast":
+      case "convert":
+        return { ...e, a: this.fold(e.a) };
+      case "select":
+        return { ...e, cond: this.fold(e.cond), a: this.fold(e.a), b: this.fold(e.b) };
+      default:
+        return e;
+    }
+  }
+
   private constOf(e: Expr): number | undefined {
     if (e.op === "const" && typeof e.value === "number") return e.value;
     return e.op === "var" ? this.constants.get(e.name) : undefined;
@@ -1049,7 +1070,7 @@ class LoopVectorizer {
   private val(e: Expr): Val {
     const { m, ctx } = this;
     const kind = this.kindOf(e);
-    if (kind.k === "u") return { k: "u", ref: ctx.ex(e), type: e.type };
+    if (kind.k === "u") return { k: "u", ref: ctx.ex(this.fold(e)), type: e.type };
     switch (e.op) {
       case "var": {
         if (e.name === this.s.var)
