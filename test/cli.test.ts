@@ -356,7 +356,7 @@ describe("user errors are one line and exit 1", () => {
     [["error", "mxfp4"], /no input tensor; give --in FILE\.npy or --synthetic DIST/],
     [
       ["error", "mxfp4", "--synthetic", "cauchy"],
-      /unknown distribution 'cauchy'; use gaussian, laplace, student-t:NU or uniform/,
+      /unknown distribution 'cauchy'; use gaussian, laplace, student-t:NU, uniform or outliers/,
     ],
     [
       ["error", "mxfp4", "--synthetic", "student-t"],
