@@ -134,6 +134,24 @@ describe("legalize", () => {
     expect(emitWgsl(kernelsOf(byName("mxfp4"), "qdq")[0]).prefixEntryPoint).toBeUndefined();
   });
 
+  it("f16 inputs: the exact table by default, the shader-f16 conversion on request", () => {
+    const k = compile({
+      name: "q",
+      kind: "qdq",
+      scheme: byName("mxfp4"),
+      input: "f16",
+      output: "f32",
+      layout: "packed",
+    }).plan.kernels[0];
+    const table = emitWgsl(k);
+    const half = emitWgsl(k, { f16: true });
+    expect(table.code).not.toContain("enable f16;");
+    expect(half.code).toMatch(/^\/\/ qkc: kernel q\nenable f16;/);
+    expect(half.code).toContain("qkc_half(((x[");
+    expect(half.features).toEqual(["shader-f16"]);
+    expect(half.tableWords.length).toBe(table.tableWords.length - 65536);
+  });
+
   it("counts iterations on the host from the scalars alone", () => {
     const [k] = kernelsOf(byName("mxfp4"), "dequantize").slice(-1);
     // outer x blocks x inner for a [3, 70] tensor with blocks of 32 along the last axis

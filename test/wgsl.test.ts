@@ -112,7 +112,7 @@ describe("WGSL runtime", () => {
     });
   });
 
-  it("half-precision inputs (f16, bf16) quantize like the interpreter", async () => {
+  it("half-precision inputs (f16, bf16) quantize like the interpreter, on both f16 paths", async () => {
     const s = byName("mxfp8_e4m3");
     const c = corpus()[0];
     const shape = [c.rows, c.cols];
@@ -122,9 +122,12 @@ describe("WGSL runtime", () => {
         (v, i) => (i * 2654435761 + Math.round(v * 1000)) & 0xffff,
       );
       const tensor: Tensor = { dtype, shape, data: raw };
-      const k = await kernels(spec(s, "qdq", dtype));
-      const y = (await runPlanAsync(k.plan, shape, { x: raw }, k.exec)).y as Float32Array;
-      expect(bits(y), dtype).toEqual(bits(qdq(s, tensor)));
+      // f16: the exact table, and (where the adapter has shader-f16) the hardware conversion
+      for (const f16 of gpu.features.includes("shader-f16") ? [false, true] : [false]) {
+        const k = await kernels(spec(s, "qdq", dtype), { f16 });
+        const y = (await runPlanAsync(k.plan, shape, { x: raw }, k.exec)).y as Float32Array;
+        expect(bits(y), `${dtype} f16=${f16}`).toEqual(bits(qdq(s, tensor)));
+      }
     }
   });
 

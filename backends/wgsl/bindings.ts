@@ -141,6 +141,7 @@ function writeModule(
     scalars: s.scalars,
     buffers: s.buffers,
     hostCount: s.hostCount,
+    features: s.features,
     tables: at[j],
   }));
   file.addVariableStatements([

@@ -13,6 +13,7 @@
 import type { Expr, ScalarType } from "../../ir/kernel.js";
 import { INFIX } from "../../ir/kernel-print.js";
 import {
+  F16_TABLE,
   effectsOf,
   legalize,
   STATE_BUFFER,
@@ -27,6 +28,8 @@ export interface WgslOptions {
   readonly workgroupSize?: number;
   /** iterations of the parallel region per invocation (default 1) */
   readonly perInvocation?: number;
+  /** decode f16 inputs with shader-f16 (legalize.ts LegalizeOptions; default false) */
+  readonly f16?: boolean;
 }
 
 /** What a runtime needs of an emitted shader; plain data, so generated bindings can embed it. */
@@ -45,6 +48,8 @@ export interface ShaderRecord {
   readonly hostCount: LegalKernel["hostCount"];
   /** the table words bound as `qkc_tables` */
   readonly tableWords: Uint32Array;
+  /** device features the shader needs */
+  readonly features: readonly string[];
 }
 
 export interface WgslShader extends ShaderRecord {
@@ -98,6 +103,7 @@ function printExpr(e: Expr, atomic: ReadonlySet<string>): string {
         ? `atomicLoad(&${id(e.buffer)}[${p(e.index)}])`
         : `${id(e.buffer)}[${p(e.index)}]`;
     case "table":
+      if (e.table === F16_TABLE) return `qkc_half(${p(e.index)})`;
       throw new Error(`table ${e.table}: legalize the kernel first`);
     case "binary": {
       const [a, b] = [p(e.a), p(e.b)];
@@ -343,7 +349,7 @@ function bufferDecl(b: WgslBuffer, binding: number): string {
 
 /** Prints a kernel (legalizing it first when given KernelIR). */
 export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}): WgslShader {
-  const k = "prefix" in kernel ? kernel : legalize(kernel);
+  const k = "prefix" in kernel ? kernel : legalize(kernel, { f16: options.f16 });
   const wg = options.workgroupSize ?? 64;
   const per = options.perInvocation ?? 1;
   for (const [what, v, max] of [
@@ -358,6 +364,7 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
   const p = new Printer(atomic, new Set([...assigned, ...redeclared]));
   const entry = id(k.name);
   const out: string[] = [`// qkc: kernel ${k.name}`];
+  if (k.f16) out.push("enable f16;");
   if (k.scalars.length) {
     out.push("struct QkcScalars {");
     for (const s of k.scalars) out.push(`  ${id(s.name)}: ${s.type as ScalarType},`);
@@ -365,6 +372,13 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
   }
   k.buffers.forEach((b, j) => out.push(bufferDecl(b, j + 1)));
   out.push("", "fn qkc_f32(bits: u32) -> f32 {", "  return bitcast<f32>(bits);", "}");
+  if (k.f16)
+    out.push(
+      "",
+      "fn qkc_half(bits: u32) -> f32 {",
+      "  return f32(bitcast<vec2<f16>>(bits & 0xffffu).x);",
+      "}",
+    );
   if (usesRandom(all)) out.push("", PHILOX.trimEnd());
   const scalarLets = k.scalars.map(
     (s) => `  let ${id(s.name)}: ${s.type} = qkc_scalars.${id(s.name)};`,
@@ -416,5 +430,6 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
     buffers: k.buffers,
     hostCount: k.hostCount,
     tableWords: k.tableWords,
+    features: k.f16 ? ["shader-f16"] : [],
   };
 }

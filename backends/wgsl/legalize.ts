@@ -20,8 +20,9 @@
  * - Parallelism: the last top-level loop nest whose iterations are independent
  *   (no iteration assigns a variable declared outside it) is collapsed into one
  *   iteration space that invocations share; what comes before it (the prefix)
- *   runs in every invocation, its stores only in the first. A kernel that does
- *   not have that shape runs in one invocation: still exact, just serial.
+ *   runs in every invocation, its stores only in the first, or, when it loops
+ *   (a tensor amax), once in an entry point of its own (`state`). A kernel that
+ *   does not have that shape runs in one invocation: still exact, just serial.
  *
  * No `fma` is ever introduced: every f32 op stays the one binary32 op of the IR.
  */
@@ -35,6 +36,8 @@ import {
   type Stmt,
 } from "../../ir/kernel.js";
 import { evaluateKernel } from "../../ir/kernel-eval.js";
+import { f16 } from "../../ir/formats/index.js";
+import { tableName } from "../../passes/lower/encode.js";
 
 /** A statement of a legalized kernel: KernelIR statements plus the sub-word store. */
 export type WStmt =
@@ -99,6 +102,8 @@ export interface LegalKernel {
   readonly body: readonly WStmt[];
   /** false when the kernel runs in one invocation */
   readonly parallel: boolean;
+  /** f16 inputs decoded by the hardware: the shader needs `enable f16` (LegalizeOptions) */
+  readonly f16: boolean;
   /**
    * Set when the prefix loops (NVFP4's tensor amax): it then runs once, in its
    * own one-invocation entry point, which leaves these top-level prefix values
@@ -152,6 +157,7 @@ const isNaNBits = (x: Expr): Expr =>
   K.bin("gt", K.bin("and", K.bitcast(x, "u32"), u(0x7fffffff)), u(0x7f800000));
 
 interface Storage {
+  readonly f16: boolean;
   readonly buffers: ReadonlyMap<string, WgslBuffer>;
   readonly tables: ReadonlyMap<string, WgslTable & { type: "f32" | "u32" }>;
 }
@@ -184,6 +190,8 @@ function expr(e: Expr, st: Storage): Expr {
       return K.bin("and", K.bin("shr", w, shift), u(bits === 8 ? 0xff : 0xffff));
     }
     case "table": {
+      // f16 inputs on an adapter with shader-f16: the hardware conversion (emit.ts qkc_half)
+      if (st.f16 && e.table === F16_TABLE) return { ...e, index: x(e.index) };
       const t = st.tables.get(e.table);
       if (!t)
         throw new WgslLegalizeError(`lookup in ${e.table}, which is not a table of the kernel`);
@@ -511,7 +519,20 @@ function region(body: WStmt[], scalars: ReadonlySet<string>, st: Storage): Regio
 
 // ---- the kernel -------------------------------------------------------------------
 
-export function legalize(k: Kernel): LegalKernel {
+export interface LegalizeOptions {
+  /**
+   * Decode f16 inputs with the adapter's f16 conversion (needs `shader-f16`)
+   * instead of the exact 64K-entry table; a decode of f16 is then a `table`
+   * expression on F16_TABLE that emit.ts prints as `qkc_half`.
+   */
+  readonly f16?: boolean;
+}
+
+/** The decode table of f16 inputs (passes/lower decodeExpr of the f16 format). */
+export const F16_TABLE = tableName(f16, "values");
+
+export function legalize(k: Kernel, options: LegalizeOptions = {}): LegalKernel {
+  const useF16 = options.f16 === true && k.tables.some((t) => t.name === F16_TABLE);
   const scalars = k.params.filter((p): p is ScalarParam => p.kind === "scalar");
   const stored = new Set<string>();
   const visitStores = (list: readonly Stmt[]) => {
@@ -542,6 +563,7 @@ export function legalize(k: Kernel): LegalKernel {
   const bits = new Uint32Array(1);
   const asF32 = new Float32Array(bits.buffer);
   for (const t of k.tables) {
+    if (useF16 && t.name === F16_TABLE) continue;
     tables.push({ name: t.name, offset: words.length, length: t.values.length, type: t.type });
     for (const v of t.values) {
       if (t.type === "f32") asF32[0] = v;
@@ -557,6 +579,7 @@ export function legalize(k: Kernel): LegalKernel {
     atomic: false,
   };
   const storage: Storage = {
+    f16: useF16,
     buffers: new Map(buffers.map((b) => [b.name, b])),
     tables: new Map(tables.map((t) => [t.name, t])),
   };
@@ -589,6 +612,7 @@ export function legalize(k: Kernel): LegalKernel {
     iteration: ITERATION,
     body: r.body,
     parallel: r.parallel,
+    f16: useF16,
     ...(state ? { state } : {}),
   };
 }

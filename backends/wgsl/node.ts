@@ -32,17 +32,6 @@ export interface NodeGpu {
 const keepAlive: unknown[] = [];
 const devices = new Map<string, Promise<NodeGpu>>();
 
-/** The names Dawn gives the adapters it can open (for --adapter). */
-export async function listAdapters(): Promise<string[]> {
-  const { create } = await import("webgpu");
-  try {
-    create(["adapter=\u0000none"]);
-  } catch (e) {
-    return [...String((e as Error).message).matchAll(/name: '([^']*)'/g)].map((m) => m[1]);
-  }
-  return [];
-}
-
 /** One device per adapter name (undefined: Dawn's choice), opened once per process. */
 export function nodeGpu(adapterName?: string): Promise<NodeGpu> {
   const key = adapterName ?? "";

@@ -59,15 +59,20 @@ export class WgslKernels {
     private readonly compiled: ReadonlyMap<string, Compiled>,
   ) {}
 
-  /** Emits and compiles every kernel; a shader the device rejects is an error naming the kernel and WGSL's message. */
+  /**
+   * Emits and compiles every kernel; a shader the device rejects is an error
+   * naming the kernel and WGSL's message. f16 inputs use the hardware
+   * conversion when the device has `shader-f16` (options.f16 overrides).
+   */
   static create(
     device: GPUDevice,
     kernels: readonly Kernel[],
     options: WgslOptions = {},
   ): Promise<WgslKernels> {
+    const f16 = options.f16 ?? device.features.has("shader-f16");
     return WgslKernels.load(
       device,
-      kernels.map((k) => emitWgsl(k, options)),
+      kernels.map((k) => emitWgsl(k, { ...options, f16 })),
     );
   }
 
@@ -76,6 +81,11 @@ export class WgslKernels {
     const compiled = new Map<string, Compiled>();
     for (const shader of shaders) {
       const name = shader.name;
+      for (const f of shader.features ?? [])
+        if (!device.features.has(f))
+          throw new WgslRuntimeError(
+            `kernel ${name} needs the WebGPU feature ${f}; request it in requestDevice, or compile without it`,
+          );
       const bindings = shader.buffers.length;
       if (bindings > device.limits.maxStorageBuffersPerShaderStage)
         throw new WgslRuntimeError(
