@@ -27,7 +27,6 @@ import { packedLength } from "../../passes/lower/pack.js";
 import { blockGrid } from "../../ir/interpret/blocks.js";
 import { elementCount } from "../../ir/tensor.js";
 import { ALIGN, MAX_PAGES, PAGE_BYTES } from "./abi.js";
-import { emitWasm } from "./emit.js";
 
 type Exported = (...args: number[]) => void;
 
@@ -91,6 +90,7 @@ export class WasmPlanRunner {
     const n = threads === 0 ? availableParallelism() : threads;
     const parallel =
       n > 1 && typeof SharedArrayBuffer !== "undefined" && bands(plan, shape, n).length > 1;
+    const { emitWasm } = await import("./emit.js"); // binaryen loads on first use only
     const artifact = emitWasm(plan.kernels, { sharedMemory: parallel });
     const module = await WebAssembly.compile(new Uint8Array(artifact.binary));
     const memory = new WebAssembly.Memory({
