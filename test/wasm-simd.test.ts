@@ -381,6 +381,63 @@ describe("vectorized loops", () => {
   });
 });
 
+describe("lane groups (GEMV's lane accumulators)", () => {
+  /** y = sum over k of x[k] * w[k] in 4 lane accumulators; `cross`: every lane also adds lane 0's product p0 (same shape in every lane, so only the cross-lane check keeps it scalar) */
+  const lanesKernel = (cross: boolean): Kernel => {
+    const chunk: Stmt[] = [];
+    for (let c = 0; c < 4; c++) {
+      const k = `k${c}`;
+      const p = K.bin("mul", K.load("x", v(k), "f32"), K.load("w", v(k), "f32"));
+      const body: Stmt[] = [K.let(`p${c}`, p)];
+      const add = cross ? K.bin("add", v(`p${c}`, "f32"), v("p0", "f32")) : v(`p${c}`, "f32");
+      body.push(K.assign(`acc${c}`, K.bin("add", v(`acc${c}`, "f32"), add)));
+      chunk.push(
+        K.let(k, K.bin("add", K.bin("mul", v("kb"), i(4)), i(c))),
+        K.if(K.bin("lt", v(k), v("n")), body),
+      );
+    }
+    return {
+      name: cross ? "lanes_cross" : "lanes",
+      params: [
+        buf("x", "f32", "read"),
+        buf("w", "f32", "read"),
+        buf("y", "f32", "write"),
+        { kind: "scalar", name: "n", type: "i32" },
+      ],
+      tables: [],
+      body: [
+        ...[0, 1, 2, 3].map((c) => K.let(`acc${c}`, K.f32(0))),
+        // p0 is read by lane 1 in the cross kernel: it must exist before the loop
+        K.let("p0", K.f32(0)),
+        K.for("kb", i(0), K.bin("div", K.bin("add", v("n"), i(3)), i(4)), chunk),
+        K.store("y", i(0), v("acc0", "f32")),
+        K.store("y", i(1), v("acc1", "f32")),
+        K.store("y", i(2), v("acc2", "f32")),
+        K.store("y", i(3), v("acc3", "f32")),
+      ],
+    };
+  };
+  it("each lane keeps its own sum in order; ragged n runs the last chunk as scalar code", async () => {
+    for (const n of [0, 3, 4, 9, 16, 19]) {
+      const x = Float32Array.from(
+        { length: 20 },
+        (_, j) => Math.fround(1 / (j + 1)) * 3 ** (j % 7),
+      );
+      const w = Float32Array.from({ length: 20 }, (_, j) =>
+        j % 5 === 2 ? specials[j % specials.length] : Math.fround(Math.sin(j)),
+      );
+      const wat = await expectSame(lanesKernel(false), { x, w, y: new Float32Array(4) }, { n });
+      expect(wat).toContain("f32x4.add");
+    }
+  });
+  it("a lane that reads another lane's variable is not a lane group", async () => {
+    const x = Float32Array.from({ length: 20 }, (_, j) => j + 0.5);
+    const w = Float32Array.from({ length: 20 }, (_, j) => 20 - j);
+    const wat = await expectSame(lanesKernel(true), { x, w, y: new Float32Array(4) }, { n: 17 });
+    expect(wat).not.toContain("f32x4.add");
+  });
+});
+
 describe("zero-copy buffers", () => {
   it("arrays from alloc() are used in place; a call that would grow memory under them is refused", async () => {
     const k: Kernel = {

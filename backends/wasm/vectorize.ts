@@ -148,6 +148,16 @@ function walkStmts(list: readonly Stmt[], f: (s: Stmt) => void): void {
   }
 }
 
+/** is statement `x` `loop` itself or inside its body? */
+function inside(loop: Stmt, x: Stmt): boolean {
+  let found = loop === x;
+  if (loop.op === "for")
+    walkStmts(loop.body, (y) => {
+      if (y === x) found = true;
+    });
+  return found;
+}
+
 function stmtExprs(s: Stmt): Expr[] {
   switch (s.op) {
     case "let":
@@ -254,6 +264,23 @@ function laneGroups(s: For): LaneGroups | undefined {
   };
   const accs = lanes.map((l) => accOf(l.stmts));
   if (accs.some((a) => a === undefined) || new Set(accs).size !== accs.length) return undefined;
+  // no lane reads another lane's variables
+  const owned = lanes.map((l, c) => {
+    const names = new Set([l.k, accs[c]!]);
+    walkStmts(l.stmts, (x) => {
+      if (x.op === "let") names.add(x.name);
+    });
+    return names;
+  });
+  let crossed = false;
+  for (const [c, lane] of lanes.entries())
+    walkStmts(lane.stmts, (x) => {
+      for (const e of stmtExprs(x))
+        walkExpr(e, (r) => {
+          if (r.op === "var" && owned.some((o, d) => d !== c && o.has(r.name))) crossed = true;
+        });
+    });
+  if (crossed) return undefined;
   // every lane is lane 0 with its names replaced
   const first = lanes[0];
   for (const [c, lane] of lanes.entries()) {
@@ -302,6 +329,19 @@ function emitLaneGroups(
     body: g.template,
   };
   const vz = new LoopVectorizer(ctx, template, { loop: s });
+  // the lanes' own variables (k_c and the lane bodies') must not be read after the loop
+  const declared = new Set<string>();
+  walkStmts(s.body, (x) => {
+    if (x.op === "let") declared.add(x.name);
+  });
+  walkStmts(ctx.kernel.body, (x) => {
+    if (x === s) return;
+    for (const e of stmtExprs(x))
+      walkExpr(e, (r) => {
+        if (r.op === "var" && declared.has(r.name) && !inside(s, x))
+          refuse(`${r.name} is read after the loop`);
+      });
+  });
   const kb = ctx.declare(s.var, "i32");
   const lane = ctx.declare(g.index, "i32");
   const counter = ctx.temp("i32");
