@@ -11,7 +11,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { emitCudaPlans } from "../backends/cuda/plans.js";
-import { CHECK_ARCHS, findNvcc, nvccCheck } from "../backends/cuda/nvcc.js";
+import { CHECK_ARCHS, findNvcc, nvccCheck, problems } from "../backends/cuda/nvcc.js";
 import { bufferLength } from "../backends/host.js";
 import { compile } from "../passes/pipeline.js";
 import { BUILTIN_SCHEMES } from "../stdlib/index.js";
@@ -107,5 +107,10 @@ export async function benchCuda(
         h100_roofline_ms_2e28: +(((bpe * 2 ** 28) / H100_BYTES_PER_S) * 1e3).toFixed(3),
       };
     });
-  return { ok: r.ok, rows, seconds, ...(r.ok ? {} : { log: r.log.slice(0, 4000) }) };
+  return {
+    ok: r.ok,
+    rows,
+    seconds,
+    ...(r.ok ? {} : { log: problems(r.log) }),
+  };
 }

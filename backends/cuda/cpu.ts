@@ -34,9 +34,15 @@ export function hasHostCompiler(): boolean {
 /** The g++ flags: IEEE f32 with no contraction, as the kernels require. */
 export const CPU_FLAGS = ["-std=c++17", "-O1", "-ffp-contract=off", "-fno-fast-math", "-pthread"];
 
-function buildArgs(dir: string, exe: string, optimize: string): string[] {
+function buildArgs(
+  dir: string,
+  exe: string,
+  optimize: string,
+  defines: readonly string[] = [],
+): string[] {
   return [
     ...CPU_FLAGS.map((f) => (f === "-O1" ? optimize : f)),
+    ...defines.map((d) => `-D${d}`),
     "-DQKC_DISPATCH",
     `-I${EMULATOR_DIR}`,
     `-I${dir}`,
@@ -75,15 +81,18 @@ export function buildCpu(
   return exe;
 }
 
-/** buildCpu without blocking: several builds can run at once. */
+/** buildCpu without blocking: several builds can run at once. `defines`: -D macros (QKC_MAX_BLOCKS=3). */
 export async function buildCpuAsync(
   artifact: CudaArtifact,
   dir = mkdtempSync(join(tmpdir(), "qkc-cuda-")),
   optimize = "-O1",
+  defines: readonly string[] = [],
 ): Promise<string> {
   const exe = writeSources(artifact, dir);
   try {
-    await promisify(execFile)(HOST_CXX, buildArgs(dir, exe, optimize), { maxBuffer: 1 << 26 });
+    await promisify(execFile)(HOST_CXX, buildArgs(dir, exe, optimize, defines), {
+      maxBuffer: 1 << 26,
+    });
   } catch (e) {
     throw buildError((e as { stderr?: string }).stderr ?? String(e));
   }

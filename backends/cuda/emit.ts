@@ -499,23 +499,46 @@ function printKernel(
       `  const qkc_index_t qkc_first = (qkc_index_t)((blockIdx.x * blockDim.x + threadIdx.x)${L > 1 ? ` / ${L}u` : ""});`,
       `  const qkc_index_t qkc_step = (qkc_index_t)(gridDim.x * blockDim.x${L > 1 ? ` / ${L}u` : ""});`,
     );
+    // the nest position of the first item and of the stride as digits (innermost fastest):
+    // the loop then advances by adding digits with carries, so it never divides
+    const inner = [...sched.nest].reverse();
+    const multi = sched.nest.length > 1;
+    const digits = (x: string, into: string) => {
+      out.push(`  qkc_index_t qkc_rest_${into} = ${x};`);
+      for (const f of inner) {
+        if (f === sched.nest[0]) {
+          out.push(`  qkc_index_t qkc_${into}_${f.var} = qkc_rest_${into};`);
+          continue;
+        }
+        const n = `qkc_imax<qkc_index_t>(1, qkc_n_${f.var})`;
+        out.push(
+          `  qkc_index_t qkc_${into}_${f.var} = qkc_rest_${into} % ${n};`,
+          `  qkc_rest_${into} /= ${n};`,
+        );
+      }
+    };
+    if (multi) {
+      digits("qkc_first", "at");
+      digits("qkc_step", "by");
+    }
     out.push(
       `  for (qkc_index_t qkc_item = qkc_first; qkc_item < qkc_items; qkc_item += qkc_step) {`,
     );
-    if (sched.nest.length > 1) out.push(`    qkc_index_t qkc_rest = qkc_item;`);
-    for (const f of [...sched.nest].reverse()) {
+    for (const f of sched.nest) {
       const t = p.loopType(f.var);
-      const rest = sched.nest.length > 1 ? "qkc_rest" : "qkc_item";
-      if (f === sched.nest[0]) {
-        out.push(`    const ${t} ${f.var} = (${t})(${p.index(f.start)} + ${rest});`);
-        continue;
-      }
-      out.push(
-        `    const qkc_index_t qkc_${f.var}_q = qkc_rest / qkc_n_${f.var};`,
-        `    const ${t} ${f.var} = (${t})(${p.index(f.start)} + (qkc_rest - qkc_${f.var}_q * qkc_n_${f.var}));`,
-        `    qkc_rest = qkc_${f.var}_q;`,
-      );
+      const at = multi ? `qkc_at_${f.var}` : "qkc_item";
+      out.push(`    const ${t} ${f.var} = (${t})(${p.index(f.start)} + ${at});`);
     }
+    const advance: string[] = [];
+    if (multi)
+      for (const f of inner) {
+        advance.push(`    qkc_at_${f.var} += qkc_by_${f.var};`);
+        if (f === sched.nest[0]) continue;
+        const outer = sched.nest[sched.nest.indexOf(f) - 1].var;
+        advance.push(
+          `    if (qkc_at_${f.var} >= qkc_n_${f.var}) { qkc_at_${f.var} -= qkc_n_${f.var}; qkc_at_${outer}++; }`,
+        );
+      }
     const nestVars = new Set(sched.nest.map((f) => f.var));
     printStmts(
       { p, sched, where: L > 1 ? "item" : "plain" },
@@ -524,6 +547,8 @@ function printKernel(
       out,
       new Set([...declared, ...nestVars]),
     );
+    if (advance.length)
+      out.push(`    /* the next item: the stride's digits added with carries */`, ...advance);
     out.push(`  }`, `}`);
     if (L > 1 && out.slice(maskAt).some((l) => l.includes("qkc_mask")))
       out.splice(
@@ -607,9 +632,12 @@ const PRELUDE = `#include <stdint.h>
 ${cPrelude("[[maybe_unused]] static __host__ __device__ __forceinline__", "QKC_CLZ(x)")}template <class T> __host__ __device__ __forceinline__ T qkc_imin(T a, T b) { return a < b ? a : b; }
 template <class T> __host__ __device__ __forceinline__ T qkc_imax(T a, T b) { return a < b ? b : a; }
 template <class T> __host__ __device__ __forceinline__ T qkc_index_max() { return sizeof(T) == 8 ? (T)INT64_MAX : (T)INT32_MAX; }
+#ifndef QKC_MAX_BLOCKS /* the grid's upper bound; tests lower it so that grid-stride loops wrap */
+#define QKC_MAX_BLOCKS ${MAX_BLOCKS}
+#endif
 [[maybe_unused]] static inline unsigned qkc_grid(int64_t threads) {
   const int64_t blocks = (threads + ${THREADS - 1}) / ${THREADS};
-  return (unsigned)(blocks < 1 ? 1 : blocks > ${MAX_BLOCKS} ? ${MAX_BLOCKS} : blocks);
+  return (unsigned)(blocks < 1 ? 1 : blocks > QKC_MAX_BLOCKS ? QKC_MAX_BLOCKS : blocks);
 }
 `;
 

@@ -165,6 +165,15 @@ export function scanPtx(
   return out;
 }
 
+/** The lines of an nvcc log that say what went wrong (errors, warnings, a killed compiler). */
+export function problems(log: string): string {
+  return log
+    .split("\n")
+    .filter((l) => /error|warning|killed|signal|died/i.test(l))
+    .slice(0, 40)
+    .join("\n");
+}
+
 /** Builds `artifact` for `archs` with nvcc in `dir`; never throws for a compile error (see `ok`). */
 export async function nvccCheck(
   nvcc: string,
