@@ -6,7 +6,14 @@
  * other backend.
  */
 import { execFile, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,7 +29,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const EMULATOR_DIR = [
   join(here, "emulator"),
   join(here, "../../../backends/cuda/emulator"),
-].find((d) => spawnSync("test", ["-f", join(d, "qkc_emu.h")]).status === 0)!;
+].find((d) => existsSync(join(d, "qkc_emu.h")))!;
 
 export const HOST_CXX = process.env.CXX ?? "g++";
 
@@ -180,7 +187,10 @@ export class CpuHost {
   }
 }
 
-/** `execute` for backends/host.ts over a CPU build of the kernels. */
+/**
+ * `execute` for backends/host.ts over a built host (`qkc-cuda-host`): the CPU
+ * build of buildCpu, or the nvcc build of runtime.ts, which runs on the GPU.
+ */
 export function cpuExecute(
   exe: string,
   work = mkdtempSync(join(tmpdir(), "qkc-cuda-run-")),
