@@ -485,7 +485,8 @@ function printKernel(
     out.push(`}`);
   } else {
     const declared = new Set<string>();
-    printStmts({ p, sched, where: "pre" }, sched.preamble, "  ", out, declared);
+    const preamble = sched.preamble.filter((x) => x !== first); // printed above the kernel
+    printStmts({ p, sched, where: "pre" }, preamble, "  ", out, declared);
     const counts = sched.nest.map((f) => `qkc_n_${f.var}`);
     for (const f of sched.nest)
       out.push(
