@@ -21,7 +21,8 @@ import {
 } from "../../ir/kernel.js";
 import { INFIX } from "../../ir/kernel-print.js";
 import { CTYPE, ELEM, cPrelude, f32Literal, printExprIn, type CDialect } from "../c/emit.js";
-import { schedule, walk, walkExprs, type Reduction, type Schedule } from "./schedule.js";
+import { walk, walkExprs } from "../../ir/kernel-walk.js";
+import { schedule, type Reduction, type Schedule } from "./schedule.js";
 
 /** Threads per CUDA block: 8 warps. */
 export const THREADS = 256;

@@ -28,6 +28,7 @@
  *   the current kernels needs it).
  */
 import type { Expr, Kernel, Stmt } from "../../ir/kernel.js";
+import { children, exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
 
 export interface Reduction {
   readonly var: string;
@@ -63,66 +64,6 @@ export interface Schedule {
 
 type For = Extract<Stmt, { op: "for" }>;
 
-export function exprVars(e: Expr, out = new Set<string>()): Set<string> {
-  switch (e.op) {
-    case "var":
-      out.add(e.name);
-      break;
-    case "load":
-    case "table":
-      exprVars(e.index, out);
-      break;
-    case "binary":
-      exprVars(e.a, out);
-      exprVars(e.b, out);
-      break;
-    case "unary":
-    case "bitcast":
-    case "convert":
-      exprVars(e.a, out);
-      break;
-    case "select":
-      exprVars(e.cond, out);
-      exprVars(e.a, out);
-      exprVars(e.b, out);
-      break;
-    case "random":
-      exprVars(e.seedLo, out);
-      exprVars(e.seedHi, out);
-      exprVars(e.index, out);
-      break;
-    case "const":
-      break;
-  }
-  return out;
-}
-
-/** Calls `f` on every statement, depth first. */
-export function walk(stmts: readonly Stmt[], f: (s: Stmt) => void): void {
-  for (const s of stmts) {
-    f(s);
-    if (s.op === "if") {
-      walk(s.then, f);
-      walk(s.else ?? [], f);
-    } else if (s.op === "for") walk(s.body, f);
-  }
-}
-
-/** Calls `f` on every expression of the statements (not sub-expressions). */
-export function walkExprs(stmts: readonly Stmt[], f: (e: Expr) => void): void {
-  walk(stmts, (s) => {
-    if (s.op === "let" || s.op === "assign") f(s.value);
-    else if (s.op === "store") {
-      f(s.index);
-      f(s.value);
-    } else if (s.op === "if") f(s.cond);
-    else if (s.op === "for") {
-      f(s.start);
-      f(s.end);
-    }
-  });
-}
-
 export function loadedBuffers(stmts: readonly Stmt[]): Set<string> {
   const out = new Set<string>();
   const visit = (e: Expr): void => {
@@ -137,26 +78,6 @@ export function storedBuffers(stmts: readonly Stmt[]): Set<string> {
   const out = new Set<string>();
   walk(stmts, (s) => s.op === "store" && out.add(s.buffer));
   return out;
-}
-
-function children(e: Expr): Expr[] {
-  switch (e.op) {
-    case "load":
-    case "table":
-      return [e.index];
-    case "binary":
-      return [e.a, e.b];
-    case "unary":
-    case "bitcast":
-    case "convert":
-      return [e.a];
-    case "select":
-      return [e.cond, e.a, e.b];
-    case "random":
-      return [e.seedLo, e.seedHi, e.index];
-    default:
-      return [];
-  }
 }
 
 const declaredIn = (stmts: readonly Stmt[]): Set<string> => {

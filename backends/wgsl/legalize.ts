@@ -26,6 +26,7 @@
  *
  * No `fma` is ever introduced: every f32 op stays the one binary32 op of the IR.
  */
+import { exprVars } from "../../ir/kernel-walk.js";
 import {
   K,
   type ScalarType,
@@ -282,40 +283,6 @@ function stmts(list: readonly Stmt[], st: Storage): WStmt[] {
 
 // ---- parallel region ----------------------------------------------------------
 
-function varsOf(e: Expr, out = new Set<string>()): Set<string> {
-  switch (e.op) {
-    case "var":
-      out.add(e.name);
-      break;
-    case "load":
-    case "table":
-      varsOf(e.index, out);
-      break;
-    case "binary":
-      varsOf(e.a, out);
-      varsOf(e.b, out);
-      break;
-    case "select":
-      varsOf(e.cond, out);
-      varsOf(e.a, out);
-      varsOf(e.b, out);
-      break;
-    case "unary":
-    case "bitcast":
-    case "convert":
-      varsOf(e.a, out);
-      break;
-    case "random":
-      varsOf(e.seedLo, out);
-      varsOf(e.seedHi, out);
-      varsOf(e.index, out);
-      break;
-    case "const":
-      break;
-  }
-  return out;
-}
-
 /** Variables a statement list writes, and the names it declares (at any depth). */
 function effects(
   list: readonly WStmt[],
@@ -465,7 +432,7 @@ function region(body: WStmt[], scalars: ReadonlySet<string>, st: Storage): Regio
   const loops: Extract<WStmt, { op: "for" }>[] = [];
   let loop: WStmt = top;
   while (loop.op === "for" && independent(loop, outside)) {
-    const bounds = [...varsOf(loop.start), ...varsOf(loop.end)];
+    const bounds = [...exprVars(loop.start), ...exprVars(loop.end)];
     if (bounds.some((v) => loops.some((l) => l.var === v) || !outside.has(v))) break;
     loops.push(loop);
     const inner = withoutComments(loop.body);
@@ -587,7 +554,7 @@ export function legalize(k: Kernel, options: LegalizeOptions = {}): LegalKernel 
   let state: { name: string; type: ScalarType }[] | undefined;
   if (r.parallel && loops(r.prefix)) {
     // only what the main entry point reads
-    const read = varsIn(r.body, varsOf(r.count));
+    const read = varsIn(r.body, exprVars(r.count));
     state = [];
     for (const s of r.prefix)
       if (s.op === "let" && read.has(s.name) && !state.some((v) => v.name === s.name))
@@ -620,21 +587,21 @@ export function legalize(k: Kernel, options: LegalizeOptions = {}): LegalKernel 
 /** Every variable the statements read. */
 function varsIn(list: readonly WStmt[], out = new Set<string>()): Set<string> {
   for (const s of list) {
-    if (s.op === "let" || s.op === "assign") varsOf(s.value, out);
+    if (s.op === "let" || s.op === "assign") exprVars(s.value, out);
     else if (s.op === "store") {
-      varsOf(s.index, out);
-      varsOf(s.value, out);
+      exprVars(s.index, out);
+      exprVars(s.value, out);
     } else if (s.op === "store_bits") {
-      varsOf(s.word, out);
-      varsOf(s.shift, out);
-      varsOf(s.value, out);
+      exprVars(s.word, out);
+      exprVars(s.shift, out);
+      exprVars(s.value, out);
     } else if (s.op === "if") {
-      varsOf(s.cond, out);
+      exprVars(s.cond, out);
       varsIn(s.then, out);
       varsIn(s.else ?? [], out);
     } else if (s.op === "for") {
-      varsOf(s.start, out);
-      varsOf(s.end, out);
+      exprVars(s.start, out);
+      exprVars(s.end, out);
       varsIn(s.body, out);
     } else if (s.op === "lead") varsIn(s.body, out);
   }

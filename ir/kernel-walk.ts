@@ -1,0 +1,62 @@
+/**
+ * Read-only traversals of KernelIR shared by the passes and backends that
+ * analyse kernels (CUDA thread schedules, WGSL legalization): the operands of
+ * an expression, the variables it reads, and every statement or top-level
+ * expression of a statement list.
+ */
+import type { Expr, Stmt } from "./kernel.js";
+
+/** The direct operands of `e`. */
+export function children(e: Expr): Expr[] {
+  switch (e.op) {
+    case "load":
+    case "table":
+      return [e.index];
+    case "binary":
+      return [e.a, e.b];
+    case "unary":
+    case "bitcast":
+    case "convert":
+      return [e.a];
+    case "select":
+      return [e.cond, e.a, e.b];
+    case "random":
+      return [e.seedLo, e.seedHi, e.index];
+    case "const":
+    case "var":
+      return [];
+  }
+}
+
+/** Every variable `e` reads, added to `out`. */
+export function exprVars(e: Expr, out = new Set<string>()): Set<string> {
+  if (e.op === "var") out.add(e.name);
+  for (const c of children(e)) exprVars(c, out);
+  return out;
+}
+
+/** Calls `f` on every statement, depth first. */
+export function walk(stmts: readonly Stmt[], f: (s: Stmt) => void): void {
+  for (const s of stmts) {
+    f(s);
+    if (s.op === "if") {
+      walk(s.then, f);
+      walk(s.else ?? [], f);
+    } else if (s.op === "for") walk(s.body, f);
+  }
+}
+
+/** Calls `f` on every expression of the statements (not sub-expressions). */
+export function walkExprs(stmts: readonly Stmt[], f: (e: Expr) => void): void {
+  walk(stmts, (s) => {
+    if (s.op === "let" || s.op === "assign") f(s.value);
+    else if (s.op === "store") {
+      f(s.index);
+      f(s.value);
+    } else if (s.op === "if") f(s.cond);
+    else if (s.op === "for") {
+      f(s.start);
+      f(s.end);
+    }
+  });
+}
