@@ -14,11 +14,6 @@ import { writeFileAtomic } from "../atomic.js";
 import { UserError } from "../errors.js";
 import type { Io } from "../io.js";
 import { qkcVersion } from "../version.js";
-import { emitWasm } from "../../backends/wasm/emit.js";
-import { generateBindings } from "../../backends/wasm/bindings.js";
-import { emitWgsl } from "../../backends/wgsl/emit.js";
-import { generateWgslBindings, uniqueKernelNames } from "../../backends/wgsl/bindings.js";
-import { emitCudaPlans } from "../../backends/cuda/plans.js";
 import { NVCC_FLAGS } from "../../backends/cuda/nvcc.js";
 
 export const TARGETS = ["ir", "wasm", "wgsl", "cuda"] as const;
@@ -101,12 +96,16 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   let cuda: Record<string, unknown> | undefined;
   const cudaLaunchers: Record<string, unknown> = {};
   const wgslFiles: Record<string, { file: string; entryPoint: string; workgroupSize: number }> = {};
-  // WGSL: one shader per kernel name, so kernels that share a name across plans are renamed apart
-  const outPlans =
-    opts.target === "wgsl"
-      ? uniqueKernelNames(results.map((r) => r.plan))
-      : results.map((r) => r.plan);
+  // emitters load on demand: binaryen and ts-morph take seconds to load, and
+  // every other qkc command imports this module
+  let outPlans = results.map((r) => r.plan);
   if (opts.target === "wgsl") {
+    const { emitWgsl } = await import("../../backends/wgsl/emit.js");
+    const { generateWgslBindings, uniqueKernelNames } = await import(
+      "../../backends/wgsl/bindings.js"
+    );
+    // one shader per kernel name, so kernels that share a name across plans are renamed apart
+    outPlans = uniqueKernelNames(outPlans);
     const plans = outPlans;
     const shaders = plans.flatMap((p) => p.kernels.map((k) => emitWgsl(k)));
     for (const s of shaders) {
@@ -122,6 +121,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
     await writeFileAtomic(join(opts.out, "kernels.d.ts"), bindings.dts);
     files.push("kernels.tables.bin", "kernels.ts", "kernels.js", "kernels.d.ts");
   } else if (opts.target === "cuda") {
+    const { emitCudaPlans } = await import("../../backends/cuda/plans.js");
     const emitted = emitCudaPlans(
       results.map((r) => r.plan),
       { title: `qkc CUDA kernels for ${source}` },
@@ -160,6 +160,8 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
       files.push(file);
     }
   } else {
+    const { emitWasm } = await import("../../backends/wasm/emit.js");
+    const { generateBindings } = await import("../../backends/wasm/bindings.js");
     const plans = results.map((r) => r.plan);
     const wasm = emitWasm(plans.flatMap((p) => p.kernels));
     artifact = wasm;

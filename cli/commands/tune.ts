@@ -13,8 +13,6 @@ import { SCALE_RULES, type ScaleRule, type Scheme } from "../../ir/scheme.js";
 import { toFloat32 } from "../../ir/tensor.js";
 import { storageBits, type Measurement } from "../../tune/measure.js";
 import { paretoFront } from "../../tune/pareto.js";
-import { paretoChart } from "../../tune/pareto-chart.js";
-import { renderSvg, svgToPng } from "../../tune/plot.js";
 import { qsFile, type QsScheme } from "../../tune/qs.js";
 import { allocate, bestUnderBudget, type Allocation, type TensorChoice } from "../../tune/recommend.js";
 import { summaryTable } from "../../tune/report.js";
@@ -281,6 +279,9 @@ async function tune(
   await writeFileAtomic(join(opts.out, "tune.json"), toJson(report));
   if (rows.length > 0) {
     const subtitle = `${what} · backend ${opts.backend} · ${rows.length} variants${result.interrupted ? " (interrupted)" : ""}`;
+    // vega and resvg load only when a chart is drawn (they slow every qkc command otherwise)
+    const { paretoChart } = await import("../../tune/pareto-chart.js");
+    const { renderSvg, svgToPng } = await import("../../tune/plot.js");
     const svg = await renderSvg(paretoChart(rows, front, subtitle, uniqueEntries.map((e) => e.scheme.name)));
     await writeFileAtomic(join(opts.out, "pareto.svg"), svg);
     await writeFileAtomic(join(opts.out, "pareto.png"), svgToPng(svg));
