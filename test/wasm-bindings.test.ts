@@ -45,4 +45,26 @@ describe("qkc compile --target wasm", () => {
     const ref = quantize(s, { dtype: "f32", shape: [8, 64], data: x });
     expect(Array.from(q.scales as Uint8Array)).toEqual(Array.from(ref.scales));
   });
+
+  it("holds every plan of a double-quantized scheme in one module (nested kernels that share a name are renamed apart)", async () => {
+    const out = join(dir, "dq");
+    let err = "";
+    const code = await main(["compile", "nf4_dq", "--target", "wasm", "--out", out], {
+      stdout: () => {},
+      stderr: (t) => void (err += t),
+    });
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    const mod = (await import(join(out, "kernels.js"))) as {
+      load: (b: Uint8Array) => Promise<Record<string, (inputs: object, shape: number[]) => Record<string, unknown>>>;
+    };
+    const k = await mod.load(readFileSync(join(out, "kernels.wasm")));
+    const shape = [4, 512];
+    const x = Float32Array.from({ length: 4 * 512 }, (_, i) => Math.sin(i * 0.37) * ((i % 7) + 1));
+    const s = builtinScheme("nf4_dq")!;
+    const y = k.qdq_nf4_dq({ x }, shape).y as Float32Array;
+    expect(Buffer.from(y.buffer)).toEqual(
+      Buffer.from(qdq(s, { dtype: "f32", shape, data: x }).buffer),
+    );
+  });
 });

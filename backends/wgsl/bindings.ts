@@ -208,32 +208,3 @@ const call = (name: string) => (inputs: object, shape: readonly number[], seed =
 return Object.fromEntries(Object.keys(PLANS).map((name) => [name, call(name)])) as unknown as Kernels;`,
   });
 }
-
-/**
- * One name per distinct kernel across plans: a kernel whose name an earlier plan
- * already gave to a different kernel (the nested `dq_` kernels of double
- * quantization) is renamed `<plan>__<kernel>`, in the plan's steps too.
- */
-export function uniqueKernelNames(plans: readonly Plan[]): Plan[] {
-  const seen = new Map<string, string>();
-  return plans.map((p) => {
-    const rename = new Map<string, string>();
-    const kernels = p.kernels.map((k) => {
-      const text = JSON.stringify(k);
-      const earlier = seen.get(k.name);
-      if (earlier === undefined || earlier === text) {
-        seen.set(k.name, text);
-        return k;
-      }
-      const name = `${p.spec.name}__${k.name}`;
-      rename.set(k.name, name);
-      seen.set(name, text);
-      return { ...k, name };
-    });
-    if (rename.size === 0) return p;
-    const steps = p.steps.map((s) =>
-      "kernel" in s && rename.has(s.kernel) ? { ...s, kernel: rename.get(s.kernel)! } : s,
-    );
-    return { ...p, kernels, steps };
-  });
-}

@@ -10,6 +10,7 @@ import { printKernel } from "../../ir/kernel-print.js";
 import type { KernelSpec } from "../../ir/program.js";
 import type { Scheme } from "../../ir/scheme.js";
 import { compile, CompileError, PASS_NAMES, type PassName } from "../../passes/pipeline.js";
+import { distinctKernels, uniqueKernelNames } from "../../backends/kernel-names.js";
 import { writeFileAtomic } from "../atomic.js";
 import { UserError } from "../errors.js";
 import type { Io } from "../io.js";
@@ -98,16 +99,17 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   const wgslFiles: Record<string, { file: string; entryPoint: string; workgroupSize: number }> = {};
   // emitters load on demand: binaryen and ts-morph take seconds to load, and
   // every other qkc command imports this module
-  let outPlans = results.map((r) => r.plan);
+  // one module or shader set holds every plan's kernels: kernels that share a
+  // name across plans are renamed apart (emitCudaPlans does this for CUDA)
+  const outPlans =
+    opts.target === "wasm" || opts.target === "wgsl"
+      ? uniqueKernelNames(results.map((r) => r.plan))
+      : results.map((r) => r.plan);
   if (opts.target === "wgsl") {
     const { emitWgsl } = await import("../../backends/wgsl/emit.js");
-    const { generateWgslBindings, uniqueKernelNames } = await import(
-      "../../backends/wgsl/bindings.js"
-    );
-    // one shader per kernel name, so kernels that share a name across plans are renamed apart
-    outPlans = uniqueKernelNames(outPlans);
+    const { generateWgslBindings } = await import("../../backends/wgsl/bindings.js");
     const plans = outPlans;
-    const shaders = plans.flatMap((p) => p.kernels.map((k) => emitWgsl(k)));
+    const shaders = distinctKernels(plans).map((k) => emitWgsl(k));
     for (const s of shaders) {
       const file = `${s.name}.wgsl`;
       await writeFileAtomic(join(opts.out, file), s.code);
@@ -162,8 +164,8 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   } else {
     const { emitWasm } = await import("../../backends/wasm/emit.js");
     const { generateBindings } = await import("../../backends/wasm/bindings.js");
-    const plans = results.map((r) => r.plan);
-    const wasm = emitWasm(plans.flatMap((p) => p.kernels));
+    const plans = outPlans;
+    const wasm = emitWasm(distinctKernels(plans));
     artifact = wasm;
     const bindings = await generateBindings(plans, wasm.reservedBytes);
     await writeFileAtomic(join(opts.out, "kernels.wasm"), wasm.binary);
