@@ -128,25 +128,33 @@ function quantizedInputs(q: QuantizedTensor): Record<string, BufferData> {
   return inputs;
 }
 
-export const wasm: Runner = {
-  backend: "wasm",
-  async qdq(s, x, seed = 0) {
-    const { plan, execute } = await wasmKernel(request(s, "qdq", x.dtype));
-    return runPlan(plan, x.shape, { x: inputData(x) }, execute, seed).y as Float32Array;
-  },
-  async quantize(s, x, seed = 0) {
-    const { plan, execute } = await wasmKernel(request(s, "quantize", x.dtype));
-    return toQuantized(s, x.shape, runPlan(plan, x.shape, { x: inputData(x) }, execute, seed));
-  },
-  async dequantize(q) {
-    const { plan, execute } = await wasmKernel(request(q.scheme, "dequantize"));
-    return runPlan(plan, q.shape, quantizedInputs(q), execute).y as Float32Array;
-  },
-  async gemv(w, x) {
-    const { plan, execute } = await wasmKernel(request(w.scheme, "gemv"));
-    return runPlan(plan, w.shape, { ...quantizedInputs(w), x }, execute).y as Float32Array;
-  },
-};
+/** A runner over compiled plans: `kernelFor` turns a kernel request into its plan and the backend's execute. */
+function planRunner(
+  backend: Backend,
+  kernelFor: (spec: KernelSpec) => Promise<{ plan: Plan; execute: Execute }>,
+): Runner {
+  return {
+    backend,
+    async qdq(s, x, seed = 0) {
+      const { plan, execute } = await kernelFor(request(s, "qdq", x.dtype));
+      return runPlan(plan, x.shape, { x: inputData(x) }, execute, seed).y as Float32Array;
+    },
+    async quantize(s, x, seed = 0) {
+      const { plan, execute } = await kernelFor(request(s, "quantize", x.dtype));
+      return toQuantized(s, x.shape, runPlan(plan, x.shape, { x: inputData(x) }, execute, seed));
+    },
+    async dequantize(q) {
+      const { plan, execute } = await kernelFor(request(q.scheme, "dequantize"));
+      return runPlan(plan, q.shape, quantizedInputs(q), execute).y as Float32Array;
+    },
+    async gemv(w, x) {
+      const { plan, execute } = await kernelFor(request(w.scheme, "gemv"));
+      return runPlan(plan, w.shape, { ...quantizedInputs(w), x }, execute).y as Float32Array;
+    },
+  };
+}
+
+export const wasm: Runner = planRunner("wasm", wasmKernel);
 
 let wgslAdapter: string | undefined;
 
@@ -205,25 +213,7 @@ export const wgsl: Runner = {
 };
 
 /** CUDA on a GPU when one is present, else on the CPU execution layer (backends/cuda/runtime.ts). */
-export const cuda: Runner = {
-  backend: "cuda",
-  async qdq(s, x, seed = 0) {
-    const { plan, execute } = await cudaKernel(request(s, "qdq", x.dtype));
-    return runPlan(plan, x.shape, { x: inputData(x) }, execute, seed).y as Float32Array;
-  },
-  async quantize(s, x, seed = 0) {
-    const { plan, execute } = await cudaKernel(request(s, "quantize", x.dtype));
-    return toQuantized(s, x.shape, runPlan(plan, x.shape, { x: inputData(x) }, execute, seed));
-  },
-  async dequantize(q) {
-    const { plan, execute } = await cudaKernel(request(q.scheme, "dequantize"));
-    return runPlan(plan, q.shape, quantizedInputs(q), execute).y as Float32Array;
-  },
-  async gemv(w, x) {
-    const { plan, execute } = await cudaKernel(request(w.scheme, "gemv"));
-    return runPlan(plan, w.shape, { ...quantizedInputs(w), x }, execute).y as Float32Array;
-  },
-};
+export const cuda: Runner = planRunner("cuda", cudaKernel);
 
 export function runner(backend: Backend): Runner {
   return backend === "wasm"
