@@ -15,8 +15,9 @@ import {
 } from "../backends/cuda/nvcc.js";
 import { compile } from "../passes/pipeline.js";
 import { builtinScheme } from "../stdlib/index.js";
-import { scheme, type Scheme } from "../ir/scheme.js";
+import { scheme } from "../ir/scheme.js";
 import type { KernelSpec } from "../ir/program.js";
+import { kernelRequest } from "./kernel-request.js";
 
 const nvcc = findNvcc();
 if (!nvcc)
@@ -33,20 +34,7 @@ if (!nvcc)
  * scheme and kernel kind for the same archs.
  */
 function kernels(): KernelSpec[] {
-  const spec = (
-    s: Scheme,
-    kind: KernelSpec["kind"],
-    extra: Partial<KernelSpec> = {},
-  ): KernelSpec => ({
-    name: `${kind}_${s.name}${extra.rotate ? "_rot" : ""}`,
-    kind,
-    scheme: s,
-    input: "f32",
-    output: "f32",
-    layout: "packed",
-    ...(kind === "gemv" ? { order: "fixed" as const } : {}),
-    ...extra,
-  });
+  const spec = kernelRequest;
   const out: KernelSpec[] = [];
   const mxfp4 = builtinScheme("mxfp4")!;
   out.push(spec(mxfp4, "quantize"), spec(mxfp4, "dequantize"), spec(mxfp4, "gemv"));

@@ -12,6 +12,7 @@ import { BUILTIN_SCHEMES } from "../stdlib/index.js";
 import { scheme, type Scheme } from "../ir/scheme.js";
 import { formatBits } from "../ir/formats/index.js";
 import type { KernelSpec } from "../ir/program.js";
+import { kernelRequest } from "./kernel-request.js";
 import type { Plan } from "../passes/lower.js";
 import { corpus } from "./corpus/corpus.js";
 
@@ -21,20 +22,7 @@ if (!cxx)
     `${HOST_CXX} not found: generated CUDA is not run on the CPU execution layer (apt-get install g++)`,
   );
 
-const spec = (
-  s: Scheme,
-  kind: KernelSpec["kind"],
-  extra: Partial<KernelSpec> = {},
-): KernelSpec => ({
-  name: `${kind}_${s.name}${extra.rotate ? "_rot" : ""}`,
-  kind,
-  scheme: s,
-  input: "f32",
-  output: "f32",
-  layout: "packed",
-  ...(kind === "gemv" ? { order: "fixed" as const } : {}),
-  ...extra,
-});
+const spec = kernelRequest;
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 const packed = (s: Scheme, codes: ArrayLike<number>) => {
   const b = formatBits(s.element);
