@@ -10,7 +10,7 @@ import { iterations, legalize } from "../backends/wgsl/legalize.js";
 import { BUILTIN_SCHEMES } from "../stdlib/index.js";
 import { scheme, type Scheme } from "../ir/scheme.js";
 import type { KernelSpec } from "../ir/program.js";
-import { K, type Kernel } from "../ir/kernel.js";
+import { K, type Expr, type Kernel } from "../ir/kernel.js";
 
 const byName = (name: string) => BUILTIN_SCHEMES.find((s) => s.name === name)!;
 const kernelsOf = (s: Scheme, kind: KernelSpec["kind"]) =>
@@ -125,13 +125,72 @@ describe("legalize", () => {
 
   it("runs a looping prefix (NVFP4's tensor amax) once, in its own entry point", () => {
     const [k] = kernelsOf(byName("nvfp4"), "qdq");
-    const shader = emitWgsl(k);
+    const shader = emitWgsl(k, { workgroupSize: 128 });
     expect(shader.prefixEntryPoint).toBe("qdq_nvfp4_prefix");
     expect(shader.kernel.state?.map((v) => v.name)).toContain("senc_24");
-    expect(shader.code).toMatch(/@compute @workgroup_size\(1\)\nfn qdq_nvfp4_prefix\(\)/);
+    // the amax loop is a maximum the prefix's workgroup shares
+    expect(shader.code).toMatch(/@compute @workgroup_size\(128\)\nfn qdq_nvfp4_prefix\(/);
     expect(shader.code).toContain("let senc_24: f32 = bitcast<f32>(qkc_state[");
     // a prefix without a loop stays inline, recomputed by every invocation
     expect(emitWgsl(kernelsOf(byName("mxfp4"), "qdq")[0]).prefixEntryPoint).toBeUndefined();
+  });
+
+  it("the tensor amax: subgroupMax with `subgroups`, one workgroup atomic per invocation without", () => {
+    for (const name of ["nvfp4", "nvint4"])
+      for (const kind of ["quantize", "qdq", "qdq_backward"] as const) {
+        const [k] = kernelsOf(byName(name), kind);
+        expect(legalize(k).prefix.filter((s) => s.op === "max_reduce")).toHaveLength(1);
+        const sub = emitWgsl(k, { subgroups: true });
+        const plain = emitWgsl(k, { subgroups: false });
+        expect(sub.code).toMatch(/^\/\/ qkc: kernel \w+\nenable subgroups;/);
+        expect(sub.code).toMatch(/subgroupMax\(bitcast<u32>\(tamax_\d+\)\)/);
+        expect(sub.code).toContain("if (subgroupElect()) {");
+        expect(sub.features).toEqual(["subgroups"]);
+        expect(plain.code).not.toMatch(/subgroup/);
+        expect(plain.code).toMatch(
+          /atomicMax\(&qkc_max_0, bitcast<u32>\(tamax_\d+\)\);\n\s*workgroupBarrier\(\);/,
+        );
+        expect(plain.features).toEqual([]);
+      }
+    // a kernel without such a loop declares no feature even when subgroups are allowed
+    expect(emitWgsl(kernelsOf(byName("mxfp4"), "qdq")[0], { subgroups: true }).features).toEqual(
+      [],
+    );
+  });
+
+  it("a prefix loop that is not a non-negative maximum stays in one invocation", () => {
+    const x = K.v("x", "f32");
+    const t = K.v("t", "i32");
+    const loop = (value: Expr) =>
+      K.for("t", K.i32(0), K.v("n", "i32"), [
+        K.let("x", K.load("a", t, "f32")),
+        K.assign("m", value),
+      ]);
+    const m = K.v("m", "f32");
+    const kernel = (init: number, value: Expr): Kernel => ({
+      name: "k",
+      params: [
+        { kind: "buffer", name: "a", elem: "f32", access: "read" },
+        { kind: "buffer", name: "y", elem: "f32", access: "write" },
+        { kind: "scalar", name: "n", type: "i32" },
+      ],
+      tables: [],
+      body: [
+        K.let("m", K.f32(init)),
+        loop(value),
+        K.for("t", K.i32(0), K.v("n", "i32"), [
+          K.store("y", t, K.bin("mul", K.load("a", t, "f32"), m)),
+        ]),
+      ],
+    });
+    const abs = K.un("abs", x);
+    const max = (v: Expr) => K.select(K.bin("gt", v, m), v, m);
+    const reduces = (k: Kernel) => legalize(k).prefix.some((s) => s.op === "max_reduce");
+    expect(reduces(kernel(0, max(abs)))).toBe(true);
+    expect(reduces(kernel(0, K.bin("add", m, x)))).toBe(false); // a sum keeps its order
+    expect(reduces(kernel(0, max(x)))).toBe(false); // signed: -0 and +0 tie with different bits
+    expect(reduces(kernel(-1, max(abs)))).toBe(false); // starts below zero
+    expect(reduces(kernel(0, K.select(K.bin("gt", abs, m), K.bin("add", abs, m), m)))).toBe(false);
   });
 
   it("f16 inputs: the exact table by default, the shader-f16 conversion on request", () => {

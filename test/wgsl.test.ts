@@ -52,7 +52,7 @@ beforeAll(async () => {
 async function kernels(sp: KernelSpec, options = {}) {
   const { plan } = compile(sp);
   const wgsl = await WgslKernels.create(gpu.device, plan.kernels, options);
-  return { plan, exec: wgsl.execute };
+  return { plan, exec: wgsl.execute, shaders: plan.kernels.map((k) => wgsl.shader(k.name)) };
 }
 
 describe("WGSL on Dawn equals the interpreter bit for bit (shared corpus)", () => {
@@ -208,6 +208,33 @@ describe("WGSL runtime", () => {
       const y = (await runPlanAsync(k.plan, shape, { x: c.data }, k.exec)).y as Float32Array;
       expect(bits(y), JSON.stringify(options)).toEqual(want);
     }
+  });
+
+  it("the tensor amax shared by a workgroup: subgroupMax and the workgroup-atomic fallback", async () => {
+    const s = byName("nvint4");
+    const paths = gpu.features.includes("subgroups") ? [false, true] : [false];
+    // one large tensor whose largest |x| sits at one position, plus the corpus
+    const n = 40 * 1024 + 16;
+    const big = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 2);
+    big[n - 17] = -9.25;
+    const inputs = [
+      ...corpus().map((c) => ({ name: c.name, shape: [c.rows, c.cols], data: c.data })),
+      { name: "large", shape: [1, n], data: big },
+    ];
+    for (const subgroups of paths)
+      for (const workgroupSize of [7, 256]) {
+        const k = await kernels(spec(s, "qdq"), { subgroups, workgroupSize });
+        expect(k.shaders[0].code.includes("subgroupMax"), "subgroup ops").toBe(subgroups);
+        for (const c of inputs) {
+          const y = (await runPlanAsync(k.plan, c.shape, { x: c.data }, k.exec)).y as Float32Array;
+          const want = qdq(s, { dtype: "f32", shape: c.shape, data: c.data });
+          expect(bits(y), `${c.name} subgroups=${subgroups} W=${workgroupSize}`).toEqual(
+            bits(want),
+          );
+        }
+      }
+    // lavapipe offers subgroups: there both paths must have run
+    if (/llvmpipe/.test(gpu.description)) expect(paths).toEqual([false, true]);
   });
 
   it("more than 65535 workgroups go over a 2-D grid", async () => {

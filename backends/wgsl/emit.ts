@@ -30,6 +30,12 @@ export interface WgslOptions {
   readonly perInvocation?: number;
   /** decode f16 inputs with shader-f16 (legalize.ts LegalizeOptions; default false) */
   readonly f16?: boolean;
+  /**
+   * combine the prefix's maxima with subgroupMax (needs the `subgroups`
+   * feature) before the workgroup atomic, instead of one atomic per
+   * invocation (default false)
+   */
+  readonly subgroups?: boolean;
 }
 
 /** What a runtime needs of an emitted shader; plain data, so generated bindings can embed it. */
@@ -154,6 +160,8 @@ class Printer {
   constructor(
     private readonly atomic: ReadonlySet<string>,
     private readonly mutable: ReadonlySet<string>,
+    /** invocations sharing a `max_reduce`, and whether they combine through subgroupMax first */
+    private readonly reduce: { readonly size: number; readonly subgroups: boolean },
   ) {}
   expr = (e: Expr) => printExpr(e, this.atomic);
 
@@ -206,6 +214,29 @@ class Printer {
           out.push(`${indent}for (var ${v}: i32 = ${this.expr(s.start)}; ${v} < ${end}; ${v}++) {`);
           this.stmts(s.body, indent + "  ", new Set([...declared, s.var]));
           out.push(`${indent}}`);
+          break;
+        }
+        case "max_reduce": {
+          // invocation lid scans iterations lid, lid + size, ...; the partial maxima meet in a workgroup atomic
+          const l = s.loop;
+          const end = `qkc_end_${this.ends++}`;
+          const v = id(l.var);
+          const acc = id(s.acc);
+          const slot = `qkc_max_${s.slot}`;
+          out.push(`${indent}let ${end}: i32 = ${this.expr(l.end)};`);
+          out.push(
+            `${indent}for (var ${v}: i32 = ${this.expr(l.start)} + i32(qkc_lid); ${v} < ${end}; ${v} += ${this.reduce.size}i) {`,
+          );
+          this.stmts(l.body, indent + "  ", new Set([...declared, l.var]));
+          out.push(`${indent}}`);
+          if (this.reduce.subgroups) {
+            out.push(`${indent}let ${slot}_sub: u32 = subgroupMax(bitcast<u32>(${acc}));`);
+            out.push(`${indent}if (subgroupElect()) {`);
+            out.push(`${indent}  atomicMax(&${slot}, ${slot}_sub);`);
+            out.push(`${indent}}`);
+          } else out.push(`${indent}atomicMax(&${slot}, bitcast<u32>(${acc}));`);
+          out.push(`${indent}workgroupBarrier();`);
+          out.push(`${indent}${acc} = bitcast<f32>(atomicLoad(&${slot}));`);
           break;
         }
         case "comment":
@@ -361,16 +392,20 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
   const atomic = new Set(k.buffers.filter((b) => b.atomic).map((b) => b.name));
   const all = [...k.prefix, ...k.body];
   const { assigned, redeclared } = effectsOf(all);
-  const p = new Printer(atomic, new Set([...assigned, ...redeclared]));
+  const maxima = k.prefix.filter((s) => s.op === "max_reduce").length;
+  const subgroups = options.subgroups === true && maxima > 0;
+  const p = new Printer(atomic, new Set([...assigned, ...redeclared]), { size: wg, subgroups });
   const entry = id(k.name);
   const out: string[] = [`// qkc: kernel ${k.name}`];
   if (k.f16) out.push("enable f16;");
+  if (subgroups) out.push("enable subgroups;");
   if (k.scalars.length) {
     out.push("struct QkcScalars {");
     for (const s of k.scalars) out.push(`  ${id(s.name)}: ${s.type as ScalarType},`);
     out.push("}", "@group(0) @binding(0) var<uniform> qkc_scalars: QkcScalars;");
   }
   k.buffers.forEach((b, j) => out.push(bufferDecl(b, j + 1)));
+  for (let j = 0; j < maxima; j++) out.push(`var<workgroup> qkc_max_${j}: atomic<u32>;`);
   out.push("", "fn qkc_f32(bits: u32) -> f32 {", "  return bitcast<f32>(bits);", "}");
   if (k.f16)
     out.push(
@@ -387,12 +422,20 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
   const prefixEntry = k.state ? `${entry}_prefix` : undefined;
   if (k.state) {
     // the looping prefix runs once; its values reach the main entry point through qkc_state
-    out.push("", "@compute @workgroup_size(1)", `fn ${prefixEntry}() {`, "  let qkc_lead = true;");
+    // (a workgroup when its loops are maxima it can share, else one invocation)
+    out.push(
+      "",
+      `@compute @workgroup_size(${maxima ? wg : 1})`,
+      `fn ${prefixEntry}(@builtin(local_invocation_index) qkc_lid: u32) {`,
+      "  let qkc_lead = qkc_lid == 0u;",
+    );
     out.push(...scalarLets);
     p.stmts(k.prefix, "  ", new Set(declared));
-    out.push(...p.out.splice(0));
-    k.state.forEach((v, j) => out.push(`  ${STATE_BUFFER}[${j}] = ${toBits(id(v.name), v.type)};`));
-    out.push("}");
+    out.push(...p.out.splice(0), "  if (qkc_lead) {");
+    k.state.forEach((v, j) =>
+      out.push(`    ${STATE_BUFFER}[${j}] = ${toBits(id(v.name), v.type)};`),
+    );
+    out.push("  }", "}");
   }
   out.push(
     "",
@@ -430,6 +473,6 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
     buffers: k.buffers,
     hostCount: k.hostCount,
     tableWords: k.tableWords,
-    features: k.f16 ? ["shader-f16"] : [],
+    features: [...(k.f16 ? ["shader-f16"] : []), ...(subgroups ? ["subgroups"] : [])],
   };
 }

@@ -39,6 +39,7 @@ import {
 import { evaluateKernel } from "../../ir/kernel-eval.js";
 import { f16 } from "../../ir/formats/index.js";
 import { tableName } from "../../passes/lower/encode.js";
+import { prefixMaxima } from "./reduce.js";
 
 /** A statement of a legalized kernel: KernelIR statements plus the sub-word store. */
 export type WStmt =
@@ -66,7 +67,18 @@ export type WStmt =
       readonly value: Expr;
     }
   /** runs only in the first invocation */
-  | { readonly op: "lead"; readonly body: readonly WStmt[] };
+  | { readonly op: "lead"; readonly body: readonly WStmt[] }
+  /**
+   * a prefix loop computing a non-negative f32 maximum into `acc` (reduce.ts):
+   * the prefix's workgroup splits its iterations and combines the partial
+   * maxima in workgroup slot `slot`
+   */
+  | {
+      readonly op: "max_reduce";
+      readonly loop: Extract<WStmt, { op: "for" }>;
+      readonly acc: string;
+      readonly slot: number;
+    };
 
 export interface WgslBuffer {
   readonly name: string;
@@ -109,7 +121,9 @@ export interface LegalKernel {
    * Set when the prefix loops (NVFP4's tensor amax): it then runs once, in its
    * own one-invocation entry point, which leaves these top-level prefix values
    * in the `qkc_state` buffer for the main entry point to read, instead of
-   * every invocation repeating an O(n) loop.
+   * every invocation repeating an O(n) loop. Its loops that are maxima
+   * (`max_reduce`) are shared by the invocations of that entry point's
+   * workgroup.
    */
   readonly state?: readonly { readonly name: string; readonly type: ScalarType }[];
 }
@@ -299,6 +313,7 @@ function effects(
       declared.add(s.var);
       effects(s.body, assigned, declared);
     } else if (s.op === "lead") effects(s.body, assigned, declared);
+    else if (s.op === "max_reduce") effects([s.loop], assigned, declared);
   }
   return { assigned, declared };
 }
@@ -345,6 +360,7 @@ function buffersTouched(
       }
       buffersTouched(s.body, kind, out);
     } else if (s.op === "lead") buffersTouched(s.body, kind, out);
+    else if (s.op === "max_reduce") buffersTouched([s.loop], kind, out);
   }
   return out;
 }
@@ -552,7 +568,17 @@ export function legalize(k: Kernel, options: LegalizeOptions = {}): LegalKernel 
   };
   const r = region(stmts(k.body, storage), new Set(scalars.map((s) => s.name)), storage);
   let state: { name: string; type: ScalarType }[] | undefined;
+  let prefix = r.prefix;
   if (r.parallel && loops(r.prefix)) {
+    // legalized statements correspond one to one to the kernel's top-level ones
+    const maxima = prefixMaxima(k.body.slice(0, r.prefix.length));
+    if (maxima?.length)
+      prefix = r.prefix.map((s, at): WStmt => {
+        const slot = maxima.findIndex((m) => m.at === at);
+        if (slot < 0) return s;
+        if (s.op !== "for") throw new WgslLegalizeError(`prefix statement ${at} is not a loop`);
+        return { op: "max_reduce", loop: s, acc: maxima[slot].acc, slot };
+      });
     // only what the main entry point reads
     const read = varsIn(r.body, exprVars(r.count));
     state = [];
@@ -573,7 +599,7 @@ export function legalize(k: Kernel, options: LegalizeOptions = {}): LegalKernel 
     buffers: [...buffers, ...(words.length ? [tablesBuffer] : []), ...(state ? [stateBuffer] : [])],
     tables: tables.map(({ name, offset, length }) => ({ name, offset, length })),
     tableWords: Uint32Array.from(words),
-    prefix: r.prefix,
+    prefix,
     count: r.count,
     hostCount: r.hostCount,
     iteration: ITERATION,
@@ -604,6 +630,7 @@ function varsIn(list: readonly WStmt[], out = new Set<string>()): Set<string> {
       exprVars(s.end, out);
       varsIn(s.body, out);
     } else if (s.op === "lead") varsIn(s.body, out);
+    else if (s.op === "max_reduce") varsIn([s.loop], out);
   }
   return out;
 }
@@ -613,7 +640,8 @@ function loops(list: readonly WStmt[]): boolean {
     (s) =>
       s.op === "for" ||
       (s.op === "if" && (loops(s.then) || loops(s.else ?? []))) ||
-      (s.op === "lead" && loops(s.body)),
+      (s.op === "lead" && loops(s.body)) ||
+      s.op === "max_reduce",
   );
 }
 
@@ -652,6 +680,7 @@ export function effectsOf(list: readonly WStmt[]): {
         visit(s.then);
         visit(s.else ?? []);
       } else if (s.op === "for" || s.op === "lead") visit(s.body);
+      else if (s.op === "max_reduce") visit([s.loop]);
     }
   };
   visit(list);

@@ -62,7 +62,9 @@ export class WgslKernels {
   /**
    * Emits and compiles every kernel; a shader the device rejects is an error
    * naming the kernel and WGSL's message. f16 inputs use the hardware
-   * conversion when the device has `shader-f16` (options.f16 overrides).
+   * conversion when the device has `shader-f16`, and the prefix's maxima use
+   * subgroupMax when it has `subgroups` (options.f16, options.subgroups
+   * override).
    */
   static create(
     device: GPUDevice,
@@ -70,9 +72,10 @@ export class WgslKernels {
     options: WgslOptions = {},
   ): Promise<WgslKernels> {
     const f16 = options.f16 ?? device.features.has("shader-f16");
+    const subgroups = options.subgroups ?? device.features.has("subgroups");
     return WgslKernels.load(
       device,
-      kernels.map((k) => emitWgsl(k, { ...options, f16 })),
+      kernels.map((k) => emitWgsl(k, { ...options, f16, subgroups })),
     );
   }
 
