@@ -139,6 +139,9 @@ Examples:
     .addOption(
       new Option("--arch <sm>", "GPU architecture for --target cuda (recorded in the manifest)").choices([...ARCHS]),
     )
+    .addOption(
+      new Option("--emit <extra>", "--target cuda: also a PyTorch extension (setup.py, C++ binding)").choices(["torch"]),
+    )
     .action((source: string, opts) => runCompile(source, opts, io));
 
   qkc

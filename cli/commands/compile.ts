@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { loadForCommand, resolveScheme } from "../../dsl/resolve.js";
 import { printKernel } from "../../ir/kernel-print.js";
 import type { KernelSpec } from "../../ir/program.js";
@@ -24,6 +24,8 @@ export interface CompileOptions {
   target: Target;
   /** --target cuda: the GPU architecture recorded in the manifest and its nvcc line (default sm_90a) */
   arch?: string;
+  /** --target cuda: `torch` adds a PyTorch extension (backends/cuda/torch.ts) */
+  emit?: string;
   out?: string;
   dumpIr?: string;
   kernel?: string;
@@ -92,9 +94,14 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   });
   if (opts.arch && opts.target !== "cuda")
     throw new UserError(`--arch is for --target cuda; drop it or add --target cuda`);
+  if (opts.emit !== undefined && opts.emit !== "torch")
+    throw new UserError(`--emit ${opts.emit}: the only extra output is torch (a PyTorch extension)`);
+  if (opts.emit && opts.target !== "cuda")
+    throw new UserError(`--emit torch is for --target cuda; add --target cuda`);
   const files: string[] = [];
   let artifact: { reservedBytes: number } | undefined;
   let cuda: Record<string, unknown> | undefined;
+  let torch: Record<string, unknown> | undefined;
   const cudaLaunchers: Record<string, unknown> = {};
   const wgslFiles: Record<string, { file: string; entryPoint: string; workgroupSize: number }> = {};
   // emitters load on demand: binaryen and ts-morph take seconds to load, and
@@ -152,6 +159,20 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
       threadsPerBlock: 256,
       contraction: "none: f32 ops are __fadd_rn/__fsub_rn/__fmul_rn/__fdiv_rn, built with -fmad=false",
     };
+    if (opts.emit === "torch") {
+      const { emitTorch } = await import("../../backends/cuda/torch.js");
+      const pkg = emitTorch(emitted.plans, emitted.artifact, {
+        source,
+        arch,
+        title: `qkc CUDA kernels for ${source}`,
+      });
+      for (const [file, text] of pkg.files) {
+        await mkdir(join(opts.out, dirname(file)), { recursive: true });
+        await writeFileAtomic(join(opts.out, file), text);
+        files.push(file);
+      }
+      torch = pkg.manifest;
+    }
   } else if (opts.target === "ir") {
     for (const { plan } of results) {
       const file = `${plan.spec.name}.kir`;
@@ -207,6 +228,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
               : "kernels.wasm",
     })),
     ...(cuda ? { cuda } : {}),
+    ...(torch ? { torch } : {}),
     ...(artifact
       ? {
           wasm: {
