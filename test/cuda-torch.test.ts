@@ -6,13 +6,21 @@
  * process for every call.
  */
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../cli/main.js";
 import { hasHostCompiler, HOST_CXX } from "../backends/cuda/cpu.js";
+import { findNvcc } from "../backends/cuda/nvcc.js";
 import { dequantize, gemv, qdq, qdqBackward, quantize, rotate } from "../ir/interpret/index.js";
 import { packNibbles } from "../ir/layout/index.js";
 import { builtinScheme } from "../stdlib/index.js";
@@ -42,6 +50,64 @@ function missing(): string | undefined {
 }
 const why = missing();
 if (why) console.warn(`test/cuda-torch: the PyTorch extension is not built or run: ${why}`);
+
+/** The CUDA toolkit's include folder (for the CUDA build's binding), or undefined. */
+function cudaInclude(): string | undefined {
+  const nvcc = findNvcc();
+  const onPath = (process.env.PATH ?? "")
+    .split(":")
+    .map((d) => join(d, "nvcc"))
+    .find((f) => existsSync(f));
+  return [
+    process.env.CUDA_HOME && join(process.env.CUDA_HOME, "include"),
+    ...[nvcc, onPath].map(
+      (f) => f && existsSync(f) && join(dirname(realpathSync(f)), "..", "include"),
+    ),
+    "/usr/local/cuda/include",
+  ].find((d): d is string => !!d && existsSync(join(d, "cuda_runtime.h")));
+}
+const cuda = why ? undefined : cudaInclude();
+if (!why && !cuda)
+  console.warn(
+    "test/cuda-torch: no CUDA toolkit headers: the CUDA build's binding is not compiled",
+  );
+
+/**
+ * g++ -fsyntax-only of torch_binding.cpp as the CUDA build compiles it, against
+ * PyTorch's and the toolkit's headers. Debian's CPU PyTorch ships c10/cuda
+ * without its generated cuda_cmake_macros.h: a one-line stand-in supplies it.
+ */
+async function compileCudaBinding(pkg: string, shim: string): Promise<void> {
+  const paths = spawnSync(
+    PYTHON,
+    [
+      "-c",
+      "import json, sysconfig, torch.utils.cpp_extension as c; print(json.dumps(c.include_paths() + [sysconfig.get_paths()['include']]))",
+    ],
+    { encoding: "utf8" },
+  );
+  const includes = JSON.parse(paths.stdout) as string[];
+  const macros = join("c10", "cuda", "impl", "cuda_cmake_macros.h");
+  if (!includes.some((d) => existsSync(join(d, macros)))) {
+    mkdirSync(join(shim, dirname(macros)), { recursive: true });
+    writeFileSync(join(shim, macros), "#define C10_CUDA_BUILD_SHARED_LIBS\n");
+  }
+  await promisify(execFile)(
+    HOST_CXX,
+    [
+      "-std=c++17",
+      "-fsyntax-only",
+      "-Wall",
+      "-Werror",
+      "-Wno-deprecated-declarations",
+      ...[...includes, shim, cuda!].map((d) => `-I${d}`),
+      "-DTORCH_EXTENSION_NAME=_C",
+      "-DTORCH_API_INCLUDE_EXTENSION_H",
+      join(pkg, "torch_binding.cpp"),
+    ],
+    { maxBuffer: 1 << 24 },
+  );
+}
 
 const QS = `
 scheme mxfp4_sr extends mxfp4 { rounding: stochastic { bits: 8 } }
@@ -168,6 +234,7 @@ describe.skipIf(why !== undefined)("qkc compile --emit torch: the extension on C
   const calls = new Calls();
   const expected: { name: string; call: number; error?: true; check: (r: Result) => void }[] = [];
   let device = "";
+  let cudaBinding: Promise<string> | undefined;
   let cli = { code: -1, out: "", err: "" };
 
   /** Queues fn(args) and what its outputs must be. */
@@ -264,6 +331,12 @@ describe.skipIf(why !== undefined)("qkc compile --emit torch: the extension on C
       env: { ...process.env, QKC_TORCH_DEVICE: "cpu", MAX_JOBS: "2" },
       maxBuffer: 1 << 26,
     });
+    cudaBinding = cuda
+      ? compileCudaBinding(pkg, join(dir, "shim")).then(
+          () => "",
+          (e: { stderr?: string }) => e.stderr ?? String(e),
+        )
+      : undefined;
 
     const mx = byName("mxfp4");
     const nv = byName("nvfp4");
@@ -436,6 +509,11 @@ describe.skipIf(why !== undefined)("qkc compile --emit torch: the extension on C
   });
 
   it("runs on CPU tensors (the build without CUDA)", () => expect(device).toBe("cpu"));
+
+  it.skipIf(!cuda)(
+    "the CUDA build's binding compiles against PyTorch's and the CUDA toolkit's headers, without warnings",
+    async () => expect(await cudaBinding).toBe(""),
+  );
 
   it("mxfp4, nvfp4, nf4_dq and int4_g128_asym: every result bit-exact with the interpreter", () => {
     expect(calls.results.length).toBe(expected.length);

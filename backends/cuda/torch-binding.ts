@@ -321,10 +321,10 @@ const prelude = (
 #define QKC_TORCH_STREAM nullptr
 #define QKC_TORCH_GUARD(t) (void)(t)
 #else
-#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #define QKC_TORCH_DEVICE_NAME "cuda"
-#define QKC_TORCH_STREAM at::cuda::getCurrentCUDAStream().stream()
+#define QKC_TORCH_STREAM c10::cuda::getCurrentCUDAStream().stream()
 #define QKC_TORCH_GUARD(t) const c10::cuda::CUDAGuard qkc_guard((t).device())
 #endif
 
