@@ -2,8 +2,8 @@
  * The SIMD128 paths of the WebAssembly backend (backends/wasm/vectorize.ts and
  * swizzle.ts) against the KernelIR evaluator and the interpreter, bit for bit:
  * ragged tails (every loop length 0..13), NaN / Inf / -0 / ties / subnormals in
- * every lane position, the key-and-swizzle encoders on every float32 around
- * each of their bucket edges, GEMV lane groups on ragged K, the stride and
+ * every lane position (the element encoders: test/wasm-encode.test.ts), GEMV
+ * lane groups on ragged K, the stride and
  * aliasing guards, reductions the vectorizer must leave scalar, and zero-copy
  * buffers. Each test also checks that the vector code is really emitted.
  */
@@ -12,19 +12,12 @@ import { K, type Kernel, type Param, type Stmt } from "../ir/kernel.js";
 import { evaluateKernel, type BufferData } from "../ir/kernel-eval.js";
 import { emitWasm } from "../backends/wasm/emit.js";
 import { WasmKernels } from "../backends/wasm/runtime.js";
-import { keyEncoder, memoPattern } from "../backends/wasm/swizzle.js";
-import { Block } from "../passes/lower/builder.js";
-import { lowerEncodeMemo } from "../passes/lower/encode.js";
 import { compile } from "../passes/pipeline.js";
 import { runPlan } from "../backends/host.js";
 import { dequantize, gemv, qdq, quantize } from "../ir/interpret/index.js";
 import { builtinScheme } from "../stdlib/index.js";
 import type { KernelSpec } from "../ir/program.js";
-import { NEAREST_EVEN, type Format } from "../ir/formats/index.js";
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-const fromBits = (b: number) => ((u32[0] = b >>> 0), f32[0]);
 const bitsOf = (a: BufferData) =>
   a instanceof Float32Array
     ? Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length))
@@ -131,58 +124,6 @@ describe("lowered kernels with SIMD on ragged shapes and specials", () => {
     expect(wat("qdq")).toContain("f32x4.mul");
     expect(wat("gemv")).toMatch(/f32x4\.add[\s\S]*f32x4\.add[\s\S]*f32x4\.add[\s\S]*f32x4\.add/);
   });
-});
-
-// ---- the key encoder, on every float32 near its bucket edges ---------------------------
-
-function encoderKernel(format: Format): Kernel {
-  Block.resetNames();
-  const tables: Kernel["tables"][number][] = [];
-  const body = new Block("e");
-  const x = body.let("x", K.load("x", v("t"), "f32"));
-  const code = lowerEncodeMemo(body, format, NEAREST_EVEN, "saturate", x, (t) => tables.push(t));
-  body.push(K.store("codes", v("t"), code));
-  const params: Param[] = [
-    { kind: "buffer", name: "x", elem: "f32", access: "read" },
-    { kind: "buffer", name: "codes", elem: "u32", access: "write" },
-    { kind: "scalar", name: "n", type: "i32" },
-  ];
-  return {
-    name: `enc_${format.name}`,
-    params,
-    tables,
-    body: [K.for("t", i(0), v("n"), body.stmts)],
-  };
-}
-
-describe("key-and-swizzle encoders", () => {
-  const formats = ["mxfp4", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp8_e4m3"].map(
-    (n) => builtinScheme(n)!.element,
-  );
-  for (const format of formats) {
-    it(`${format.name}: every float32 within 40 ulps of each bucket edge, both signs, encodes as the exact path`, async () => {
-      const k = encoderKernel(format);
-      const loop = k.body[0] as Extract<Stmt, { op: "for" }>;
-      const j = loop.body.findIndex((s, n) => memoPattern(k, s, loop.body[n + 1]));
-      const enc = keyEncoder(k, loop.body[j], loop.body[j + 1]);
-      // E2M1 fits four swizzles (36 entries); the wider formats need more keys and keep the memo gather
-      if (format.name === "e2m1") expect(enc, "e2m1 has a key encoder").toBeDefined();
-      else expect(enc).toBeUndefined();
-      const edges: number[] = [0, 0x7f800000, 0x7f7fffff];
-      if (enc) for (let key = 0; key <= 2 ** (31 - enc.shift); key++) edges.push(key << enc.shift);
-      else for (let e = 100; e < 140; e++) edges.push(e << 23, (e << 23) | 0x400000);
-      const bits: number[] = [];
-      for (const e of edges)
-        for (let d = -40; d <= 40; d++) {
-          const b = e + d;
-          if (b >= 0 && b <= 0x7f800000) bits.push(b, (b | 0x80000000) >>> 0);
-        }
-      bits.push(0x7fc00000, 0xffc00001, 0x7f800001); // NaNs take the exact path
-      const x = Float32Array.from(bits, fromBits);
-      const wat = await expectSame(k, { x, codes: new Uint32Array(x.length) }, { n: x.length });
-      if (enc) expect(wat).toContain("i8x16.swizzle");
-    });
-  }
 });
 
 // ---- loops: tails, guards, aliasing, reductions ------------------------------------------

@@ -1,8 +1,9 @@
 /**
  * Table lookups as `i8x16.swizzle`, for the vectorizer (vectorize.ts).
  *
- * Key encoder. A lowered element encoder is a float32 memo lookup with the
- * exact encoder behind it (passes/lower/encode.ts lowerEncodeMemo):
+ * Key encoder (one of the two vector encoders of lane-encoder.ts). A lowered
+ * element encoder is a float32 memo lookup with the exact encoder behind it
+ * (passes/lower/encode.ts lowerEncodeMemo; encoder-probe.ts runs it):
  *     let m = memo[bitcast<u32>(v) >> 16]; if (m == 0xFFFF) { ...exact...; m = code }
  * Its rounding decisions of a small format sit on few float32 bit patterns:
  * every RNE threshold of E2M1 is a multiple of 2^21, so with key = |v|bits >> 21
@@ -16,14 +17,17 @@
  * shift is the largest from 23 down to 16 for which every bucket is constant and
  * the table has at most 64 entries (four swizzles); negative inputs must differ
  * by one XOR mask. NaN inputs are left to the exact path (the vector group falls
- * back to scalar code). Anything that does not verify keeps the memo gather.
+ * back to scalar code). With 16 lanes (encode16.ts) the four key vectors are
+ * narrowed to one byte vector first, so the swizzles run once per 16 codes.
  *
  * Small tables. An f32 or u32 table of at most 16 entries is four byte planes;
  * lane bytes index them with one swizzle per plane that is not all zeros.
  */
-import type { Expr, Kernel, Stmt, Table } from "../../ir/kernel.js";
-import { evaluateKernel } from "../../ir/kernel-eval.js";
+import type { Kernel, Stmt, Table } from "../../ir/kernel.js";
 import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
+import { probeEncoder } from "./encoder-probe.js";
+
+export { memoPattern } from "./encoder-probe.js";
 
 export interface KeyEncoder {
   /** the f32 variable encoded */
@@ -36,87 +40,23 @@ export interface KeyEncoder {
   readonly signXor: number;
 }
 
-type Let = Extract<Stmt, { op: "let" }>;
-type If = Extract<Stmt, { op: "if" }>;
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-const fromBits = (b: number) => ((u32[0] = b), f32[0]);
-
-/** `let m = T[bitcast<u32>(V) >> 16]` followed by `if (m == S) {...}`: the input V and the table, or undefined */
-export function memoPattern(
-  k: Kernel,
-  l: Stmt,
-  next: Stmt | undefined,
-): { input: string; table: Table; sentinel: number } | undefined {
-  if (l.op !== "let" || l.type !== "u32" || next?.op !== "if" || next.else?.length)
-    return undefined;
-  const t = l.value;
-  if (t.op !== "table" || t.index.op !== "binary" || t.index.kind !== "shr") return undefined;
-  const { a, b } = t.index;
-  if (
-    b.op !== "const" ||
-    b.value !== 16 ||
-    a.op !== "bitcast" ||
-    a.a.op !== "var" ||
-    a.a.type !== "f32"
-  )
-    return undefined;
-  const c = next.cond;
-  if (
-    c.op !== "binary" ||
-    c.kind !== "eq" ||
-    c.a.op !== "var" ||
-    c.a.name !== l.name ||
-    c.b.op !== "const"
-  )
-    return undefined;
-  const table = k.tables.find((x) => x.name === t.table);
-  if (!table || table.type !== "u32" || table.values.length !== 65536) return undefined;
-  return { input: a.a.name, table, sentinel: c.b.value as number };
-}
-
 const cache = new WeakMap<Stmt, KeyEncoder | null>();
 
 /** The key encoder equal to `let m = ...; if (...) {...}` on every non-NaN input, or undefined. */
 export function keyEncoder(k: Kernel, l: Stmt, next: Stmt): KeyEncoder | undefined {
   const hit = cache.get(l);
   if (hit !== undefined) return hit ?? undefined;
-  const found = derive(k, l as Let, next as If);
+  const found = derive(k, l, next);
   cache.set(l, found ?? null);
   return found;
 }
 
-function derive(k: Kernel, l: Let, next: If): KeyEncoder | undefined {
-  const p = memoPattern(k, l, next);
+function derive(k: Kernel, l: Stmt, next: Stmt): KeyEncoder | undefined {
+  const p = probeEncoder(k, l, next);
   if (!p) return undefined;
-  const probe: Kernel = {
-    name: `${k.name}_probe`,
-    params: [
-      { kind: "scalar", name: p.input, type: "f32" },
-      { kind: "buffer", name: "out", elem: "u32", access: "write" },
-    ],
-    tables: [p.table],
-    body: [
-      l,
-      next,
-      {
-        op: "store",
-        buffer: "out",
-        index: { op: "const", type: "i32", value: 0 },
-        value: { op: "var", name: l.name, type: "u32" } as Expr,
-      },
-    ],
-  };
-  const out = new Uint32Array(1);
-  const exact = (bits: number): number => {
-    evaluateKernel(probe, { out }, { [p.input]: fromBits(bits >>> 0) });
-    return out[0];
-  };
-  const memo = p.table.values;
   try {
     for (let shift = 23; shift >= 16; shift--) {
-      const found = tryShift(shift, memo, p.sentinel, exact);
+      const found = tryShift(shift, p.memo, p.sentinel, p.exact);
       if (found) return { input: p.input, ...found };
     }
   } catch {
@@ -178,6 +118,26 @@ function tryShift(
 
 const splat = (m: Module, v: number) => m.i32x4.splat(m.i32.const(v | 0));
 
+/** the table position of each i32x4 lane of `a` = |bits|, clamped to the table */
+function keyIndex(m: Module, a: () => Ref, enc: KeyEncoder): Ref {
+  const sticky = m.i32x4.ne(m.v128.and(a(), splat(m, (1 << enc.shift) - 1)), splat(m, 0));
+  const key = m.i32x4.sub(m.i32x4.shr_u(a(), m.i32.const(enc.shift)), splat(m, enc.key0));
+  const index = m.i32x4.sub(m.i32x4.add(m.i32x4.shl(key, m.i32.const(1)), splat(m, 1)), sticky);
+  return m.i32x4.min_s(m.i32x4.max_s(index, splat(m, 0)), splat(m, enc.codes.length - 1));
+}
+
+/** the codes at the byte positions in `index` (one swizzle per 16 table entries) */
+function lookup(m: Module, index: () => Ref, enc: KeyEncoder): Ref {
+  let code: Ref | undefined;
+  for (let c = 0; c * 16 < enc.codes.length; c++) {
+    const chunk = Array.from({ length: 16 }, (_, j) => enc.codes[c * 16 + j] ?? 0);
+    const idx = c === 0 ? index() : m.i8x16.sub(index(), m.i8x16.splat(m.i32.const(16 * c)));
+    const r = m.i8x16.swizzle(m.v128.const(chunk), idx);
+    code = code === undefined ? r : m.v128.or(code, r);
+  }
+  return code!;
+}
+
 /** codes of the f32x4 `v` (as i32x4 lanes); NaN lanes are undefined (the caller takes them elsewhere) */
 export function emitKeyEncoder(
   m: Module,
@@ -187,22 +147,11 @@ export function emitKeyEncoder(
 ): Ref {
   const a = temp();
   const t = temp();
-  const getA = () => m.local.get(a, binaryen.v128);
-  const sticky = m.i32x4.ne(m.v128.and(getA(), splat(m, (1 << enc.shift) - 1)), splat(m, 0));
-  const key = m.i32x4.sub(m.i32x4.shr_u(getA(), m.i32.const(enc.shift)), splat(m, enc.key0));
-  const index = m.i32x4.sub(m.i32x4.add(m.i32x4.shl(key, m.i32.const(1)), splat(m, 1)), sticky);
-  const clamped = m.i32x4.min_s(m.i32x4.max_s(index, splat(m, 0)), splat(m, enc.codes.length - 1));
   const zero = splat(m, 0);
-  const bytes = m.i8x16.narrow_i16x8_u(m.i16x8.narrow_i32x4_u(clamped, zero), zero);
-  const getT = () => m.local.get(t, binaryen.v128);
-  let code: Ref | undefined;
-  for (let c = 0; c * 16 < enc.codes.length; c++) {
-    const chunk = Array.from({ length: 16 }, (_, j) => enc.codes[c * 16 + j] ?? 0);
-    const idx = c === 0 ? getT() : m.i8x16.sub(getT(), m.i8x16.splat(m.i32.const(16 * c)));
-    const r = m.i8x16.swizzle(m.v128.const(chunk), idx);
-    code = code === undefined ? r : m.v128.or(code, r);
-  }
-  const wide = m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(code!));
+  const index = keyIndex(m, () => m.local.get(a, binaryen.v128), enc);
+  const bytes = m.i8x16.narrow_i16x8_u(m.i16x8.narrow_i32x4_u(index, zero), zero);
+  const code = lookup(m, () => m.local.get(t, binaryen.v128), enc);
+  const wide = m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(code));
   const signed = enc.signXor
     ? m.v128.xor(wide, m.v128.and(m.i32x4.shr_s(bits(), m.i32.const(31)), splat(m, enc.signXor)))
     : wide;
@@ -211,6 +160,33 @@ export function emitKeyEncoder(
     [m.local.set(a, m.v128.and(bits(), splat(m, 0x7fffffff))), m.local.set(t, bytes), signed],
     binaryen.v128,
   );
+}
+
+/** the 16 code bytes of four f32x4 `bits` (lanes 0-3, 4-7, 8-11, 12-15); NaN lanes are undefined */
+export function emitKeyEncoder16(
+  m: Module,
+  bits: readonly (() => Ref)[],
+  enc: KeyEncoder,
+  temp: () => number,
+): Ref {
+  const a = bits.map(() => temp());
+  const t = temp();
+  const set = a.map((l, j) => m.local.set(l, m.v128.and(bits[j](), splat(m, 0x7fffffff))));
+  const idx = a.map((l) => keyIndex(m, () => m.local.get(l, binaryen.v128), enc));
+  const bytes = m.i8x16.narrow_i16x8_u(
+    m.i16x8.narrow_i32x4_u(idx[0], idx[1]),
+    m.i16x8.narrow_i32x4_u(idx[2], idx[3]),
+  );
+  let code = lookup(m, () => m.local.get(t, binaryen.v128), enc);
+  if (enc.signXor) {
+    const neg = bits.map((b) => m.i32x4.shr_s(b(), m.i32.const(31)));
+    const mask = m.i8x16.narrow_i16x8_s(
+      m.i16x8.narrow_i32x4_s(neg[0], neg[1]),
+      m.i16x8.narrow_i32x4_s(neg[2], neg[3]),
+    );
+    code = m.v128.xor(code, m.v128.and(mask, m.i8x16.splat(m.i32.const(enc.signXor))));
+  }
+  return m.block(null, [...set, m.local.set(t, bytes), code], binaryen.v128);
 }
 
 /** lanes whose |bits| is a NaN */

@@ -44,14 +44,10 @@ import type {
 } from "../../ir/kernel.js";
 import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 import { mayTrap, type Bin, type Local } from "./emit.js";
-import {
-  emitKeyEncoder,
-  emitSmallTable,
-  keyEncoder,
-  memoPattern,
-  nanLanes,
-  type KeyEncoder,
-} from "./swizzle.js";
+import { emitSmallTable, memoPattern, nanLanes } from "./swizzle.js";
+import { emitLaneEncoder, laneEncoder, type LaneEncoder } from "./lane-encoder.js";
+import { encodeLoop } from "./encode16.js";
+import { statsLoop } from "./stats16.js";
 
 type For = Extract<Stmt, { op: "for" }>;
 
@@ -207,6 +203,10 @@ export function vectorizeLoop(
   endLocal: number,
 ): Ref | undefined {
   try {
+    // quantize's element and statistics loops: 16 lanes per step (encode16.ts, stats16.ts)
+    const wide =
+      encodeLoop(ctx, s, startLocal, endLocal) ?? statsLoop(ctx, s, startLocal, endLocal);
+    if (wide) return wide;
     const groups = laneGroups(s);
     if (groups) return emitLaneGroups(ctx, s, groups, startLocal, endLocal);
     return new LoopVectorizer(ctx, s).emit(startLocal, endLocal);
@@ -416,8 +416,8 @@ class LoopVectorizer {
   private group = -1;
   /** vector (v128) or affine-base (i32) locals of body variables */
   private readonly slots = new Map<string, number>();
-  /** memo encoders (a let and the if after it) done as key-and-swizzle encoders */
-  private readonly encoders = new Map<Stmt, KeyEncoder>();
+  /** memo encoders (a let and the if after it) done as vector encoders (lane-encoder.ts) */
+  private readonly encoders = new Map<Stmt, LaneEncoder>();
 
   /** variables set once, by a let of a constant, anywhere in the kernel */
   private readonly constants = new Map<string, number>();
@@ -526,8 +526,8 @@ class LoopVectorizer {
     this.classify();
     body.forEach((x, j) => {
       if (!memoPattern(this.ctx.kernel, x, body[j + 1])) return;
-      const enc = keyEncoder(this.ctx.kernel, x, body[j + 1]);
-      if (enc) this.encoders.set(x, enc);
+      const enc = laneEncoder(this.ctx.kernel, x, body[j + 1]);
+      if (typeof enc !== "string") this.encoders.set(x, enc);
     });
     for (const x of body)
       if (x.op === "store") {
@@ -899,7 +899,7 @@ class LoopVectorizer {
       if (enc && x.op === "let") {
         // NaN lanes take the exact path: the group runs as scalar code
         out.push(this.fallback(nanLanes(m, this.bitsOf(enc.input)), groupLabel));
-        const code = emitKeyEncoder(
+        const code = emitLaneEncoder(
           m,
           () => this.bitsOf(enc.input),
           enc,

@@ -1,0 +1,275 @@
+/**
+ * The vector element encoders of the WebAssembly backend (lane-encoder.ts:
+ * key-and-swizzle for E2M1, rounding in integer lanes for the FP6, FP8 and
+ * integer grids) against the exact encoder, bit for bit, on every float32
+ * within 40 ulps of each point where the code changes, both signs, with NaN,
+ * +-Inf, +-0 and subnormals; which formats get which encoder and why the
+ * others keep the memo gather; that the verifier rejects a wrong grid; and
+ * that the quantize kernels of the stdlib schemes really run them.
+ */
+import { describe, expect, it } from "vitest";
+import { K, type Kernel, type Param, type Stmt } from "../ir/kernel.js";
+import { evaluateKernel } from "../ir/kernel-eval.js";
+import { emitWasm } from "../backends/wasm/emit.js";
+import { WasmKernels } from "../backends/wasm/runtime.js";
+import { laneEncoder } from "../backends/wasm/lane-encoder.js";
+import { memoPattern, probeEncoder } from "../backends/wasm/encoder-probe.js";
+import { pieces, roundCode, verifyRoundEncoder } from "../backends/wasm/round-encoder.js";
+import { Block, E } from "../passes/lower/builder.js";
+import { lowerEncodeMemo } from "../passes/lower/encode.js";
+import { compile } from "../passes/pipeline.js";
+import { runPlan } from "../backends/host.js";
+import { qdq, quantize } from "../ir/interpret/index.js";
+import { scheme } from "../ir/scheme.js";
+import { builtinScheme } from "../stdlib/index.js";
+import type { Format, Rounding } from "../ir/formats/index.js";
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+const fromBits = (b: number) => ((u32[0] = b >>> 0), f32[0]);
+const INF = 0x7f800000;
+
+/** codes[i] = encode(x[i] * mult) through the lowered memo encoder, as in quantize's element loop */
+function encoderKernel(format: Format, rounding: Rounding, elem: "u8" | "u32" = "u32"): Kernel {
+  Block.resetNames();
+  const tables: Kernel["tables"][number][] = [];
+  const body = new Block("e");
+  const at = body.let("i", K.v("t", "i32"));
+  const x = body.let("x", K.load("x", at, "f32"));
+  const v = body.let("v", E.mul(x, K.v("mult", "f32")));
+  const code = lowerEncodeMemo(body, format, rounding, "saturate", v, (t) => tables.push(t));
+  body.push(K.store("codes", at, code));
+  const params: Param[] = [
+    { kind: "buffer", name: "x", elem: "f32", access: "read" },
+    { kind: "buffer", name: "codes", elem, access: "write" },
+    { kind: "scalar", name: "n", type: "i32" },
+    { kind: "scalar", name: "mult", type: "f32" },
+  ];
+  return {
+    name: `enc_${format.name}_${elem}`,
+    params,
+    tables,
+    body: [K.for("t", K.i32(0), K.v("n", "i32"), body.stmts)],
+  };
+}
+
+/** the memo let and the if after it in the kernel's loops */
+function memoSites(k: Kernel): [Stmt, Stmt][] {
+  const out: [Stmt, Stmt][] = [];
+  const walk = (list: readonly Stmt[]) =>
+    list.forEach((s, j) => {
+      if (memoPattern(k, s, list[j + 1])) out.push([s, list[j + 1]]);
+      if (s.op === "for") walk(s.body);
+      if (s.op === "if") walk(s.then);
+    });
+  walk(k.body);
+  return out;
+}
+
+const siteOf = (k: Kernel) => memoSites(k)[0];
+
+/** bits where the probed encoder's code changes (the last bits before each change), positive side */
+function changePoints(code: (bits: number) => number): number[] {
+  const out: number[] = [];
+  const split = (x: number, y: number) => {
+    if (code(x) === code(y)) return;
+    if (y === x + 1) return void out.push(x);
+    const mid = x + Math.floor((y - x) / 2);
+    split(x, mid);
+    split(mid, y);
+  };
+  split(0, INF);
+  return out;
+}
+
+const cases: [scheme: string, kind: "key" | "round"][] = [
+  ["mxfp4", "key"],
+  ["mxfp6_e2m3", "round"],
+  ["mxfp6_e3m2", "round"],
+  ["mxfp8_e4m3", "round"],
+  ["mxfp8_e5m2", "round"],
+  ["mxint8", "round"],
+  ["nvint4", "round"],
+  ["mxint4", "round"],
+  ["int8_channel", "round"],
+];
+
+describe("vector element encoders", () => {
+  for (const [name, kind] of cases) {
+    const s = builtinScheme(name)!;
+    it(`${s.element.name} (${name}): a ${kind} encoder; every float32 within 40 ulps of each code edge, both signs, encodes as the exact path, 4 and 16 lanes`, async () => {
+      const k = encoderKernel(s.element, s.rounding);
+      const [l, next] = siteOf(k);
+      const enc = laneEncoder(k, l, next);
+      expect(typeof enc === "string" ? enc : enc.kind).toBe(kind);
+      const probe = probeEncoder(k, l, next)!;
+      const edges = changePoints(probe.exact);
+      expect(edges.length, "code edges").toBeGreaterThan(5);
+      const bits: number[] = [];
+      for (const e of [0, 1, 0x7fffff, 0x800000, 0x7f7fffff, INF, ...edges])
+        for (let d = -40; d <= 40; d++) {
+          const b = e + d;
+          if (b >= 0 && b <= INF) bits.push(b, (b | 0x80000000) >>> 0);
+        }
+      bits.push(0x7fc00000, 0xffc00001, 0x7f800001, 0xff800000); // NaN lanes take the exact path
+      const x = Float32Array.from(bits, fromBits);
+      // u32 codes: the 4-lane vectorizer; u8 codes: quantize's 16-lane element loop (encode16.ts)
+      for (const elem of ["u32", "u8"] as const) {
+        const kk = elem === "u32" ? k : encoderKernel(s.element, s.rounding, elem);
+        const Codes = elem === "u32" ? Uint32Array : Uint8Array;
+        const ref = new Codes(x.length);
+        evaluateKernel(kk, { x, codes: ref }, { n: x.length, mult: 1 });
+        const artifact = emitWasm([kk]);
+        const wasm = await WasmKernels.load(artifact, [kk]);
+        const got = new Codes(x.length);
+        wasm.run(kk.name, { x, codes: got }, { n: x.length, mult: 1 });
+        const diff = Array.from(got).findIndex((c, j) => c !== ref[j]);
+        expect(
+          diff < 0 ? "none" : `0x${bits[diff].toString(16)}: ${got[diff]} vs ${ref[diff]}`,
+          elem,
+        ).toBe("none");
+        if (kind === "key") expect(artifact.wat).toContain("i8x16.swizzle");
+        else expect(artifact.wat).toContain("i32x4.min_u");
+        if (elem === "u8")
+          expect(artifact.wat, "16-byte code stores").toMatch(/v128\.store\b(?!\d|_lane)/);
+      }
+    });
+  }
+
+  it("NF4 (a lookup table) keeps the memo gather, and says why", () => {
+    const s = builtinScheme("nf4")!;
+    const k = encoderKernel(s.element, s.rounding);
+    const [l, next] = siteOf(k);
+    expect(laneEncoder(k, l, next)).toMatch(/lookup table/);
+  });
+
+  it("the grid model is round-to-nearest-even: E4M3 rounding away from zero keeps the memo gather", () => {
+    const s = builtinScheme("mxfp8_e4m3")!;
+    const k = encoderKernel(s.element, { ...s.rounding, mode: "nearest_away" });
+    const [l, next] = siteOf(k);
+    expect(laneEncoder(k, l, next)).toMatch(
+      /no grid: the first rounding threshold .* is not half a power of two/,
+    );
+  });
+
+  it("the verifier rejects a grid that is off by one anywhere", () => {
+    const s = builtinScheme("mxfp8_e4m3")!;
+    const k = encoderKernel(s.element, s.rounding);
+    const [l, next] = siteOf(k);
+    const enc = laneEncoder(k, l, next);
+    if (typeof enc === "string" || enc.kind !== "round") throw new Error(`no grid: ${String(enc)}`);
+    const probe = probeEncoder(k, l, next)!;
+    expect(verifyRoundEncoder(enc, probe)).toBeUndefined();
+    for (const wrong of [
+      { ...enc, offset: enc.offset + 1 },
+      { ...enc, maxCode: enc.maxCode - 1 },
+      // (moving the normals up one binade would be no error: the first normal binade has the subnormal step)
+      { ...enc, normal: enc.normal - (1 << 23) },
+      { ...enc, shift: enc.shift + 1 },
+      { ...enc, magic: enc.magic + (1 << 23) },
+      { ...enc, sign: { xor: 0 } },
+    ])
+      expect(verifyRoundEncoder(wrong, probe)).toMatch(/differs/);
+    // the model's pieces cover the range, each of one code
+    const ps = pieces(enc, 0x3f800000, 0x3f80ffff);
+    expect(ps[0][0]).toBe(0x3f800000);
+    expect(ps.at(-1)![1]).toBe(0x3f80ffff);
+    for (const [a, b] of ps) expect(roundCode(enc, a)).toBe(roundCode(enc, b));
+  });
+
+  it("the quantize and qdq kernels of every grid scheme run the vector encoder", () => {
+    for (const [name, kind] of cases) {
+      for (const k of ["quantize", "qdq"] as const) {
+        const { plan } = compile({
+          name: `${k}_${name}`,
+          kind: k,
+          scheme: builtinScheme(name)!,
+          input: "f32",
+          output: "f32",
+          layout: "packed",
+        });
+        const sites = plan.kernels.flatMap((kk) =>
+          memoSites(kk).map((st) => laneEncoder(kk, ...st)),
+        );
+        expect(sites.length, `${name} ${k} memo encoders`).toBeGreaterThan(0);
+        for (const e of sites)
+          expect(typeof e === "string" ? e : e.kind, `${name} ${k}`).toBe(kind);
+      }
+    }
+  });
+});
+
+describe("quantize's 16-lane loops (encode16.ts, stats16.ts) on ragged blocks", () => {
+  const specials = [NaN, Infinity, -Infinity, -0, 0, 2 ** -149, -(2 ** -140), 3.4e38, 0.25, -5];
+  const variants = [
+    builtinScheme("mxfp4")!,
+    builtinScheme("mxfp8_e4m3")!,
+    scheme({
+      ...builtinScheme("mxfp6_e3m2")!,
+      name: "e3m2_b64",
+      block: { kind: "axis", axis: -1, size: 64 },
+    }),
+    scheme({
+      ...builtinScheme("mxint8")!,
+      name: "mxint8_axis0",
+      block: { kind: "axis", axis: 0, size: 32 },
+    }),
+    builtinScheme("nvfp4")!,
+  ];
+  for (const s of variants) {
+    it(`${s.name}: quantize and qdq equal the interpreter; a NaN or Inf in each lane of a step`, async () => {
+      const run = async (kind: "quantize" | "qdq") => {
+        const { plan } = compile({
+          name: `${kind}_${s.name}`,
+          kind,
+          scheme: s,
+          input: "f32",
+          output: "f32",
+          layout: "unpacked",
+        });
+        const artifact = emitWasm(plan.kernels);
+        const wasm = await WasmKernels.load(artifact, plan.kernels);
+        return { plan, exec: wasm.execute, wat: artifact.wat };
+      };
+      const q = await run("quantize");
+      const f = await run("qdq");
+      if (s.block.kind === "axis" && s.block.axis === -1) {
+        expect(q.wat, "16-lane statistics").toContain("i32x4.max_u");
+        expect(q.wat, "16-byte code stores").toMatch(/v128\.store\b(?!\d|_lane)/);
+      }
+      for (const [rows, cols] of [
+        [1, 16],
+        [2, 47],
+        [3, 64],
+        [4, 97],
+        [33, 20],
+        [2, 300],
+      ]) {
+        const n = rows * cols;
+        for (const lane of [0, 5, 15, 16, 31]) {
+          const data = Float32Array.from(
+            { length: n },
+            (_, j) => Math.sin(j * 1.3) * 2 ** ((j % 13) - 6),
+          );
+          // one special per 37 elements, at a different step lane each time
+          for (let j = lane; j < n; j += 37)
+            data[j] = specials[((j / 37 + lane) % specials.length) | 0];
+          const x = { dtype: "f32" as const, shape: [rows, cols], data };
+          const ref = quantize(s, x);
+          const out = runPlan(q.plan, x.shape, { x: data }, q.exec);
+          expect(Array.from(out.codes), `${rows}x${cols} lane ${lane} codes`).toEqual(
+            Array.from(ref.codes),
+          );
+          expect(Array.from(out.scales), `${rows}x${cols} lane ${lane} scales`).toEqual(
+            Array.from(ref.scales),
+          );
+          const y = runPlan(f.plan, x.shape, { x: data }, f.exec).y as Float32Array;
+          const want = qdq(s, x);
+          expect(new Uint32Array(y.buffer, y.byteOffset, y.length), `${rows}x${cols} qdq`).toEqual(
+            new Uint32Array(want.buffer, want.byteOffset, want.length),
+          );
+        }
+      }
+    });
+  }
+});
