@@ -471,7 +471,7 @@ describe.skipIf(why !== undefined)("qkc compile --emit torch: the extension on C
           x32(new Float32Array(3), [3]),
           x32(x.subarray(0, 31), [31]),
         ],
-        "gemv_nvfp4: x has shape [31], expected [32] for a tensor of shape [2, 32]",
+        "gemv_nvfp4: x has shape [31], expected [32] for weights of shape [2, 32]",
       ],
       [
         "qdq_mxfp4_rot",

@@ -138,6 +138,23 @@ function scalarArg(fn: string, p: Param & { kind: "scalar" }, values: Record<str
     : `(${p.type === "u32" ? "uint32_t" : "float"})(${v})`;
 }
 
+/** `head(args...)` + `tail`; past 110 columns the arguments go on lines of their own, indented 4 more. */
+function call(head: string, args: readonly string[], tail: string): string {
+  const line = `${head}(${args.join(", ")})${tail}`;
+  if (line.length <= 110) return line;
+  const pad = " ".repeat(head.length - head.trimStart().length + 4);
+  const lines = [`${pad}${args[0]}`];
+  for (const a of args.slice(1)) {
+    const last = lines[lines.length - 1];
+    if (last.length + a.length + 2 <= 110) lines[lines.length - 1] = `${last}, ${a}`;
+    else {
+      lines[lines.length - 1] += ",";
+      lines.push(`${pad}${a}`);
+    }
+  }
+  return `${head}(\n${lines.join("\n")})${tail}`;
+}
+
 /** The C++ function of one plan. */
 function printFunction(plan: Plan, f: TorchFunction, artifact: CudaArtifact): string {
   const all = torchTensors(plan);
@@ -152,7 +169,12 @@ function printFunction(plan: Plan, f: TorchFunction, artifact: CudaArtifact): st
     ...(f.seed ? ["int64_t seed"] : []),
   ];
   const o: string[] = [];
-  o.push(`${results} ${f.name}(${args.join(", ")}) {`, `  const char* fn = "${f.name}";`);
+  const scheme = plan.kernels
+    .flatMap((k) => k.body.flatMap((st) => (st.op === "comment" ? [st.text] : [])))
+    .find((t) => t.includes(plan.spec.scheme.name));
+  const comment = [...(scheme ? [`${scheme}.`] : []), ...docstring(plan, f).split("\n")];
+  o.push(`/* ${comment.join("\n * ").replace(/\*\//g, "* /")} */`);
+  o.push(call(`${results} ${f.name}`, args, " {"), `  const char* fn = "${f.name}";`);
   o.push(`  qkc_torch::check(fn, "${lead.name}", ${lead.name}, ${lead.name}, ${checkArgs(lead)});`);
   // the tensor's shape: read off x, or off the codes (their shape or the `shape` argument)
   if (lead.length === "packed")
@@ -178,8 +200,10 @@ function printFunction(plan: Plan, f: TorchFunction, artifact: CudaArtifact): st
       `  const qkc_torch::Shape nested_grid = ${gridExpr(nested, "blocks_shape")};`,
       `  [[maybe_unused]] const qkc_torch::Geometry nested_geometry = ${geometryExpr(nested, "blocks_shape")};`,
     );
-  const checkShape = (t: TorchTensor) =>
-    `  qkc_torch::check_shape(fn, "${t.name}", ${t.name}, qkc_torch::Shape(${shapeExpr(plan, t)}), shape);`;
+  const checkShape = (t: TorchTensor) => {
+    const want = shapeExpr(plan, t);
+    return `  qkc_torch::check_shape(fn, "${t.name}", ${t.name}, ${want.startsWith("{") ? `qkc_torch::Shape${want}` : want}, shape${plan.spec.kind === "gemv" ? ", true" : ""});`;
+  };
   if (lead.length === "packed") o.push(checkShape(lead));
   for (const t of f.inputs.slice(1))
     o.push(
@@ -213,13 +237,12 @@ function printFunction(plan: Plan, f: TorchFunction, artifact: CudaArtifact): st
     const callArgs = info.params.map((p) => {
       if (p.kind === "scalar") return scalarArg(f.name, p, values);
       const buf = step.bind[p.name];
-      const ctype = `${p.access === "read" ? "const " : ""}${ELEM[p.elem]}`;
-      return `static_cast<${ctype}*>(${buf}.data_ptr())`;
+      return `qkc_torch::${p.access === "read" ? "in" : "out"}<${ELEM[p.elem]}>(${buf})`;
     });
-    if (info.workspaceBytes) callArgs.push("static_cast<uint32_t*>(workspace.data_ptr())");
+    if (info.workspaceBytes) callArgs.push("qkc_torch::out<uint32_t>(workspace)");
     callArgs.push("stream");
     o.push(
-      `  qkc_torch::launched(fn, "${info.launcher}", ::${info.launcher}(${callArgs.join(", ")}));`,
+      call(`  qkc_torch::launched(fn, "${info.launcher}", ::${info.launcher}`, callArgs, ");"),
     );
   }
   o.push(
@@ -250,7 +273,7 @@ export function docstring(plan: Plan, f: TorchFunction): string {
     gemv: `y = W x, the weights W quantized with ${s}`,
   }[f.kind];
   const line = (t: TorchTensor) =>
-    `  ${t.name}: ${dtypesText(t)} ${t.shapeText}${t.format ? ` (${t.format} codes)` : ""}`;
+    `  ${t.name}: ${dtypesText(t)} ${t.shapeText}${t.format ? ` (${t.format} codes)` : t.note ? `: ${t.note}` : ""}`;
   return [
     `${what}; bit-exact with qkc's interpreter.`,
     `Arguments (contiguous, on the extension's device):`,
@@ -400,9 +423,11 @@ inline void check(const char* fn, const char* arg, const at::Tensor& t, const at
   TORCH_CHECK(t.is_contiguous(), fn, ": ", arg, " must be contiguous; pass ", arg, ".contiguous()");
 }
 
-inline void check_shape(const char* fn, const char* arg, const at::Tensor& t, const Shape& want, const Shape& of) {
+/* of: the shape of the tensor quantized (with weights: of the matrix, for gemv) */
+inline void check_shape(const char* fn, const char* arg, const at::Tensor& t, const Shape& want, const Shape& of,
+                        bool weights = false) {
   TORCH_CHECK(t.sizes().vec() == want, fn, ": ", arg, " has shape ", text(t.sizes().vec()), ", expected ", text(want),
-              " for a tensor of shape ", text(of));
+              weights ? " for weights of shape " : " for a tensor of shape ", text(of));
 }
 
 /* The tensor's shape from its packed codes [..., last]: last * 8 / bits elements along the last axis. */
@@ -497,6 +522,16 @@ inline float finite_mean(const at::Tensor& bits) {
   for (int64_t i = 0; i < v.numel(); i++)
     if (std::isfinite(p[i])) sum += p[i], n++;
   return n == 0 ? 0.0f : (float)(sum / (double)n);
+}
+
+/* a tensor's data as the launchers take it: read-only or written */
+template <typename T>
+inline const T* in(const at::Tensor& t) {
+  return static_cast<const T*>(t.data_ptr());
+}
+template <typename T>
+inline T* out(const at::Tensor& t) {
+  return static_cast<T*>(t.data_ptr());
 }
 
 inline void launched(const char* fn, const char* kernel, cudaError_t e) {

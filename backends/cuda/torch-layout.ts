@@ -32,7 +32,14 @@ export interface TorchTensor {
   readonly format?: string;
   /** its shape for a tensor of shape S (README and docstrings) */
   readonly shapeText: string;
+  /** what the values are, where neither the dtype nor the format says it */
+  readonly note?: string;
 }
+
+const NOTES: Record<string, string> = {
+  tscale: "tensor amax, encode scale, decode scale (ModelOpt's weight_scale_2)",
+  dq_offset: "the mean added back to the decoded scales",
+};
 
 const isFloat = (f: Format, e: number, m: number) =>
   f.kind === "float" && f.exponent === e && f.mantissa === m;
@@ -137,6 +144,7 @@ export function torchTensors(plan: Plan): TorchTensor[] {
       dtype,
       ...(f && f !== "input" ? { format: f.name } : {}),
       shapeText: shapeText(plan, b),
+      ...(NOTES[b.name] ? { note: NOTES[b.name] } : {}),
     };
   });
 }
