@@ -147,7 +147,13 @@ def load(a):
 results = []
 for n, call in enumerate(job["calls"]):
     try:
-        out = getattr(q, call["fn"])(*[load(a) for a in call["args"]], **call["kwargs"])
+        args = [load(a) for a in call["args"]]
+        if "grad" in call:  # the gradient of fn(x) . grad, through autograd
+            args[0].requires_grad_()
+            getattr(q, call["fn"])(*args, **call["kwargs"]).backward(load(call["grad"]))
+            out = args[0].grad
+        else:
+            out = getattr(q, call["fn"])(*args, **call["kwargs"])
     except RuntimeError as e:
         results.append({"error": str(e).splitlines()[0]})
         continue
@@ -190,22 +196,29 @@ const pkg = join(dir, "ext");
 
 /** Calls queued by the tests' set-up, run in one Python process, answered by index. */
 class Calls {
-  private readonly calls: { fn: string; args: Arg[]; kwargs: Record<string, unknown> }[] = [];
+  private readonly calls: {
+    fn: string;
+    args: Arg[];
+    kwargs: Record<string, unknown>;
+    grad?: Arg;
+  }[] = [];
   results: Result[] = [];
-  add(fn: string, args: Arg[], kwargs: Record<string, unknown> = {}): number {
-    this.calls.push({ fn, args, kwargs });
+  add(fn: string, args: Arg[], kwargs: Record<string, unknown> = {}, grad?: Arg): number {
+    this.calls.push({ fn, args, kwargs, ...(grad ? { grad } : {}) });
     return this.calls.length - 1;
   }
   async run(): Promise<string> {
+    const saved = (a: Arg, name: string) => {
+      const file = join(dir, name);
+      writeFileSync(file, u8(a.data));
+      return { file, dtype: a.dtype, shape: a.shape, transpose: a.transpose };
+    };
     const job = {
       dir,
       calls: this.calls.map((c, n) => ({
         ...c,
-        args: c.args.map((a, j) => {
-          const file = join(dir, `in-${n}-${j}.bin`);
-          writeFileSync(file, u8(a.data));
-          return { file, dtype: a.dtype, shape: a.shape, transpose: a.transpose };
-        }),
+        args: c.args.map((a, j) => saved(a, `in-${n}-${j}.bin`)),
+        ...(c.grad ? { grad: saved(c.grad, `grad-${n}.bin`) } : {}),
       })),
     };
     writeFileSync(join(dir, "job.json"), JSON.stringify(job));
@@ -355,6 +368,11 @@ describe.skipIf(why !== undefined)("qkc compile --emit torch: the extension on C
           expect(outBits(outputsOf(r, tag)[0])).toEqual(bits(qdqBackward(mx, t, gy)));
         },
       );
+      expected.push({
+        name: `${tag} mxfp4 autograd`,
+        call: calls.add("qdq_mxfp4", [x32(c.data, shape)], {}, x32(gy, shape)),
+        check: (r) => expect(outBits(outputsOf(r, tag)[0])).toEqual(bits(qdqBackward(mx, t, gy))),
+      });
       const sr = scheme({
         ...mx,
         name: "mxfp4_sr",

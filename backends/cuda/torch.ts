@@ -144,13 +144,41 @@ function initPy(
       ...(f.shape ? ["shape"] : []),
       ...(f.seed ? ["seed"] : []),
     ];
-    const doc = docstring(plan, f).replace(/\\/g, "\\\\").split("\n");
+    const backward = gradientOf(plan, fns);
+    const doc = [
+      ...docstring(plan, f).split("\n"),
+      ...(backward
+        ? [`Differentiable: the gradient is ${backward} (gy where x was not clipped, else 0).`]
+        : []),
+    ].map((l) => l.replace(/\\/g, "\\\\"));
     const body = `_C.${f.name}(${call.join(", ")})`;
-    lines.push(``);
-    if (f.outputs.length > 1) {
+    lines.push(``, ``);
+    if (backward) {
+      const fn = `_${f.name}_function`;
+      lines.push(
+        `class ${fn}(torch.autograd.Function):`,
+        `    """${f.name} with the straight-through gradient of ${backward}."""`,
+        ``,
+        `    @staticmethod`,
+        `    def forward(ctx, ${call.join(", ")}):`,
+        `        ctx.save_for_backward(x)`,
+        `        return ${body}`,
+        ``,
+        `    @staticmethod`,
+        `    def backward(ctx, gy):`,
+        `        (x,) = ctx.saved_tensors`,
+        `        return _C.${backward}(x, gy.contiguous())${f.seed ? ", None" : ""}`,
+        ``,
+        ``,
+        `def ${f.name}(${params.join(", ")}):`,
+        `    """${doc.join("\n    ")}"""`,
+        `    return ${fn}.apply(${call.join(", ")})`,
+      );
+    } else if (f.outputs.length > 1) {
       const type = `_${f.name}_result`;
       lines.push(
         `${type} = namedtuple(${py(f.name + "_result")}, ${pyList(f.outputs.map((t) => t.name))})`,
+        ``,
         ``,
       );
       lines.push(`def ${f.name}(${params.join(", ")}):`, `    """${doc.join("\n    ")}"""`);
@@ -161,6 +189,19 @@ function initPy(
     }
   }
   return lines.join("\n") + "\n";
+}
+
+/** For a float32 qdq without rotation: the qdq_backward of the same scheme among `fns`, if any. */
+function gradientOf(
+  plan: Plan,
+  fns: readonly { plan: Plan; f: TorchFunction }[],
+): string | undefined {
+  const plain = (p: Plan) => p.spec.input === "f32" && !p.spec.rotate;
+  if (plan.spec.kind !== "qdq" || !plain(plan)) return undefined;
+  return fns.find(
+    ({ plan: b }) =>
+      b.spec.kind === "qdq_backward" && plain(b) && b.spec.scheme.name === plan.spec.scheme.name,
+  )?.f.name;
 }
 
 function readme(
