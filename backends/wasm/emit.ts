@@ -53,6 +53,7 @@ import {
 } from "./binaryen.js";
 import { emitPhilox, PHILOX } from "./philox.js";
 import { vectorizeLoop, type LoopContext } from "./vectorize.js";
+import { decodeLoop } from "./decode16.js";
 import {
   ALIGN,
   MANIFEST_SECTION,
@@ -702,7 +703,11 @@ function emitKernel(
         const start = newLocal(`#start${id}`, "i32");
         const setup = [set(end, ex(s.end)), set(start, ex(s.start))];
         const tail = scalarLoop(s, get(start), get(end));
-        const vector = simd ? vectorizeLoop(loopContext, s, start.index, end.index) : undefined;
+        // decode loops 16 codes per step (decode16.ts), else the generic 4-lane vectorizer
+        const vector = simd
+          ? (decodeLoop(loopContext, s, start.index, end.index) ??
+            vectorizeLoop(loopContext, s, start.index, end.index))
+          : undefined;
         return m.block(null, vector ? [...setup, vector, tail.loop] : [...setup, tail.loop]);
       }
       case "comment":

@@ -1,0 +1,781 @@
+/**
+ * The 16-lane decode path: dequantize and dequant-fused GEMV loops, 16 codes
+ * per step, inside the WebAssembly backend. A rewrite rule on the lowered
+ * kernel (in the spirit of tinygrad's renderers): `decodeLoop` matches a `for`
+ * loop, and either emits its vector prefix or refuses, leaving the loop to the
+ * generic 4-lane vectorizer (vectorize.ts) and the scalar code.
+ *
+ * Two loop shapes are taken, both reading codes from a byte buffer:
+ * - a per-element loop `for t { ...; store }` (dequantize's element loop, the
+ *   nibble unpack of packed codes): 16 iterations per step;
+ * - GEMV's lane groups (passes/lower/gemv.ts): a chunk loop whose body is 16
+ *   copies of one lane body `let k = base + c; if (k < K) { ...; acc_c = acc_c + p }`;
+ *   one step is one chunk, the 16 accumulators are four f32x4 (lanes 0-3, 4-7,
+ *   8-11, 12-15), so each lane adds the same products in the same order.
+ *
+ * Lane l of every vector op is the scalar op of lane (or iteration) l, so the
+ * result is bit-exact by construction. Values are classified as
+ * - uniform: equal in all 16 lanes (scalar code; a per-block scale is decoded
+ *   once per 16 elements: the block index `k / bsize` is uniform because the
+ *   step's first index is a multiple of 16, as bsize must be at run time);
+ * - index: lane 0's value + l (a contiguous load or store), or + l/2 (nibbles);
+ * - bytes: 16 byte-sized values in one v128 (a load of 16 codes), decoded by
+ *   the swizzle / arithmetic decoders of decode-tables.ts, widened otherwise;
+ * - four f32x4 or i32x4 (and their masks).
+ * A step whose codes index past a small table runs, with the rest of the loop,
+ * as scalar code. Run-time guards (strides of 1, bsize a multiple of 16, no
+ * aliasing between a loaded and a stored buffer of one element type) send the
+ * whole loop to the generic code when they fail. `test/wasm-decode16.test.ts`
+ * holds the cases.
+ */
+import type { Expr, Kernel, ScalarType, Stmt } from "../../ir/kernel.js";
+import { exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
+import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
+import type { LoopContext } from "./vectorize.js";
+import { emitTableDecode, tableDecoder, widenBytes } from "./decode-tables.js";
+
+type For = Extract<Stmt, { op: "for" }>;
+const LANES = 16;
+
+class Refuse extends Error {}
+const refuse = (why: string): never => {
+  throw new Refuse(why);
+};
+
+/** A value of the step: see the file comment. Scalar kinds keep the expression that computes lane 0's value. */
+type Val =
+  | { readonly k: "u"; readonly e: Expr }
+  | { readonly k: "i"; readonly e: Expr; readonly aligned: boolean }
+  | { readonly k: "h"; readonly e: Expr }
+  | { readonly k: "b"; readonly v: number; readonly signed: boolean }
+  | { readonly k: "bm"; readonly v: number }
+  | { readonly k: "f"; readonly v: readonly number[] }
+  | { readonly k: "w"; readonly v: readonly number[]; readonly type: "i32" | "u32" }
+  | { readonly k: "m"; readonly v: readonly number[] };
+
+/** A GEMV chunk loop: lane 0's statements, its index variable and accumulator, and every lane's accumulator. */
+interface Lanes {
+  readonly base: Expr;
+  readonly limit: Expr;
+  readonly index: string;
+  readonly template: readonly Stmt[];
+  readonly accs: readonly string[];
+}
+
+/** The vector prefix of loop `s` (the scalar loop then runs from `startLocal`), or undefined. */
+export function decodeLoop(
+  ctx: LoopContext,
+  s: For,
+  startLocal: number,
+  endLocal: number,
+): Ref | undefined {
+  try {
+    // a dry run first, so that a refusal leaves no locals or labels behind
+    new Decode16(dryRun(ctx), s, lanesOf(s)).emit(startLocal, endLocal);
+  } catch (e) {
+    if (e instanceof Refuse) return undefined;
+    throw e;
+  }
+  return new Decode16(ctx, s, lanesOf(s)).emit(startLocal, endLocal);
+}
+
+/** `ctx` with nothing that declares locals or labels: placeholders instead */
+function dryRun(ctx: LoopContext): LoopContext {
+  const { m } = ctx;
+  return {
+    ...ctx,
+    ex: (e) => (e.type === "f32" ? m.f32.const(0) : m.i32.const(0)),
+    stmts: () => [],
+    declare: (name, type) => ctx.lookup(name) ?? { index: 0, type },
+    temp: () => 0,
+    vectorLocal: () => 0,
+    label: () => 0,
+  };
+}
+
+/** `s` as GEMV lane groups, or undefined for a per-element loop. */
+function lanesOf(s: For): Lanes | undefined {
+  const body = s.body.filter((x) => x.op !== "comment");
+  if (body.length !== 2 * LANES) return undefined;
+  const lanes: { base: Expr; limit: Expr; index: string; stmts: Stmt[]; acc: string }[] = [];
+  for (let c = 0; c < LANES; c++) {
+    const l = body[2 * c];
+    const f = body[2 * c + 1];
+    if (l.op !== "let" || l.value.op !== "binary" || l.value.kind !== "add") return undefined;
+    if (l.value.b.op !== "const" || l.value.b.value !== c) return undefined;
+    if (f.op !== "if" || f.else?.length) return undefined;
+    const cond = f.cond;
+    if (cond.op !== "binary" || cond.kind !== "lt" || cond.a.op !== "var" || cond.a.name !== l.name)
+      return undefined;
+    const stmts = f.then.filter((x) => x.op !== "comment");
+    const last = stmts.at(-1);
+    if (last?.op !== "assign") return undefined;
+    lanes.push({ base: l.value.a, limit: cond.b, index: l.name, stmts, acc: last.name });
+  }
+  // every lane is lane 0 with its own names: compare them with names replaced by position
+  const shape = (lane: (typeof lanes)[number]) => {
+    const names = new Map<string, string>([
+      [lane.index, "#k"],
+      [lane.acc, "#acc"],
+    ]);
+    walk(lane.stmts, (x) => {
+      if (x.op === "let") names.set(x.name, `#${names.size}`);
+    });
+    return JSON.stringify([lane.base, lane.limit, lane.stmts], (key, value) =>
+      (key === "name" || key === "var") && typeof value === "string"
+        ? (names.get(value) ?? value)
+        : value,
+    );
+  };
+  const first = shape(lanes[0]);
+  if (lanes.some((l) => shape(l) !== first)) refuse("lanes differ");
+  if (new Set(lanes.map((l) => l.acc)).size !== LANES) refuse("lanes share an accumulator");
+  return {
+    base: lanes[0].base,
+    limit: lanes[0].limit,
+    index: lanes[0].index,
+    template: lanes[0].stmts,
+    accs: lanes.map((l) => l.acc),
+  };
+}
+
+const BYTE_PAIRS = Array.from({ length: 16 }, (_, j) => j >> 1);
+
+class Decode16 {
+  private readonly m: Module;
+  private readonly body: readonly Stmt[];
+  /** names the loop body declares */
+  private readonly own = new Set<string>();
+  private readonly vals = new Map<string, Val>();
+  /** statements of the step being built */
+  private out: Ref[] = [];
+  private readonly guards: Ref[] = [];
+  /** per step: a code indexes past a small table */
+  private readonly checks: Ref[] = [];
+  private readonly loaded = new Set<string>();
+  private readonly storedTo = new Set<string>();
+  private decodes = false;
+
+  constructor(
+    private readonly ctx: LoopContext,
+    private readonly s: For,
+    private readonly lanes: Lanes | undefined,
+  ) {
+    this.m = ctx.m;
+    this.body = lanes ? lanes.template : s.body.filter((x) => x.op !== "comment");
+    walk(s.body, (x) => {
+      if (x.op === "let") this.own.add(x.name);
+    });
+    this.own.add(s.var);
+    if (lanes) this.own.add(lanes.index);
+    for (const x of this.body)
+      if (x.op !== "let" && x.op !== "store" && x.op !== "assign")
+        refuse(`a ${x.op} in the loop body`);
+    // lane variables must not be read after the loop (the vector prefix leaves them stale)
+    const inLoop = new Set<Stmt>();
+    walk([s], (x) => inLoop.add(x));
+    walk(ctx.kernel.body, (x) => {
+      if (inLoop.has(x)) return;
+      walkExprs([shallow(x)], (e) => {
+        for (const v of exprVars(e))
+          if (this.own.has(v) && v !== s.var) refuse(`${v} is read after the loop`);
+      });
+    });
+  }
+
+  emit(startLocal: number, endLocal: number): Ref {
+    const { m, ctx } = this;
+    const i32 = binaryen.i32;
+    const get = (l: number) => m.local.get(l, i32);
+    const loopVar = ctx.declare(this.s.var, "i32").index;
+    const startConst = this.s.start.op === "const" ? (this.s.start.value as number) : -1;
+    const exit = `d16_${ctx.label()}`;
+    const next = `${exit}.next`;
+    const first = ctx.temp("i32");
+    const head: Ref[] = [m.br(exit, m.i32.ge_s(get(startLocal), get(endLocal)))];
+    const accVecs: number[] = [];
+    if (this.lanes) {
+      const l = this.lanes;
+      if (startConst < 0) refuse("chunk loop from a variable start");
+      const lane = ctx.declare(l.index, "i32");
+      this.vals.set(this.s.var, { k: "u", e: var_(this.s.var, "i32") });
+      this.vals.set(l.index, {
+        k: "i",
+        e: var_(l.index, "i32"),
+        aligned: isMul16(l.base, this.s.var),
+      });
+      head.push(
+        m.local.set(loopVar, get(startLocal)),
+        m.local.set(lane.index, ctx.ex(l.base)),
+        m.br(
+          exit,
+          m.i32.eqz(
+            m.i32.lt_s(m.i32.add(get(lane.index), m.i32.const(LANES - 1)), ctx.ex(l.limit)),
+          ),
+        ),
+      );
+      for (const a of l.accs) {
+        const local = ctx.lookup(a);
+        if (!local || local.type !== "f32") refuse(`accumulator ${a}`);
+      }
+      for (let q = 0; q < 4; q++) accVecs.push(ctx.temp("v128"));
+    } else {
+      // all 16 iterations in range: end - t >= 16
+      head.push(
+        m.br(exit, m.i32.lt_s(m.i32.sub(get(endLocal), get(startLocal)), m.i32.const(LANES))),
+        m.local.set(loopVar, get(startLocal)),
+      );
+      this.vals.set(this.s.var, { k: "i", e: var_(this.s.var, "i32"), aligned: startConst === 0 });
+    }
+    this.out = [];
+    const effects: Ref[] = [];
+    for (const x of this.body) {
+      if (x.op === "let") this.let(x);
+      else if (x.op === "store") effects.push(...this.store(x));
+      else if (x.op === "assign") effects.push(...this.accumulate(x, accVecs));
+    }
+    if (!this.decodes) refuse("no codes are loaded 16 at a time");
+    for (const b of this.storedTo) if (this.loaded.has(b)) refuse(`${b} is loaded and stored`);
+    for (const b of this.storedTo)
+      for (const l of this.loaded) {
+        const [pb, pl] = [ctx.buffer(b)!, ctx.buffer(l)!];
+        if (pb.elem === pl.elem)
+          this.guards.push(m.i32.ne(m.local.get(pb.param, i32), m.local.get(pl.param, i32)));
+      }
+    const step = [...head, ...this.out];
+    if (this.checks.length)
+      step.push(
+        m.br(
+          exit,
+          this.checks.reduce((a, b) => m.i32.or(a, b)),
+        ),
+      );
+    step.push(
+      ...effects,
+      m.local.set(startLocal, m.i32.add(get(startLocal), m.i32.const(this.lanes ? 1 : LANES))),
+      m.br(next),
+    );
+    const f32 = binaryen.f32;
+    const accs = this.lanes?.accs.map((a) => ctx.lookup(a)!.index) ?? [];
+    const init = accVecs.map((vec, q) =>
+      m.local.set(
+        vec,
+        [1, 2, 3].reduce(
+          (v, j) => m.f32x4.replace_lane(v, j as unknown as Ref, m.local.get(accs[4 * q + j], f32)),
+          m.f32x4.splat(m.local.get(accs[4 * q], f32)),
+        ),
+      ),
+    );
+    const fold = accVecs.flatMap((vec, q) =>
+      [0, 1, 2, 3].map((j) =>
+        m.local.set(
+          accs[4 * q + j],
+          m.f32x4.extract_lane(m.local.get(vec, binaryen.v128), j as unknown as Ref),
+        ),
+      ),
+    );
+    const prefix = m.block(null, [
+      ...init,
+      m.local.set(first, get(startLocal)),
+      m.block(exit, [m.loop(next, m.block(null, step))]),
+      ...fold,
+      // as after the scalar loop: the loop variable holds the last iteration's value
+      m.if(
+        m.i32.ne(get(startLocal), get(first)),
+        m.local.set(loopVar, m.i32.sub(get(startLocal), m.i32.const(1))),
+      ),
+    ]);
+    return this.guards.length
+      ? m.if(
+          this.guards.reduce((a, b) => m.i32.and(a, b)),
+          prefix,
+        )
+      : prefix;
+  }
+
+  // ---- statements -----------------------------------------------------------
+
+  private let(x: Extract<Stmt, { op: "let" }>): void {
+    if (this.vals.has(x.name)) refuse(`${x.name} is declared twice`);
+    const v = this.val(x.value);
+    if (v.k === "u" || v.k === "i" || v.k === "h") {
+      const local = this.ctx.declare(x.name, x.type);
+      this.out.push(this.m.local.set(local.index, this.ctx.ex(v.e)));
+      const e = var_(x.name, x.type);
+      this.vals.set(x.name, v.k === "i" ? { k: "i", e, aligned: v.aligned } : { k: v.k, e });
+    } else this.vals.set(x.name, v);
+  }
+
+  private store(x: Extract<Stmt, { op: "store" }>): Ref[] {
+    if (this.lanes) refuse("a store in a lane body");
+    const { m } = this;
+    const b = this.ctx.buffer(x.buffer) ?? refuse(`no buffer ${x.buffer}`);
+    const idx = this.val(x.index);
+    if (idx.k !== "i") return refuse(`the store to ${x.buffer} is not contiguous`);
+    this.storedTo.add(x.buffer);
+    const v = this.val(x.value);
+    const lane0 = this.ctx.temp("i32");
+    this.out.push(m.local.set(lane0, this.ctx.ex(idx.e)));
+    if (b.elem === "f32" && v.k === "f")
+      return v.v.map((r, q) =>
+        m.v128.store(16 * q, 1, this.addressAt(b.param, 2, lane0), this.get(r)),
+      );
+    if ((b.elem === "u8" || b.elem === "i8") && v.k === "b")
+      return [m.v128.store(0, 1, this.addressAt(b.param, 0, lane0), this.get(v.v))];
+    return refuse(`a ${v.k} value stored to ${b.elem} buffer ${x.buffer}`);
+  }
+
+  private accumulate(x: Extract<Stmt, { op: "assign" }>, accVecs: number[]): Ref[] {
+    const { m } = this;
+    const acc = this.lanes?.accs[0];
+    if (x.name !== acc || x.value.op !== "binary" || x.value.kind !== "add")
+      return refuse(`assignment to ${x.name}`);
+    const { a, b } = x.value;
+    const isAcc = (e: Expr) => e.op === "var" && e.name === acc;
+    if (isAcc(a) === isAcc(b)) refuse("the accumulator update is not acc + p");
+    const p = this.val(isAcc(a) ? b : a);
+    if (p.k !== "f") return refuse("the accumulated value is not a vector of f32");
+    return accVecs.map((vec, q) =>
+      m.local.set(
+        vec,
+        isAcc(a)
+          ? m.f32x4.add(this.get(vec), this.get(p.v[q]))
+          : m.f32x4.add(this.get(p.v[q]), this.get(vec)),
+      ),
+    );
+  }
+
+  // ---- values ---------------------------------------------------------------
+
+  private get(l: number): Ref {
+    return this.m.local.get(l, binaryen.v128);
+  }
+
+  private keep(r: Ref): number {
+    const l = this.ctx.temp("v128");
+    this.out.push(this.m.local.set(l, r));
+    return l;
+  }
+
+  private val(e: Expr): Val {
+    switch (e.op) {
+      case "const":
+        return { k: "u", e };
+      case "var": {
+        const v = this.vals.get(e.name);
+        if (v) return v;
+        if (this.own.has(e.name) || this.lanes?.accs.includes(e.name))
+          return refuse(`${e.name} is read before its let`);
+        if (!this.ctx.lookup(e.name)) return refuse(`no variable ${e.name}`);
+        return { k: "u", e };
+      }
+      case "load":
+        return this.load(e);
+      case "table":
+        return this.table(e);
+      case "binary":
+        return this.binary(e);
+      case "unary":
+        return this.unary(e);
+      case "select": {
+        const [c, a, b] = [this.val(e.cond), this.val(e.a), this.val(e.b)];
+        if (c.k === "u" && a.k === "u" && b.k === "u") return { k: "u", e };
+        const { m } = this;
+        if (c.k === "bm" && a.k === "b" && b.k === "b")
+          return {
+            k: "b",
+            v: this.keep(m.v128.bitselect(this.get(a.v), this.get(b.v), this.get(c.v))),
+            signed: a.signed,
+          };
+        if (c.k !== "m") return refuse("a select on a uniform or byte condition");
+        const [va, vb] = [this.wide(a, e.type), this.wide(b, e.type)];
+        const v = [0, 1, 2, 3].map((q) =>
+          this.keep(m.v128.bitselect(va[q](), vb[q](), this.get(c.v[q]))),
+        );
+        return e.type === "f32" ? { k: "f", v } : { k: "w", v, type: intType(e.type) };
+      }
+      case "bitcast": {
+        const a = this.val(e.a);
+        if (a.k === "u") return { k: "u", e };
+        if (a.k === "b") return refuse("a bitcast of bytes");
+        if (a.k === "f" || a.k === "w")
+          return e.type === "f32" ? { k: "f", v: a.v } : { k: "w", v: a.v, type: intType(e.type) };
+        return refuse(`a bitcast of ${a.k}`);
+      }
+      case "convert": {
+        const a = this.val(e.a);
+        if (a.k === "u") return { k: "u", e };
+        const { m } = this;
+        if (e.type === "f32") {
+          if (a.k === "f") return a;
+          const w = a.k === "b" ? this.widen(a) : a;
+          if (w.k !== "w") return refuse(`a convert of ${w.k} to f32`);
+          return {
+            k: "f",
+            v: w.v.map((r) =>
+              this.keep(
+                w.type === "i32"
+                  ? m.f32x4.convert_i32x4_s(this.get(r))
+                  : m.f32x4.convert_i32x4_u(this.get(r)),
+              ),
+            ),
+          };
+        }
+        if (e.a.type === "f32") return refuse("a float to integer conversion");
+        if (a.k === "b") return this.widen(a, intType(e.type));
+        if (a.k === "w") return { k: "w", v: a.v, type: intType(e.type) };
+        if (a.k === "m")
+          return {
+            k: "w",
+            v: a.v.map((r) => this.keep(m.v128.and(this.get(r), splat32(m, 1)))),
+            type: intType(e.type),
+          };
+        return refuse(`a convert of ${a.k}`);
+      }
+      case "random":
+        return refuse("random bits");
+    }
+  }
+
+  private address(param: number, shift: number, lane0: Expr, bytes = 0): Ref {
+    const { m } = this;
+    const at = this.ctx.ex(lane0);
+    return m.i32.add(
+      m.local.get(param, binaryen.i32),
+      m.i32.add(shift ? m.i32.shl(at, m.i32.const(shift)) : at, m.i32.const(bytes)),
+    );
+  }
+
+  private load(e: Extract<Expr, { op: "load" }>): Val {
+    const idx = this.val(e.index);
+    this.loaded.add(e.buffer);
+    if (idx.k === "u") return { k: "u", e };
+    const { m } = this;
+    const b = this.ctx.buffer(e.buffer) ?? refuse(`no buffer ${e.buffer}`);
+    if (idx.k === "h") {
+      if (b.elem !== "u8") return refuse("a half-rate load of a wide buffer");
+      this.decodes = true;
+      const half = this.keep(m.v128.load64_zero(0, 1, this.address(b.param, 0, idx.e)));
+      return {
+        k: "b",
+        v: this.keep(m.i8x16.shuffle(this.get(half), this.get(half), BYTE_PAIRS)),
+        signed: false,
+      };
+    }
+    if (idx.k !== "i") return refuse(`a gather from ${e.buffer}`);
+    // lane 0's index once: up to four loads at 16-byte steps
+    const lane0 = this.ctx.temp("i32");
+    this.out.push(m.local.set(lane0, this.ctx.ex(idx.e)));
+    const load = (shift: number, q: number) =>
+      this.keep(m.v128.load(16 * q, 1, this.addressAt(b.param, shift, lane0)));
+    switch (b.elem) {
+      case "u8":
+      case "i8":
+        this.decodes = true;
+        return { k: "b", v: load(0, 0), signed: b.elem === "i8" };
+      case "f32":
+        return { k: "f", v: [0, 1, 2, 3].map((q) => load(2, q)) };
+      case "u32":
+        return { k: "w", v: [0, 1, 2, 3].map((q) => load(2, q)), type: "u32" };
+      case "u16": {
+        const halves = [0, 1].map((q) => load(1, q));
+        return {
+          k: "w",
+          v: halves.flatMap((h) => [
+            this.keep(m.i32x4.extend_low_i16x8_u(this.get(h))),
+            this.keep(m.i32x4.extend_high_i16x8_u(this.get(h))),
+          ]),
+          type: "u32",
+        };
+      }
+    }
+  }
+
+  /** buffer `param` + (lane0 << shift); callers add constant byte offsets as the access's offset immediate */
+  private addressAt(param: number, shift: number, lane0: number): Ref {
+    const { m } = this;
+    const at = m.local.get(lane0, binaryen.i32);
+    return m.i32.add(
+      m.local.get(param, binaryen.i32),
+      shift ? m.i32.shl(at, m.i32.const(shift)) : at,
+    );
+  }
+
+  private table(e: Extract<Expr, { op: "table" }>): Val {
+    const idx = this.val(e.index);
+    if (idx.k === "u") return { k: "u", e };
+    const t = this.ctx.table(e.table) ?? refuse(`no table ${e.table}`);
+    if (idx.k !== "b" || idx.signed) return refuse(`table ${e.table} indexed by ${idx.k}`);
+    const d = tableDecoder(t.table) ?? refuse(`no 16-lane decoder for table ${e.table}`);
+    const { m } = this;
+    if (d.kind === "swizzle") {
+      const bad =
+        d.length === 16
+          ? m.v128.and(this.get(idx.v), m.v128.const(new Array<number>(16).fill(0xf0)))
+          : m.i8x16.gt_u(this.get(idx.v), m.i8x16.splat(m.i32.const(d.length - 1)));
+      this.checks.push(m.v128.any_true(bad));
+    } else if (t.table.values.length !== 256) refuse(`table ${e.table}`);
+    const v = emitTableDecode(m, d, idx.v, () => this.ctx.temp("v128"), this.out);
+    return t.table.type === "f32" ? { k: "f", v } : { k: "w", v, type: "u32" };
+  }
+
+  /** bytes as four i32x4 */
+  private widen(
+    b: Extract<Val, { k: "b" }>,
+    type: "i32" | "u32" = b.signed ? "i32" : "u32",
+  ): Extract<Val, { k: "w" }> {
+    return {
+      k: "w",
+      v: widenBytes(this.m, b.v, b.signed, () => this.ctx.temp("v128"), this.out),
+      type,
+    };
+  }
+
+  /** four vectors of `v` (splat when uniform) as thunks */
+  private wide(v: Val, type: ScalarType): (() => Ref)[] {
+    const { m } = this;
+    if (v.k === "u") {
+      const l = this.keep(
+        type === "f32" ? m.f32x4.splat(this.ctx.ex(v.e)) : m.i32x4.splat(this.ctx.ex(v.e)),
+      );
+      return [0, 1, 2, 3].map(() => () => this.get(l));
+    }
+    const w = v.k === "b" ? this.widen(v) : v;
+    if (w.k !== "f" && w.k !== "w" && w.k !== "m") return refuse(`a ${w.k} operand`);
+    return w.v.map((r) => () => this.get(r));
+  }
+
+  private binary(e: Extract<Expr, { op: "binary" }>): Val {
+    const [a, b] = [this.val(e.a), this.val(e.b)];
+    if (a.k === "u" && b.k === "u") return { k: "u", e };
+    const { m } = this;
+    const kind = e.kind;
+    // index arithmetic
+    if (a.k === "i" || b.k === "i" || a.k === "h" || b.k === "h") {
+      if (a.k === "i" && b.k === "u" && (kind === "add" || kind === "sub"))
+        return { k: "i", e, aligned: false };
+      if (a.k === "u" && b.k === "i" && kind === "add") return { k: "i", e, aligned: false };
+      if (kind === "mul" && (a.k === "i" ? b : a).k === "u") {
+        const i = (a.k === "i" ? a : b) as Extract<Val, { k: "i" }>;
+        this.guardOne(a.k === "i" ? e.b : e.a);
+        return { k: "i", e, aligned: i.aligned };
+      }
+      if (a.k === "i" && a.aligned && b.k === "u") {
+        if (kind === "div" && isConst(e.b, 2)) return { k: "h", e };
+        if (kind === "div") return { k: "u", e: this.blockIndex(e.a, e.b) };
+        if (
+          kind === "and" &&
+          e.b.op === "const" &&
+          (e.b.value as number) >= 0 &&
+          (e.b.value as number) < 16
+        ) {
+          const c = e.b.value as number;
+          return {
+            k: "b",
+            v: this.keep(m.v128.const(Array.from({ length: 16 }, (_, l) => l & c))),
+            signed: false,
+          };
+        }
+      }
+      return refuse(`${kind} of an index`);
+    }
+    // byte lanes: a few ops stay on bytes, the rest widen
+    if (a.k === "b" && b.k === "u" && b.e.op === "const" && e.type === "u32" && !a.signed) {
+      const c = b.e.value as number;
+      const bytes = (r: Ref): Val => ({ k: "b", v: this.keep(r), signed: false });
+      if (kind === "and")
+        return bytes(m.v128.and(this.get(a.v), m.i8x16.splat(m.i32.const(c & 0xff))));
+      if ((kind === "or" || kind === "xor") && c < 256)
+        return bytes(
+          (kind === "or" ? m.v128.or : m.v128.xor)(this.get(a.v), m.i8x16.splat(m.i32.const(c))),
+        );
+      if (kind === "shr" && c < 8) return bytes(m.i8x16.shr_u(this.get(a.v), m.i32.const(c)));
+    }
+    if (
+      a.k === "b" &&
+      b.k === "u" &&
+      b.e.op === "const" &&
+      (kind === "eq" || kind === "ne") &&
+      !a.signed
+    ) {
+      const c = b.e.value as number;
+      if (c >= 0 && c < 256) {
+        const eq = m.i8x16.eq(this.get(a.v), m.i8x16.splat(m.i32.const(c)));
+        return { k: "bm", v: this.keep(kind === "eq" ? eq : m.v128.not(eq)) };
+      }
+    }
+    if (a.k === "bm" && b.k === "bm" && (kind === "and" || kind === "or" || kind === "xor"))
+      return { k: "bm", v: this.keep(BITWISE(m)[kind](this.get(a.v), this.get(b.v))) };
+    // four 32-bit vectors; shift counts are uniform (wasm takes them mod 32, as the scalar ops do)
+    const t = e.a.type;
+    if (kind === "shl" || kind === "shr") {
+      if (b.k !== "u") return refuse("a shift by a varying count");
+      const shift = kind === "shl" ? m.i32x4.shl : t === "i32" ? m.i32x4.shr_s : m.i32x4.shr_u;
+      const v = this.wide(a, t).map((x) => this.keep(shift(x(), this.ctx.ex(e.b))));
+      return { k: "w", v, type: intType(e.type) };
+    }
+    const op = lane32(m, kind, t) ?? refuse(`${kind} of ${t} lanes`);
+    const [va, vb] = [this.wide(a, t), this.wide(b, t)];
+    const v = [0, 1, 2, 3].map((q) => this.keep(op(va[q](), vb[q]())));
+    if (e.type === "bool") return { k: "m", v };
+    return e.type === "f32" ? { k: "f", v } : { k: "w", v, type: intType(e.type) };
+  }
+
+  private unary(e: Extract<Expr, { op: "unary" }>): Val {
+    const a = this.val(e.a);
+    if (a.k === "u") return { k: "u", e };
+    const { m } = this;
+    const t = e.a.type;
+    const op =
+      t === "f32"
+        ? { neg: m.f32x4.neg, abs: m.f32x4.abs, floor: m.f32x4.floor }[e.kind as "neg"]
+        : t === "bool"
+          ? e.kind === "not"
+            ? m.v128.not
+            : undefined
+          : { neg: m.i32x4.neg, not: m.v128.not, abs: t === "i32" ? m.i32x4.abs : undefined }[
+              e.kind as "neg"
+            ];
+    if (!op) return refuse(`${e.kind} of ${t} lanes`);
+    if (a.k === "bm" && e.kind === "not")
+      return { k: "bm", v: this.keep(m.v128.not(this.get(a.v))) };
+    const v = this.wide(a, t).map((x) => this.keep(op(x())));
+    return t === "f32"
+      ? { k: "f", v }
+      : t === "bool"
+        ? { k: "m", v }
+        : { k: "w", v, type: intType(t) };
+  }
+
+  // ---- run-time guards --------------------------------------------------------
+
+  /** `x` is loop-invariant: a constant or a variable declared outside the loop */
+  private invariant(x: Expr): boolean {
+    return (
+      x.op === "const" ||
+      (x.op === "var" && !this.own.has(x.name) && !this.lanes?.accs.includes(x.name))
+    );
+  }
+
+  /** index * x is contiguous when x == 1 */
+  private guardOne(x: Expr): void {
+    if (isConst(x, 1)) return;
+    if (!this.invariant(x) || x.type !== "i32") refuse("a stride that is not loop-invariant");
+    this.guards.push(this.m.i32.eq(this.ctx.ex(x), this.m.i32.const(1)));
+  }
+
+  /**
+   * `k / x` (k lane 0's index, a non-negative multiple of 16) is uniform over the 16 lanes
+   * when x is a positive multiple of 16: a constant (or a let of one), else a run-time guard.
+   * A power of two divides by a shift (the operands are non-negative).
+   */
+  private blockIndex(k: Expr, x: Expr): Expr {
+    if (!this.invariant(x) || x.type !== "i32") refuse("a divisor that is not loop-invariant");
+    const c =
+      x.op === "const" ? (x.value as number) : this.constants().get((x as { name: string }).name);
+    if (c !== undefined) {
+      if (!(c > 0 && c % LANES === 0)) refuse(`blocks of ${c}`);
+      const log = Math.log2(c);
+      return Number.isInteger(log)
+        ? {
+            op: "binary",
+            kind: "shr",
+            a: k,
+            b: { op: "const", type: "i32", value: log },
+            type: "i32",
+          }
+        : {
+            op: "binary",
+            kind: "div",
+            a: k,
+            b: { op: "const", type: "i32", value: c },
+            type: "i32",
+          };
+    }
+    const { m } = this;
+    this.guards.push(
+      m.i32.and(
+        m.i32.gt_s(this.ctx.ex(x), m.i32.const(0)),
+        m.i32.eqz(m.i32.and(this.ctx.ex(x), m.i32.const(LANES - 1))),
+      ),
+    );
+    return { op: "binary", kind: "div", a: k, b: x, type: "i32" };
+  }
+
+  /** variables set once in the kernel, by a let of an i32 constant */
+  private constants(): Map<string, number> {
+    const lets = new Map<string, number | undefined>();
+    walk(this.ctx.kernel.body, (x) => {
+      if (x.op === "let" || x.op === "assign")
+        lets.set(
+          x.name,
+          x.op === "let" && !lets.has(x.name) && x.value.op === "const" && x.value.type === "i32"
+            ? (x.value.value as number)
+            : undefined,
+        );
+    });
+    for (const p of this.ctx.kernel.params) lets.set(p.name, undefined);
+    return new Map([...lets].filter((e): e is [string, number] => e[1] !== undefined));
+  }
+}
+
+const var_ = (name: string, type: ScalarType): Expr => ({ op: "var", name, type });
+const isConst = (e: Expr, v: number) => e.op === "const" && e.value === v;
+const intType = (t: ScalarType): "i32" | "u32" => (t === "i32" ? "i32" : "u32");
+const splat32 = (m: Module, v: number) => m.i32x4.splat(m.i32.const(v | 0));
+
+/** base is `v * c` with c a multiple of 16 (and v a loop counter from a non-negative start) */
+function isMul16(base: Expr, v: string): boolean {
+  return (
+    base.op === "binary" &&
+    base.kind === "mul" &&
+    base.a.op === "var" &&
+    base.a.name === v &&
+    base.b.op === "const" &&
+    (base.b.value as number) % LANES === 0
+  );
+}
+
+/** `s` without the statements nested in it */
+const shallow = (s: Stmt): Stmt =>
+  s.op === "for" ? { ...s, body: [] } : s.op === "if" ? { ...s, then: [], else: [] } : s;
+
+const BITWISE = (m: Module) => ({ and: m.v128.and, or: m.v128.or, xor: m.v128.xor });
+
+/** The lane-wise 32-bit op of a KernelIR binary op on operands of type `t`, when SIMD128 has one. */
+function lane32(m: Module, kind: string, t: ScalarType): ((a: Ref, b: Ref) => Ref) | undefined {
+  if (t === "f32")
+    return (
+      {
+        add: m.f32x4.add,
+        sub: m.f32x4.sub,
+        mul: m.f32x4.mul,
+        div: m.f32x4.div,
+        eq: m.f32x4.eq,
+        ne: m.f32x4.ne,
+        lt: m.f32x4.lt,
+        le: m.f32x4.le,
+        gt: m.f32x4.gt,
+        ge: m.f32x4.ge,
+      } as Record<string, (a: Ref, b: Ref) => Ref>
+    )[kind];
+  if (t === "bool") return ({ ...BITWISE(m) } as Record<string, (a: Ref, b: Ref) => Ref>)[kind];
+  const s = t === "i32";
+  const ops: Record<string, (a: Ref, b: Ref) => Ref> = {
+    add: m.i32x4.add,
+    sub: m.i32x4.sub,
+    mul: m.i32x4.mul,
+    ...BITWISE(m),
+    eq: m.i32x4.eq,
+    ne: m.i32x4.ne,
+    lt: s ? m.i32x4.lt_s : m.i32x4.lt_u,
+    le: s ? m.i32x4.le_s : m.i32x4.le_u,
+    gt: s ? m.i32x4.gt_s : m.i32x4.gt_u,
+    ge: s ? m.i32x4.ge_s : m.i32x4.ge_u,
+    min: s ? m.i32x4.min_s : m.i32x4.min_u,
+    max: s ? m.i32x4.max_s : m.i32x4.max_u,
+  };
+  return ops[kind];
+}
+
+export type { Kernel };

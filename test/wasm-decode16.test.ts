@@ -1,0 +1,184 @@
+/**
+ * The 16-lane decode path (backends/wasm/decode16.ts, decode-tables.ts): it is
+ * taken for dequantize and GEMV of the 4-bit and 8-bit schemes, packed or not,
+ * and the results equal the interpreter bit for bit on the shared corpus
+ * (ragged rows: 300 columns, so every loop also runs its scalar tail). Where
+ * it must refuse or bail out (6-bit codes, a 256-entry table no decoder
+ * reproduces, codes past a 4-bit table, blocks on the other axis) the result
+ * still equals the interpreter or the scalar module.
+ */
+import { describe, expect, it } from "vitest";
+import { compile } from "../passes/pipeline.js";
+import { runPlan } from "../backends/host.js";
+import { WasmKernels } from "../backends/wasm/runtime.js";
+import { emitWasm } from "../backends/wasm/emit.js";
+import { tableDecoder } from "../backends/wasm/decode-tables.js";
+import { dequantize, gemv, quantize, type QuantizedTensor } from "../ir/interpret/index.js";
+import { packNibbles } from "../ir/layout/index.js";
+import { resolveScheme } from "../cli/schemes.js";
+import { scheme, type Scheme } from "../ir/scheme.js";
+import { formatBits } from "../ir/formats/index.js";
+import type { Kernel } from "../ir/kernel.js";
+import type { KernelSpec } from "../ir/program.js";
+import { corpus } from "./corpus/corpus.js";
+
+const spec = (
+  s: Scheme,
+  kind: "dequantize" | "gemv",
+  layout: KernelSpec["layout"],
+): KernelSpec => ({
+  name: `${kind}_${s.name}`,
+  kind,
+  scheme: s,
+  input: "f32",
+  output: "f32",
+  layout,
+  ...(kind === "gemv" ? { order: "fixed" as const } : {}),
+});
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+/** the printed function of kernel `name` in a module's WAT */
+const func = (wat: string, name: string) =>
+  wat.split("(func ").find((f) => f.startsWith(`$${name} `)) ?? "";
+
+/** plan inputs from the interpreter's quantized tensor */
+function inputs(q: QuantizedTensor, packed: boolean): Record<string, ArrayLike<number>> {
+  const codes = Uint8Array.from(q.codes);
+  return {
+    codes: packed ? packNibbles(codes, "low_first") : codes,
+    scales: q.scales,
+    ...(q.zeros ? { zeros: q.zeros } : {}),
+    ...(q.tensorScale
+      ? { tscale: [q.tensorScale.amax, q.tensorScale.encode, q.tensorScale.decode] }
+      : {}),
+  } as Record<string, ArrayLike<number>>;
+}
+
+const typed = (
+  plan: { buffers: readonly { name: string; elem: string }[] },
+  data: Record<string, ArrayLike<number>>,
+) =>
+  Object.fromEntries(
+    Object.entries(data).map(([name, v]) => {
+      const elem = plan.buffers.find((b) => b.name === name)?.elem;
+      const T =
+        elem === "f32"
+          ? Float32Array
+          : elem === "u16"
+            ? Uint16Array
+            : elem === "u32"
+              ? Uint32Array
+              : Uint8Array;
+      return [name, T.from(v)];
+    }),
+  );
+
+const SCHEMES = [
+  "mxfp4",
+  "nvfp4",
+  "bench/onnx-int4.qs:onnx_int4_b32",
+  "nf4",
+  "mxfp8_e4m3",
+  "mxfp8_e5m2",
+  "mxint8",
+  "int4_g128_asym",
+];
+
+describe("16-lane decode: taken, and bit-exact with the interpreter", () => {
+  const cases = corpus();
+  for (const name of SCHEMES) {
+    const s = resolveScheme(name);
+    const layouts: KernelSpec["layout"][] =
+      formatBits(s.element) === 4 ? ["unpacked", "packed"] : ["unpacked"];
+    for (const layout of layouts)
+      it(`${s.name} (${layout}): dequantize and gemv`, async () => {
+        for (const kind of ["dequantize", "gemv"] as const) {
+          const { plan } = compile(spec(s, kind, layout));
+          const artifact = emitWasm(plan.kernels);
+          // the element kernel (and the nibble unpack) run 16 codes per step
+          for (const k of plan.kernels)
+            expect(func(artifact.wat, k.name), `${k.name} 16 lanes`).toContain("$d16_");
+          const main = plan.kernels.at(-1)!;
+          if (s.element.kind !== "int" && formatBits(s.element) === 4)
+            expect(func(artifact.wat, main.name), `${main.name} swizzles`).toContain(
+              "i8x16.swizzle",
+            );
+          const wasm = await WasmKernels.load(artifact, plan.kernels);
+          for (const c of cases) {
+            const shape = [c.rows, c.cols];
+            const q = quantize(s, { dtype: "f32", shape, data: c.data });
+            const xv = Float32Array.from({ length: c.cols }, (_, i) => Math.cos(i) * 3);
+            const data = typed(plan, {
+              ...inputs(q, layout === "packed"),
+              ...(kind === "gemv" ? { x: xv } : {}),
+            });
+            const y = runPlan(plan, shape, data, wasm.execute).y as Float32Array;
+            const want = kind === "gemv" ? gemv(q, xv) : dequantize(q);
+            expect(bits(y), `${c.name} ${kind}`).toEqual(bits(want));
+          }
+        }
+      });
+  }
+});
+
+describe("16-lane decode: refusals and bail-outs stay exact", () => {
+  const scalarAndSimd = async (kernels: readonly Kernel[]) => ({
+    simd: await WasmKernels.compile(kernels),
+    scalar: await WasmKernels.compile(kernels, { simd: false }),
+  });
+
+  it("6-bit codes (a 64-entry table) keep the generic path", () => {
+    const { plan } = compile(spec(resolveScheme("mxfp6_e2m3"), "dequantize", "unpacked"));
+    expect(emitWasm(plan.kernels).wat).not.toContain("$d16_");
+  });
+
+  it("derives decoders from the table and refuses one it cannot reproduce", () => {
+    const table = (values: number[]) => ({ name: "t", type: "f32" as const, values });
+    const kinds = ["mxfp8_e4m3", "mxfp8_e5m2", "mxint8"].map((n) => {
+      const k = compile(spec(resolveScheme(n), "dequantize", "unpacked")).plan.kernels[0];
+      const t = k.tables.find((x) => x.values.length === 256)!;
+      return tableDecoder(t)?.kind;
+    });
+    expect(kinds).toEqual(["float", "float", "int"]);
+    const e5m2 = tableDecoder(
+      compile(
+        spec(resolveScheme("mxfp8_e5m2"), "dequantize", "unpacked"),
+      ).plan.kernels[0].tables.find((x) => x.values.length === 256)!,
+    );
+    expect(e5m2?.kind === "float" && e5m2.fixups.length).toBe(4); // +-Inf and three NaN magnitudes
+    const scrambled = Array.from({ length: 256 }, (_, i) => Math.fround(Math.sin(i) * 100));
+    expect(tableDecoder(table(scrambled))).toBeUndefined();
+  });
+
+  it("codes past a 4-bit table leave the 16-lane loop and match the scalar module", async () => {
+    const s = resolveScheme("mxfp4");
+    const rows = 3;
+    const cols = 256;
+    for (const kind of ["dequantize", "gemv"] as const) {
+      const { plan } = compile(spec(s, kind, "unpacked"));
+      const { simd, scalar } = await scalarAndSimd(plan.kernels);
+      const codes = Uint8Array.from({ length: rows * cols }, (_, i) => (i * 7) % 16);
+      codes[cols + 40] = 0x9c; // not a 4-bit code: the step and the rest of the row run as scalar code
+      const data = {
+        codes,
+        scales: Uint8Array.from({ length: (rows * cols) / 32 }, (_, i) => 120 + (i % 9)),
+        x: Float32Array.from({ length: cols }, (_, i) => i / 7 - 3),
+      };
+      const a = runPlan(plan, [rows, cols], data, simd.execute).y as Float32Array;
+      const b = runPlan(plan, [rows, cols], data, scalar.execute).y as Float32Array;
+      expect(bits(a)).toEqual(bits(b));
+    }
+  });
+
+  it("blocks along the other axis (a stride that is not 1) fail the run-time guard, exactly", async () => {
+    const base = resolveScheme("mxfp4");
+    const s = scheme({ ...base, name: "mxfp4_axis0", block: { kind: "axis", size: 32, axis: 0 } });
+    const { plan } = compile(spec(s, "dequantize", "unpacked"));
+    const wasm = await WasmKernels.compile(plan.kernels);
+    const shape = [64, 48];
+    const data = Float32Array.from({ length: 64 * 48 }, (_, i) => Math.sin(i) * 2 ** (i % 11));
+    const q = quantize(s, { dtype: "f32", shape, data });
+    const y = runPlan(plan, shape, typed(plan, inputs(q, false)), wasm.execute).y as Float32Array;
+    expect(bits(y)).toEqual(bits(dequantize(q)));
+  });
+});
