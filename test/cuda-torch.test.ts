@@ -21,9 +21,14 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../cli/main.js";
 import { hasHostCompiler, HOST_CXX } from "../backends/cuda/cpu.js";
 import { findNvcc } from "../backends/cuda/nvcc.js";
+import { emitCudaPlans } from "../backends/cuda/plans.js";
+import { emitTorch, packageName } from "../backends/cuda/torch.js";
+import { torchTensors } from "../backends/cuda/torch-layout.js";
+import { defaultKernels } from "../cli/commands/compile.js";
+import { compile } from "../passes/pipeline.js";
 import { dequantize, gemv, qdq, qdqBackward, quantize, rotate } from "../ir/interpret/index.js";
 import { packNibbles } from "../ir/layout/index.js";
-import { builtinScheme } from "../stdlib/index.js";
+import { BUILTIN_SCHEMES, builtinScheme } from "../stdlib/index.js";
 import { scheme, type Scheme } from "../ir/scheme.js";
 import type { Tensor } from "../ir/tensor.js";
 import { corpus } from "./corpus/corpus.js";
@@ -71,6 +76,16 @@ if (!why && !cuda)
   console.warn(
     "test/cuda-torch: no CUDA toolkit headers: the CUDA build's binding is not compiled",
   );
+
+/** The binding of every built-in scheme's default kernels (and the header it includes), written to `into`. */
+function writeEveryScheme(into: string): void {
+  const specs = BUILTIN_SCHEMES.flatMap(defaultKernels);
+  const { artifact, plans } = emitCudaPlans(specs.map((sp) => compile(sp).plan));
+  const ext = emitTorch(plans, artifact, { source: "stdlib", arch: "sm_90a", title: "stdlib" });
+  mkdirSync(into, { recursive: true });
+  writeFileSync(join(into, "kernels.h"), artifact.header);
+  writeFileSync(join(into, "torch_binding.cpp"), ext.files.get("torch_binding.cpp")!);
+}
 
 /**
  * g++ -fsyntax-only of torch_binding.cpp as the CUDA build compiles it, against
@@ -344,8 +359,9 @@ describe.skipIf(why !== undefined)("qkc compile --emit torch: the extension on C
       env: { ...process.env, QKC_TORCH_DEVICE: "cpu", MAX_JOBS: "2" },
       maxBuffer: 1 << 26,
     });
+    writeEveryScheme(join(dir, "stdlib"));
     cudaBinding = cuda
-      ? compileCudaBinding(pkg, join(dir, "shim")).then(
+      ? compileCudaBinding(join(dir, "stdlib"), join(dir, "shim")).then(
           () => "",
           (e: { stderr?: string }) => e.stderr ?? String(e),
         )
@@ -529,7 +545,7 @@ describe.skipIf(why !== undefined)("qkc compile --emit torch: the extension on C
   it("runs on CPU tensors (the build without CUDA)", () => expect(device).toBe("cpu"));
 
   it.skipIf(!cuda)(
-    "the CUDA build's binding compiles against PyTorch's and the CUDA toolkit's headers, without warnings",
+    "the CUDA build's binding of every built-in scheme compiles against PyTorch's and the CUDA toolkit's headers, without warnings",
     async () => expect(await cudaBinding).toBe(""),
   );
 
@@ -553,5 +569,46 @@ describe.skipIf(why !== undefined)("qkc compile --emit torch: the extension on C
     );
     expect(code).toBe(1);
     expect(err).toContain("--emit torch is for --target cuda; add --target cuda");
+  });
+});
+
+describe("--emit torch layouts (no PyTorch needed)", () => {
+  const dtypes = (name: string, kind: "quantize" | "gemv") => {
+    const spec = defaultKernels(byName(name)).find((k) => k.kind === kind)!;
+    return Object.fromEntries(torchTensors(compile(spec).plan).map((t) => [t.name, t.dtype]));
+  };
+
+  it("gives each buffer the dtype of the format it holds (SEMANTICS.md section 5)", () => {
+    expect(dtypes("nvfp4", "quantize")).toMatchObject({
+      codes: "uint8",
+      scales: "float8_e4m3fn",
+      tscale: "float32",
+    });
+    expect(dtypes("mxfp4", "quantize")).toMatchObject({ codes: "uint8", scales: "uint8" });
+    expect(dtypes("mxfp8_e4m3", "quantize")).toMatchObject({ codes: "float8_e4m3fn" });
+    expect(dtypes("mxfp8_e5m2", "quantize")).toMatchObject({ codes: "float8_e5m2" });
+    expect(dtypes("mxint8", "quantize")).toMatchObject({ codes: "int8" });
+    expect(dtypes("int4_g128_asym", "quantize")).toMatchObject({
+      scales: "float16",
+      zeros: "uint8",
+    });
+    expect(dtypes("nf4", "gemv")).toMatchObject({
+      codes: "uint8",
+      scales: "float32",
+      x: "float32",
+    });
+  });
+
+  it("names the package after the source", () => {
+    expect(packageName("nvfp4")).toBe("qkc_nvfp4");
+    expect(packageName("./dir/My-fp4.qs")).toBe("qkc_my_fp4");
+  });
+
+  it("emits a function for every kernel of every built-in scheme", () => {
+    const specs = BUILTIN_SCHEMES.flatMap(defaultKernels);
+    const { artifact, plans } = emitCudaPlans(specs.map((sp) => compile(sp).plan));
+    const ext = emitTorch(plans, artifact, { source: "stdlib", arch: "sm_90a", title: "stdlib" });
+    const binding = ext.files.get("torch_binding.cpp")!;
+    for (const sp of specs) expect(binding).toContain(`m.def("${sp.name}", &qkc_ops::${sp.name},`);
   });
 });
