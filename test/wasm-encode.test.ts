@@ -21,6 +21,8 @@ import { compile } from "../passes/pipeline.js";
 import { runPlan } from "../backends/host.js";
 import { qdq, quantize } from "../ir/interpret/index.js";
 import { scheme } from "../ir/scheme.js";
+import { packedLength, packKernel } from "../passes/lower/pack.js";
+import type { CodeLayout } from "../ir/graph.js";
 import { builtinScheme } from "../stdlib/index.js";
 import type { Format, Rounding } from "../ir/formats/index.js";
 
@@ -269,6 +271,35 @@ describe("quantize's 16-lane loops (encode16.ts, stats16.ts) on ragged blocks", 
             new Uint32Array(want.buffer, want.byteOffset, want.length),
           );
         }
+      }
+    });
+  }
+});
+
+describe("the 16-lane packing loop (pack16.ts)", () => {
+  const layouts: CodeLayout[] = [
+    { kind: "nibbles", order: "low_first" },
+    { kind: "nibbles", order: "high_first" },
+    { kind: "bits6" },
+  ];
+  for (const layout of layouts) {
+    const name = layout.kind === "nibbles" ? `nibbles ${layout.order}` : "bits6";
+    it(`${name}: every n in 0..140 and a few large ones pack as the scalar kernel`, async () => {
+      const k = packKernel(`pack_${name.replace(" ", "_")}`, layout);
+      const artifact = emitWasm([k]);
+      expect(artifact.wat, "vector stores").toMatch(
+        layout.kind === "bits6" ? /v128\.store64_lane/ : /v128\.store\b(?!\d|_lane)/,
+      );
+      const wasm = await WasmKernels.load(artifact, [k]);
+      for (const n of [...Array.from({ length: 141 }, (_, j) => j), 1000, 1001, 1002, 1003, 4096]) {
+        // codes with bits above the field set, so the masks are exercised too
+        const codes = Uint8Array.from({ length: n }, (_, j) => (j * 37 + 11) & 0xff);
+        const bytes = packedLength(layout, n);
+        const ref = new Uint8Array(bytes + 8).fill(0xa5);
+        const got = ref.slice();
+        evaluateKernel(k, { codes, packed: ref }, { n });
+        wasm.run(k.name, { codes, packed: got }, { n });
+        expect(Array.from(got), `n = ${n}`).toEqual(Array.from(ref));
       }
     });
   }

@@ -48,6 +48,7 @@ import { emitSmallTable, memoPattern, nanLanes } from "./swizzle.js";
 import { emitLaneEncoder, laneEncoder, type LaneEncoder } from "./lane-encoder.js";
 import { encodeLoop } from "./encode16.js";
 import { statsLoop } from "./stats16.js";
+import { packLoop } from "./pack16.js";
 
 type For = Extract<Stmt, { op: "for" }>;
 
@@ -203,9 +204,11 @@ export function vectorizeLoop(
   endLocal: number,
 ): Ref | undefined {
   try {
-    // quantize's element and statistics loops: 16 lanes per step (encode16.ts, stats16.ts)
+    // quantize's element, statistics and packing loops: 16 lanes per step (encode16.ts, stats16.ts, pack16.ts)
     const wide =
-      encodeLoop(ctx, s, startLocal, endLocal) ?? statsLoop(ctx, s, startLocal, endLocal);
+      encodeLoop(ctx, s, startLocal, endLocal) ??
+      statsLoop(ctx, s, startLocal, endLocal) ??
+      packLoop(ctx, s, startLocal, endLocal);
     if (wide) return wide;
     const groups = laneGroups(s);
     if (groups) return emitLaneGroups(ctx, s, groups, startLocal, endLocal);
