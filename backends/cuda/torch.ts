@@ -214,6 +214,32 @@ function readme(
     `${f.name}(${[...f.inputs.map((t) => t.name), ...(f.shape ? ["shape=None"] : []), ...(f.seed ? ["seed=0"] : [])].join(", ")})`;
   const row = (t: { name: string; dtype: string; shapeText: string; format?: string }) =>
     `\`${t.name}\` ${t.dtype} ${t.shapeText}${t.format ? ` (${t.format})` : ""}`;
+  const tensors = fns.flatMap(({ f }) => [...f.inputs, ...f.outputs]);
+  const has = (p: (t: TorchFunction["inputs"][number]) => boolean) => tensors.some(p);
+  const notes = [
+    ...(has((t) => t.dtype === "float8_e4m3fn" || t.dtype === "float8_e5m2")
+      ? [
+          "float8 tensors (`torch.float8_e4m3fn`, `torch.float8_e5m2`) need PyTorch >= 2.1;" +
+            " before, they are their bytes as uint8, and uint8 is always accepted.",
+        ]
+      : []),
+    ...(has((t) => t.format === "e8m0")
+      ? ["E8M0 scales are uint8 bytes b, of value 2^(b-127) (0xFF: NaN)."]
+      : []),
+    ...(has((t) => t.name === "tscale")
+      ? [
+          "`tscale` is float32 `[tensor amax, encode scale 2688/amax, decode scale amax/2688]`" +
+            " (both 1 when amax is 0): for a weight, `codes`, `scales` and `tscale[2]` are" +
+            " ModelOpt's `weight`, `weight_scale` and `weight_scale_2`.",
+        ]
+      : []),
+    ...fns.flatMap(({ plan, f }) => {
+      const b = gradientOf(plan, fns);
+      return b
+        ? [`\`${f.name}\` is differentiable: its gradient is \`${b}\` (straight-through).`]
+        : [];
+    }),
+  ];
   const table = fns.map(
     ({ f }) =>
       `| \`${sig(f)}\` | ${f.inputs.map(row).join("<br>")} | ${f.outputs.map(row).join("<br>")} |`,
@@ -251,12 +277,7 @@ with several results return a named tuple. Shapes are given for a tensor
 \`S = [..., K]\` (a weight \`[N, K]\` for gemv): packed 4-bit codes are uint8
 \`[..., K/2]\`, element \`2i\` in the low nibble (FP6: 4 values in 3 bytes); scales
 follow the block grid. When a row does not fill whole bytes the codes are one flat
-array, and dequantize needs \`shape=\`. E4M3 scales are \`torch.float8_e4m3fn\`
-(PyTorch >= 2.1; uint8 bytes before, and accepted as uint8 always); E8M0 scales are
-uint8 bytes (value 2^(b-127)). For NVFP4 and NVINT4, \`tscale\` is float32
-\`[tensor amax, encode scale 2688/amax, decode scale amax/2688]\`: element 2 is
-ModelOpt's \`weight_scale_2\`, so \`codes\`, \`scales\` and \`tscale[2]\` are ModelOpt's
-\`weight\`, \`weight_scale\` and \`weight_scale_2\`.
+array, and dequantize needs \`shape=\`.${notes.map((n) => "\n\n" + n).join("")}
 
 | function | arguments | results |
 |---|---|---|
