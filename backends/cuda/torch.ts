@@ -257,7 +257,9 @@ python setup.py build_ext --inplace                        # CUDA tensors: nvcc,
 QKC_TORCH_DEVICE=cpu python setup.py build_ext --inplace   # CPU tensors, no GPU or CUDA toolkit needed
 \`\`\`
 
-The CUDA build compiles \`kernels.cu\` with nvcc (\`-fmad=false\`) and needs a PyTorch
+It needs PyTorch with its C++ headers (pip's \`torch\` has them; Debian:
+\`apt-get install python3-torch libtorch-dev pybind11-dev python3-setuptools\`) and
+a C++17 compiler. The CUDA build compiles \`kernels.cu\` with nvcc (\`-fmad=false\`) and needs a PyTorch
 with CUDA. The CPU build compiles the very same \`kernels.cu\` with the host C++
 compiler against qkc's CUDA execution layer (\`emulator/\`: every CUDA thread a
 fiber, warp shuffles with PTX rules), so it runs anywhere, slowly: use it to test.
