@@ -91,11 +91,53 @@ describe("legalize", () => {
         ]),
       ],
     };
-    const code = emitWgsl(k).code;
+    const code = emitWgsl(k, { subnormals: "hardware" }).code;
     expect(code).toContain("((bitcast<u32>(y) & 2147483647u) > 2139095040u)");
     expect(code).not.toMatch(/\(y != y\)/);
     expect(code).toContain("(y * qkc_f32(0x7f800000u))"); // 1/0 folded to +Inf, spelled by its bits
+    expect(emitWgsl(k).code).toContain("qkc_mul(y, qkc_f32(0x7f800000u))");
     expect(code).toContain("let s: i32 = i32(-2147483648);"); // 1 << 31 wraps, as in the IR
+  });
+
+  it("prints f32 arithmetic that may meet a subnormal flush-proof, unless told the engine keeps them", () => {
+    const a = K.load("v", K.i32(0), "f32");
+    const b = K.load("v", K.i32(1), "f32");
+    const exprs = [
+      K.bin("mul", a, b),
+      K.bin("add", a, b),
+      K.bin("sub", a, K.f32(1)),
+      K.un("floor", a),
+      K.select(K.bin("gt", a, K.f32(0)), a, b), // zero: a flushed operand could cross it
+      K.select(K.bin("lt", a, K.f32(2 ** -126)), a, b), // the normal range: it cannot
+      K.select(K.bin("le", a, b), a, b),
+    ];
+    const k: Kernel = {
+      name: "f",
+      params: [{ kind: "buffer", name: "v", elem: "f32", access: "read_write" }],
+      tables: [],
+      body: exprs.map((e, j) => K.store("v", K.i32(j + 2), e)),
+    };
+    const exact = emitWgsl(k).code;
+    for (const call of ["qkc_mul(v[0i], v[1i])", "qkc_add(v[0i], v[1i])", "qkc_sub(v[0i], 1f)"])
+      expect(exact).toContain(call);
+    expect(exact).toContain("qkc_floor(v[0i])");
+    expect(exact).toContain("qkc_gt(v[0i], 0f)");
+    expect(exact).toContain("(v[0i] < (0x1.0p-126f))");
+    expect(exact).toContain("qkc_le(v[0i], v[1i])");
+    for (const fn of [
+      "qkc_mul",
+      "qkc_mul_bits",
+      "qkc_add",
+      "qkc_tiny",
+      "qkc_unpack",
+      "qkc_mulhi",
+      "qkc_lt",
+    ])
+      expect(exact.split(`fn ${fn}(`), fn).toHaveLength(2);
+    const plain = emitWgsl(k, { subnormals: "hardware" }).code;
+    expect(plain).toContain("(v[0i] * v[1i])");
+    expect(plain).toContain("floor(v[0i])");
+    expect(plain).not.toMatch(/fn qkc_(mul|add|lt|floor)\(/);
   });
 
   it("prints f32 division as the correctly rounded qkc_div", () => {

@@ -4,112 +4,76 @@
  * here fails with the driver to install (backends/wgsl/node.ts), never passes.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { compile } from "../passes/pipeline.js";
 import { runPlanAsync } from "../backends/host.js";
-import { probeExactness, WgslKernels } from "../backends/wgsl/runtime.js";
+import { probeExactness, WgslKernels, type Exactness } from "../backends/wgsl/runtime.js";
 import { nodeGpu, type NodeGpu } from "../backends/wgsl/node.js";
-import { dequantize, gemv, qdq, qdqBackward, quantize } from "../ir/interpret/index.js";
-import { packNibbles, pack6 } from "../ir/layout/index.js";
+import { qdq } from "../ir/interpret/index.js";
 import { BUILTIN_SCHEMES } from "../stdlib/index.js";
-import { scheme, type Scheme } from "../ir/scheme.js";
-import { formatBits } from "../ir/formats/index.js";
 import type { KernelSpec } from "../ir/program.js";
 import type { Tensor } from "../ir/tensor.js";
 import { corpus } from "./corpus/corpus.js";
-import { K, type Kernel } from "../ir/kernel.js";
+import { K, type Expr, type Kernel } from "../ir/kernel.js";
 import { evaluateKernel } from "../ir/kernel-eval.js";
 import { packKernel } from "../passes/lower/pack.js";
 import { packNibbles as hostPack } from "../ir/layout/index.js";
-
-const spec = (
-  s: Scheme,
-  kind: KernelSpec["kind"],
-  input: KernelSpec["input"] = "f32",
-): KernelSpec => ({
-  name: `${kind}_${s.name}`,
-  kind,
-  scheme: s,
-  input,
-  output: "f32",
-  layout: "packed",
-  ...(kind === "gemv" ? { order: "fixed" as const } : {}),
-});
-const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
-const packed = (s: Scheme, codes: ArrayLike<number>) => {
-  const b = formatBits(s.element);
-  const c = Uint8Array.from(codes);
-  return b === 4 ? packNibbles(c, "low_first") : b === 6 ? pack6(c) : codes;
-};
-const sr = (s: Scheme) =>
-  scheme({ ...s, name: `${s.name}_sr`, rounding: { mode: "stochastic", randomBits: 8 } });
-const byName = (name: string) => BUILTIN_SCHEMES.find((s) => s.name === name)!;
+import { bits, byName, expectCorpusExact, spec, sr, wgslKernels } from "./wgsl-corpus.js";
+import type { WgslOptions } from "../backends/wgsl/emit.js";
 
 let gpu: NodeGpu;
+let exactness: Exactness;
 beforeAll(async () => {
   gpu = await nodeGpu();
+  exactness = await probeExactness(gpu.device);
 }, 60_000);
 
-async function kernels(sp: KernelSpec, options = {}) {
-  const { plan } = compile(sp);
-  const wgsl = await WgslKernels.create(gpu.device, plan.kernels, options);
-  return { plan, exec: wgsl.execute, shaders: plan.kernels.map((k) => wgsl.shader(k.name)) };
-}
+const kernels = (sp: KernelSpec, options: WgslOptions = {}) => wgslKernels(gpu.device, sp, options);
 
 describe("WGSL on Dawn equals the interpreter bit for bit (shared corpus)", () => {
-  const cases = corpus();
   const schemes = [...BUILTIN_SCHEMES, sr(byName("mxfp4")), sr(byName("nvfp4"))];
-  for (const s of schemes) {
-    it(`${s.name}: quantize, dequantize, qdq, qdq_backward${s.doubleQuant ? "" : ", gemv"}`, async () => {
-      const [q, d, f, b] = await Promise.all(
-        (["quantize", "dequantize", "qdq", "qdq_backward"] as const).map((k) =>
-          kernels(spec(s, k)),
-        ),
-      );
-      const g = s.doubleQuant ? undefined : await kernels(spec(s, "gemv"));
-      for (const c of cases) {
-        const shape = [c.rows, c.cols];
-        const seed = 77;
-        const tensor = { dtype: "f32" as const, shape, data: c.data };
-        const ref = quantize(s, tensor, { seed });
-        const out = await runPlanAsync(q.plan, shape, { x: c.data }, q.exec, seed);
-        expect(Array.from(out.codes), `${c.name} codes`).toEqual(Array.from(packed(s, ref.codes)));
-        if (s.doubleQuant) {
-          expect(Array.from(out.dq_codes), `${c.name} dq codes`).toEqual(
-            Array.from(ref.doubleQuant!.scales.codes),
-          );
-          expect((out.dq_offset as Float32Array)[0]).toBe(ref.doubleQuant!.offset);
-        } else {
-          expect(Array.from(out.scales), `${c.name} scales`).toEqual(Array.from(ref.scales));
-        }
-        const y = (await runPlanAsync(d.plan, shape, out, d.exec)).y as Float32Array;
-        expect(bits(y), `${c.name} dequantize`).toEqual(bits(dequantize(ref)));
-        const y2 = (await runPlanAsync(f.plan, shape, { x: c.data }, f.exec, seed))
-          .y as Float32Array;
-        expect(bits(y2), `${c.name} qdq`).toEqual(bits(qdq(s, tensor, { seed })));
-        const gy = Float32Array.from(c.data, (_, i) => i - 7.5);
-        const gx = (await runPlanAsync(b.plan, shape, { x: c.data, gy }, b.exec))
-          .gx as Float32Array;
-        expect(bits(gx), `${c.name} backward`).toEqual(bits(qdqBackward(s, tensor, gy)));
-        if (g) {
-          const xv = Float32Array.from({ length: c.cols }, (_, i) => Math.cos(i) * 3);
-          const yv = (await runPlanAsync(g.plan, shape, { ...out, x: xv }, g.exec))
-            .y as Float32Array;
-          expect(bits(yv), `${c.name} gemv`).toEqual(bits(gemv(ref, xv)));
-        }
-      }
-    }, 120_000);
-  }
+  for (const s of schemes)
+    it(
+      `${s.name}: quantize, dequantize, qdq, qdq_backward${s.doubleQuant ? "" : ", gemv"}`,
+      () => expectCorpusExact(gpu.device, s),
+      120_000,
+    );
 });
 
+/** A kernel storing the bits of each of `ops(a[t], b[t])` at q[t * ops.length + j], for t < n. */
+function pairKernel(name: string, ops: (a: Expr, b: Expr) => Expr[]): Kernel {
+  const t = K.v("t", "i32");
+  const list = ops(K.load("a", t, "f32"), K.load("b", t, "f32"));
+  const at = (j: number) => K.bin("add", K.bin("mul", t, K.i32(list.length)), K.i32(j));
+  return {
+    name,
+    params: [
+      { kind: "buffer", name: "a", elem: "f32", access: "read" },
+      { kind: "buffer", name: "b", elem: "f32", access: "read" },
+      { kind: "buffer", name: "q", elem: "u32", access: "write" },
+      { kind: "scalar", name: "n", type: "i32" },
+    ],
+    tables: [],
+    body: [
+      K.for(
+        "t",
+        K.i32(0),
+        K.v("n", "i32"),
+        list.map((op, j) => K.store("q", at(j), K.bitcast(op, "u32"))),
+      ),
+    ],
+  };
+}
+
 describe("WGSL runtime", () => {
-  it("the adapter keeps subnormals, divides exactly and does not fuse (what bit-exactness needs)", async () => {
-    // SwiftShader fails `subnormals` (WGSL allows flushing): use Mesa 25's lavapipe (.ci/webgpu-deps)
-    expect({ adapter: gpu.description, ...(await probeExactness(gpu.device)) }).toEqual({
-      adapter: gpu.description,
-      subnormals: true,
-      division: true,
-      separateRounding: true,
-    });
+  it("the probe reports the engine, and kernels are printed flush-proof exactly where it flushes", async () => {
+    // lavapipe keeps subnormals; SwiftShader flushes them (WGSL allows it) and divides by a literal inexactly
+    expect(exactness.separateRounding).toBe(true);
+    if (/llvmpipe/.test(gpu.description))
+      expect(exactness).toEqual({ subnormals: true, division: true, separateRounding: true });
+    const k = await kernels(spec(byName("mxfp4"), "dequantize"));
+    expect(
+      k.shaders.some((sh) => sh.code.includes("qkc_mul(")),
+      gpu.description,
+    ).toBe(!exactness.subnormals);
   });
 
   it("half-precision inputs (f16, bf16) quantize like the interpreter, on both f16 paths", async () => {
@@ -132,26 +96,7 @@ describe("WGSL runtime", () => {
   });
 
   it("f32 division is correctly rounded on the bits (specials, subnormals, overflow)", async () => {
-    const t = K.v("t", "i32");
-    const k: Kernel = {
-      name: "div",
-      params: [
-        { kind: "buffer", name: "a", elem: "f32", access: "read" },
-        { kind: "buffer", name: "b", elem: "f32", access: "read" },
-        { kind: "buffer", name: "q", elem: "u32", access: "write" },
-        { kind: "scalar", name: "n", type: "i32" },
-      ],
-      tables: [],
-      body: [
-        K.for("t", K.i32(0), K.v("n", "i32"), [
-          K.store(
-            "q",
-            t,
-            K.bitcast(K.bin("div", K.load("a", t, "f32"), K.load("b", t, "f32")), "u32"),
-          ),
-        ]),
-      ],
-    };
+    const k = pairKernel("div", (a, b) => [K.bin("div", a, b)]);
     const special = [
       0,
       -0,
@@ -192,6 +137,77 @@ describe("WGSL runtime", () => {
     expect(
       wrong.slice(0, 5).map((i) => [a[i], b[i], want[i].toString(16), got[i].toString(16)]),
     ).toEqual([]);
+  });
+
+  it("f32 multiply, add, subtract, compare and floor stay IEEE where subnormals meet (flush-proof path)", async () => {
+    const ops = (a: Expr, b: Expr): Expr[] => [
+      K.bin("mul", a, b),
+      K.bin("add", a, b),
+      K.bin("sub", a, b),
+      K.un("floor", a),
+      ...(["lt", "le", "gt", "ge", "eq", "ne"] as const).map((c) =>
+        K.select(K.bin(c, a, b), K.f32(1), K.f32(0)),
+      ),
+    ];
+    const width = ops(K.f32(0), K.f32(0)).length;
+    const k = pairKernel("arith", ops);
+    const special = [
+      0,
+      -0,
+      1,
+      -1.5,
+      2 ** -149,
+      -(2 ** -149),
+      2 ** -126,
+      -(2 ** -126),
+      2 ** -127 * 3,
+    ];
+    special.push(
+      2 ** -126 - 2 ** -149,
+      3 * 2 ** -140,
+      2 ** 100,
+      3.4028234663852886e38,
+      Infinity,
+      -Infinity,
+      NaN,
+      0.75,
+      2 ** -20,
+    );
+    const pairs: number[][] = special.flatMap((x) => special.map((y) => [x, y]));
+    const w = new Uint32Array(2);
+    const f = new Float32Array(w.buffer);
+    for (let j = 0, r = 7; j < 6000; j++) {
+      for (let h = 0; h < 2; h++) {
+        r = (Math.imul(r, 1664525) + 1013904223) >>> 0;
+        // exponents around the subnormal range, so products and sums land there
+        const e = [0, 1, 2, 40, 60, 80, 100, 127][(r >>> 24) & 7];
+        w[h] = ((r & 0x807fffff) | (((e + ((r >>> 20) & 3)) & 0xff) << 23)) >>> 0;
+      }
+      pairs.push([f[0], f[1]]);
+    }
+    const av = Float32Array.from(pairs, (p) => p[0]);
+    const bv = Float32Array.from(pairs, (p) => p[1]);
+    const want = new Uint32Array(av.length * width);
+    evaluateKernel(k, { a: av, b: bv, q: want }, { n: av.length });
+    const isNaN32 = (u: number) => (u & 0x7fffffff) > 0x7f800000;
+    for (const subnormals of ["exact", "hardware"] as const) {
+      const got = new Uint32Array(want.length);
+      const wgsl = await WgslKernels.create(gpu.device, [k], { subnormals });
+      await wgsl.execute(k, { a: av, b: bv, q: got }, { n: av.length });
+      // the engine's own comparisons are not checked: WGSL lets them assume no NaN
+      const checked = [...want.keys()].filter((i) => subnormals === "exact" || i % width < 4);
+      const wrong = checked.filter((i) =>
+        isNaN32(want[i]) ? !isNaN32(got[i]) : got[i] !== want[i],
+      );
+      const show = (i: number) => {
+        const p = Math.floor(i / width);
+        return [i % width, av[p], bv[p], want[i].toString(16), got[i].toString(16)];
+      };
+      // the hardware path is exact only on an engine that keeps subnormals
+      if (subnormals === "exact" || exactness.subnormals)
+        expect(wrong.slice(0, 5).map(show), subnormals).toEqual([]);
+      else expect(wrong.length, "a flushing engine's own operators").toBeGreaterThan(0);
+    }
   });
 
   it("workgroup size and elements per invocation change the split, not the result", async () => {

@@ -22,6 +22,7 @@ import {
   type WStmt,
 } from "./legalize.js";
 import type { Kernel } from "../../ir/kernel.js";
+import { flushSafeCall, helpersFor } from "./subnormal.js";
 
 export interface WgslOptions {
   /** invocations per workgroup (default 64) */
@@ -36,6 +37,13 @@ export interface WgslOptions {
    * invocation (default false)
    */
   readonly subgroups?: boolean;
+  /**
+   * "exact" (default): f32 operations that may meet a subnormal are printed
+   * flush-proof (subnormal.ts), so engines that flush subnormals stay IEEE;
+   * "hardware": plain f32 operators, exact only where the engine keeps
+   * subnormals
+   */
+  readonly subnormals?: "exact" | "hardware";
 }
 
 /** What a runtime needs of an emitted shader; plain data, so generated bindings can embed it. */
@@ -94,8 +102,11 @@ function f32Literal(v: number): string {
   return `(${bits >>> 31 ? "-" : ""}0x1.${frac}p${exp - 127}f)`;
 }
 
-function printExpr(e: Expr, atomic: ReadonlySet<string>): string {
-  const p = (x: Expr) => printExpr(x, atomic);
+function printExpr(e: Expr, atomic: ReadonlySet<string>, exact: boolean): string {
+  const p = (x: Expr) => printExpr(x, atomic, exact);
+  const safe = exact ? flushSafeCall(e) : undefined;
+  if (safe && e.op === "binary") return `${safe}(${p(e.a)}, ${p(e.b)})`;
+  if (safe && e.op === "unary") return `${safe}(${p(e.a)})`;
   switch (e.op) {
     case "const":
       if (e.type === "f32") return f32Literal(e.value as number);
@@ -162,8 +173,10 @@ class Printer {
     private readonly mutable: ReadonlySet<string>,
     /** invocations sharing a `max_reduce`, and whether they combine through subgroupMax first */
     private readonly reduce: { readonly size: number; readonly subgroups: boolean },
+    /** f32 operations that may meet subnormals go through subnormal.ts */
+    private readonly exact: boolean,
   ) {}
-  expr = (e: Expr) => printExpr(e, this.atomic);
+  expr = (e: Expr) => printExpr(e, this.atomic, this.exact);
 
   stmts(list: readonly WStmt[], indent: string, declared: Set<string>): void {
     const out = this.out;
@@ -326,18 +339,8 @@ const DIVIDE = `fn qkc_div(a: f32, b: f32) -> f32 {
 }
 `;
 
-const PHILOX = `fn qkc_mulhi(a: u32, b: u32) -> u32 {
-  let a0 = a & 0xffffu;
-  let a1 = a >> 16u;
-  let b0 = b & 0xffffu;
-  let b1 = b >> 16u;
-  let p01 = a0 * b1;
-  let p10 = a1 * b0;
-  let mid = ((a0 * b0) >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
-  return a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
-}
-
-// the top \`bits\` bits of Philox4x32-10 word index & 3 of counter (index >> 2, 0, 0, 0)
+// qkc_mulhi (the high word of a u32 product) comes from subnormal.ts
+const PHILOX = `// the top \`bits\` bits of Philox4x32-10 word index & 3 of counter (index >> 2, 0, 0, 0)
 fn qkc_random(seed_lo: u32, seed_hi: u32, index: u32, bits: u32) -> u32 {
   var k0 = seed_lo;
   var k1 = seed_hi;
@@ -394,7 +397,13 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
   const { assigned, redeclared } = effectsOf(all);
   const maxima = k.prefix.filter((s) => s.op === "max_reduce").length;
   const subgroups = options.subgroups === true && maxima > 0;
-  const p = new Printer(atomic, new Set([...assigned, ...redeclared]), { size: wg, subgroups });
+  const exact = options.subnormals !== "hardware";
+  const p = new Printer(
+    atomic,
+    new Set([...assigned, ...redeclared]),
+    { size: wg, subgroups },
+    exact,
+  );
   const entry = id(k.name);
   const out: string[] = [`// qkc: kernel ${k.name}`];
   if (k.f16) out.push("enable f16;");
@@ -410,8 +419,10 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
   if (k.f16)
     out.push(
       "",
+      "// subnormal halves by an integer conversion: an engine may flush f16 subnormals",
       "fn qkc_half(bits: u32) -> f32 {",
-      "  return f32(bitcast<vec2<f16>>(bits & 0xffffu).x);",
+      "  let sub = bitcast<u32>(f32(bits & 0x3ffu) * 0x1p-24f) | ((bits & 0x8000u) << 16u);",
+      "  return select(f32(bitcast<vec2<f16>>(bits & 0xffffu).x), bitcast<f32>(sub), (bits & 0x7c00u) == 0u);",
       "}",
     );
   if (usesRandom(all)) out.push("", PHILOX.trimEnd());
@@ -461,6 +472,7 @@ export function emitWgsl(kernel: Kernel | LegalKernel, options: WgslOptions = {}
   p.stmts(k.body, "    ", new Set(declared));
   out.push(...p.out.splice(0), "  }", "}", "");
   if (out.some((line) => line.includes("qkc_div("))) out.push(DIVIDE);
+  for (const helper of helpersFor(out.join("\n"))) out.push(helper, "");
   return {
     kernel: k,
     name: k.name,

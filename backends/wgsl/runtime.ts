@@ -62,20 +62,23 @@ export class WgslKernels {
   /**
    * Emits and compiles every kernel; a shader the device rejects is an error
    * naming the kernel and WGSL's message. f16 inputs use the hardware
-   * conversion when the device has `shader-f16`, and the prefix's maxima use
-   * subgroupMax when it has `subgroups` (options.f16, options.subgroups
-   * override).
+   * conversion when the device has `shader-f16`, the prefix's maxima use
+   * subgroupMax when it has `subgroups`, and f32 arithmetic is printed
+   * flush-proof when probeExactness finds that the device flushes subnormals
+   * (options.f16, options.subgroups, options.subnormals override).
    */
-  static create(
+  static async create(
     device: GPUDevice,
     kernels: readonly Kernel[],
     options: WgslOptions = {},
   ): Promise<WgslKernels> {
     const f16 = options.f16 ?? device.features.has("shader-f16");
     const subgroups = options.subgroups ?? device.features.has("subgroups");
+    const subnormals =
+      options.subnormals ?? ((await exactnessOf(device)).subnormals ? "hardware" : "exact");
     return WgslKernels.load(
       device,
-      kernels.map((k) => emitWgsl(k, { ...options, f16, subgroups })),
+      kernels.map((k) => emitWgsl(k, { ...options, f16, subgroups, subnormals })),
     );
   }
 
@@ -288,6 +291,18 @@ fn probe() {
     v[i] = v[i] / v[i + 1u];
   }
 }`;
+
+const probed = new WeakMap<GPUDevice, Promise<Exactness>>();
+
+/** probeExactness, run once per device. */
+function exactnessOf(device: GPUDevice): Promise<Exactness> {
+  let p = probed.get(device);
+  if (!p) {
+    p = probeExactness(device);
+    probed.set(device, p);
+  }
+  return p;
+}
 
 /** Runs a one-invocation shader that tells whether `device` keeps subnormals and divides exactly. */
 export async function probeExactness(device: GPUDevice): Promise<Exactness> {

@@ -52,9 +52,9 @@ fn quantize_mxfp4_codes(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_
       let sa_11: f32 = bitcast<f32>((bitcast<u32>(sx_10) & 2147483647u));
       let sfin_12: bool = (bitcast<u32>(sa_11) < 2139095040u);
       bbad_8 = (bbad_8 || (!sfin_12));
-      bamax_5 = select(bamax_5, sa_11, (sfin_12 && (sa_11 > bamax_5)));
-      bmn_6 = select(bmn_6, sx_10, (sfin_12 && (sx_10 < bmn_6)));
-      bmx_7 = select(bmx_7, sx_10, (sfin_12 && (sx_10 > bmx_7)));
+      bamax_5 = select(bamax_5, sa_11, (sfin_12 && qkc_gt(sa_11, bamax_5)));
+      bmn_6 = select(bmn_6, sx_10, (sfin_12 && qkc_lt(sx_10, bmn_6)));
+      bmx_7 = select(bmx_7, sx_10, (sfin_12 && qkc_gt(sx_10, bmx_7)));
     }
     let bamaxbits_13: u32 = bitcast<u32>(bamax_5);
     let bflog2_14: i32 = select((i32((bamaxbits_13 >> 23u)) - 127i), (i32(-118) - i32(countLeadingZeros(bamaxbits_13))), ((bamaxbits_13 >> 23u) == 0u));
@@ -91,7 +91,7 @@ fn quantize_mxfp4_codes(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_
     for (var t: i32 = 0i; t < qkc_end_1; t++) {
       let eoff_42: i32 = (bbase_4 + (t * inner));
       let ex_43: f32 = x[eoff_42];
-      let ev_44: f32 = (ex_43 * bsmult_40);
+      let ev_44: f32 = qkc_mul(ex_43, bsmult_40);
       var ememo_45: u32 = qkc_tables[((bitcast<u32>(ev_44) >> 16u) + 272u)];
       if ((ememo_45 == 65535u)) {
         let xbits_46: u32 = bitcast<u32>(ev_44);
@@ -189,6 +189,106 @@ fn qkc_div(a: f32, b: f32) -> f32 {
   }
   let bits = select(u32(e - 1) << 23u, 0u, e == 0) + mant;
   return qkc_f32(sign | min(bits, 0x7f800000u));
+}
+
+fn qkc_tiny(u: u32) -> bool {
+  return ((u & 0x7f800000u) == 0u) & ((u & 0x7fffffu) != 0u);
+}
+
+fn qkc_mulhi(a: u32, b: u32) -> u32 {
+  let a0 = a & 0xffffu;
+  let a1 = a >> 16u;
+  let b0 = b & 0xffffu;
+  let b1 = b >> 16u;
+  let p01 = a0 * b1;
+  let p10 = a1 * b0;
+  let mid = ((a0 * b0) >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  return a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+}
+
+fn qkc_unpack(x: u32) -> vec2<i32> {
+  let sub = (x >> 23u) == 0u;
+  let s = select(0u, countLeadingZeros(x) - 8u, sub);
+  let m = select((x & 0x7fffffu) | 0x800000u, x << s, sub);
+  return vec2<i32>(bitcast<i32>(m), select(i32(x >> 23u), 1i - i32(s), sub));
+}
+
+fn qkc_mul(a: f32, b: f32) -> f32 {
+  var p = a * b;
+  let ua = bitcast<u32>(a);
+  let ub = bitcast<u32>(b);
+  let zero = ((ua & 0x7fffffffu) == 0u) | ((ub & 0x7fffffffu) == 0u);
+  if (qkc_tiny(ua) | qkc_tiny(ub) | (((bitcast<u32>(p) & 0x7f800000u) == 0u) & !zero)) {
+    p = qkc_mul_bits(ua, ub);
+  }
+  return p;
+}
+
+// IEEE binary32 product rounded to nearest even, on the bits
+fn qkc_mul_bits(ua: u32, ub: u32) -> f32 {
+  let sign = (ua ^ ub) & 0x80000000u;
+  let xa = ua & 0x7fffffffu;
+  let xb = ub & 0x7fffffffu;
+  let a = qkc_unpack(xa);
+  let b = qkc_unpack(xb);
+  // the 48-bit product's top 32 bits, the lower 16 folded into a sticky bit 0
+  let ma = bitcast<u32>(a.x);
+  let mb = bitcast<u32>(b.x);
+  let lo = ma * mb;
+  let q = (qkc_mulhi(ma, mb) << 16u) | (lo >> 16u) | select(0u, 1u, (lo & 0xffffu) != 0u);
+  // keep 24 bits (7 or 8 dropped), more when the result is below the normal range
+  let d0 = 8i - i32(countLeadingZeros(q));
+  let e0 = a.y + b.y - 134i + d0;
+  let e = max(e0, 0i);
+  let d = d0 + select(0i, 1i - e0, e0 < 1i);
+  let du = u32(min(d, 32i));
+  let mant = select(q >> du, 0u, du == 32u);
+  let rem = select(q & ((1u << du) - 1u), q, du == 32u);
+  let half = 1u << (du - 1u);
+  let up = (rem > half) | ((rem == half) & ((mant & 1u) != 0u));
+  var bits = min(select(u32(e - 1i) << 23u, 0u, e == 0i) + mant + select(0u, 1u, up), 0x7f800000u);
+  bits = select(bits, 0x7f800000u, e0 >= 255i);
+  bits = select(bits, 0u, d >= 33i);
+  // specials: zeros, infinities, NaN (0 * inf)
+  bits = select(bits, 0u, (xa == 0u) | (xb == 0u));
+  bits = select(bits, 0x7f800000u, (xa == 0x7f800000u) | (xb == 0x7f800000u));
+  let nan = (xa > 0x7f800000u) | (xb > 0x7f800000u) | ((xa == 0x7f800000u) & (xb == 0u)) | ((xb == 0x7f800000u) & (xa == 0u));
+  return qkc_f32(select(sign | bits, 0x7fc00000u, nan));
+}
+
+// an i32 in the order of the f32 values (non-NaN), -0 and +0 equal
+fn qkc_key(x: f32) -> i32 {
+  let u = bitcast<u32>(x);
+  let m = i32(u & 0x7fffffffu);
+  return select(m, -m, (u >> 31u) != 0u);
+}
+
+fn qkc_ordered(a: f32, b: f32) -> bool {
+  return ((bitcast<u32>(a) & 0x7fffffffu) <= 0x7f800000u) & ((bitcast<u32>(b) & 0x7fffffffu) <= 0x7f800000u);
+}
+
+fn qkc_lt(a: f32, b: f32) -> bool {
+  return qkc_ordered(a, b) & (qkc_key(a) < qkc_key(b));
+}
+
+fn qkc_le(a: f32, b: f32) -> bool {
+  return qkc_ordered(a, b) & (qkc_key(a) <= qkc_key(b));
+}
+
+fn qkc_gt(a: f32, b: f32) -> bool {
+  return qkc_ordered(a, b) & (qkc_key(a) > qkc_key(b));
+}
+
+fn qkc_ge(a: f32, b: f32) -> bool {
+  return qkc_ordered(a, b) & (qkc_key(a) >= qkc_key(b));
+}
+
+fn qkc_eq(a: f32, b: f32) -> bool {
+  return qkc_ordered(a, b) & (qkc_key(a) == qkc_key(b));
+}
+
+fn qkc_ne(a: f32, b: f32) -> bool {
+  return !qkc_eq(a, b);
 }
 
 // qkc: kernel quantize_mxfp4_pack
