@@ -2,7 +2,8 @@
  * `npm run bench -- cuda [--scheme a,b]`: every stdlib scheme (and the
  * stochastic-rounding variants) x kernel kind through nvcc for sm_80, sm_89,
  * sm_90a and sm_100a in one build: per kernel and arch the registers, spills,
- * stack, shared memory, global load/store widths and static PTX instruction
+ * stack, shared memory, vector chunk, global load/store widths (and the widest
+ * of each: 128 is ld/st.global.v4) and static PTX instruction
  * count of the 32-bit-index instance, next to the bytes each element moves and
  * the time that takes at H100 HBM3 bandwidth (3.35 TB/s) for 2^28 elements.
  * No GPU is used: measured GB/s needs a device (docs/cuda.md).
@@ -38,8 +39,13 @@ export interface CudaBenchRow {
   spill_bytes: number;
   stack_bytes: number;
   smem_bytes: number;
+  /** elements a lane moves per vector chunk (1: scalar accesses; backends/cuda/vectorize.ts) */
+  chunk: number;
   loads: string;
   stores: string;
+  /** the widest global load and store in the kernel, in bits (128: ld/st.global.v4) */
+  widest_load_bits: number;
+  widest_store_bits: number;
   ptx_instructions: number;
   bytes_per_element: number;
   h100_roofline_ms_2e28: number;
@@ -73,9 +79,17 @@ export async function benchCuda(
     }
   const { artifact, plans } = emitCudaPlans(specs.map((sp) => compile(sp).plan));
   const planOf = new Map<string, Plan>();
+  const chunkOf = new Map<string, number>();
   for (const p of plans)
-    for (const k of p.kernels)
-      for (const g of artifact.kernels.find((x) => x.name === k.name)!.globals) planOf.set(g, p);
+    for (const k of p.kernels) {
+      const info = artifact.kernels.find((x) => x.name === k.name)!;
+      for (const g of info.globals) {
+        planOf.set(g, p);
+        chunkOf.set(g, info.chunk);
+      }
+    }
+  const widest = (w: Readonly<Record<string, number>>) =>
+    Math.max(0, ...Object.keys(w).map(Number));
   const t0 = performance.now();
   const r = await nvccCheck(
     nvcc,
@@ -100,8 +114,11 @@ export async function benchCuda(
         spill_bytes: x.spillStores + x.spillLoads,
         stack_bytes: x.stackBytes,
         smem_bytes: x.sharedBytes,
+        chunk: chunkOf.get(x.kernel) ?? 1,
         loads: widths(x.loads),
         stores: widths(x.stores),
+        widest_load_bits: widest(x.loads),
+        widest_store_bits: widest(x.stores),
         ptx_instructions: x.instructions,
         bytes_per_element: +bpe.toFixed(4),
         h100_roofline_ms_2e28: +(((bpe * 2 ** 28) / H100_BYTES_PER_S) * 1e3).toFixed(3),

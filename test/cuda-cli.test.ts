@@ -30,7 +30,9 @@ describe("qkc compile --target cuda", () => {
     const cu = readFileSync(join(out, "kernels.cu"), "utf8");
     const h = readFileSync(join(out, "kernels.h"), "utf8");
     expect(cu).toContain('#include "kernels.h"');
-    expect(cu).toMatch(/__global__ void __launch_bounds__\(256\) quantize_nvfp4_codes_kernel\(/);
+    expect(cu).toMatch(
+      /__global__ void __launch_bounds__\(256(, 3)?\) quantize_nvfp4_codes_kernel\(/,
+    );
     expect(h).toMatch(
       /cudaError_t quantize_nvfp4_codes\(const float\* x, uint8_t\* codes, uint8_t\* scales, float\* tscale, int32_t outer, int32_t n, int32_t inner, uint32_t\* workspace, cudaStream_t stream\);/,
     );
@@ -43,8 +45,9 @@ describe("qkc compile --target cuda", () => {
     );
     expect(m.kernels[0].functions[0].cuda).toEqual({
       launcher: "quantize_nvfp4_codes",
-      schedule: "group, 16 lanes per item",
-      lanes: 16,
+      schedule: "group, 4 lanes per item",
+      lanes: 4,
+      chunk: 4,
       workspaceBytes: 4,
       globals: ["quantize_nvfp4_codes_amax0", "quantize_nvfp4_codes_kernel"],
     });

@@ -27,13 +27,15 @@ describe("CUDA schedules and printing", () => {
       ].map((s) => compile(s).plan),
     );
     const info = Object.fromEntries(artifact.kernels.map((k) => [k.name, k]));
+    // a lane takes chunks of 4 f32 (one 128-bit load): 8 lanes per block of 32, 4 per block of 16
     expect(info.quantize_mxfp4_codes).toMatchObject({
       mode: "group",
-      lanes: 32,
+      lanes: 8,
+      chunk: 4,
       workspaceBytes: 0,
     });
-    expect(info.quantize_mxfp4_pack).toMatchObject({ mode: "thread", lanes: 1 });
-    expect(info.qdq_nvfp4).toMatchObject({ mode: "group", lanes: 16, workspaceBytes: 4 });
+    expect(info.quantize_mxfp4_pack).toMatchObject({ mode: "thread", lanes: 1, chunk: 1 });
+    expect(info.qdq_nvfp4).toMatchObject({ mode: "group", lanes: 4, workspaceBytes: 4 });
     expect(info.qdq_nvfp4.globals).toEqual(["qdq_nvfp4_amax0", "qdq_nvfp4_kernel"]);
     expect(info.gemv_mxfp4_dot).toMatchObject({
       mode: "thread",

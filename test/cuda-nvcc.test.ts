@@ -10,11 +10,12 @@ import {
   findNvcc,
   NVCC_FLAGS,
   nvccCheck,
+  nvccPtx,
   problems,
   type NvccResult,
 } from "../backends/cuda/nvcc.js";
 import { compile } from "../passes/pipeline.js";
-import { builtinScheme } from "../stdlib/index.js";
+import { BUILTIN_SCHEMES, builtinScheme } from "../stdlib/index.js";
 import { scheme } from "../ir/scheme.js";
 import type { KernelSpec } from "../ir/program.js";
 import { kernelRequest } from "./kernel-request.js";
@@ -104,4 +105,56 @@ describe.skipIf(!nvcc)(`nvcc builds generated CUDA for ${CHECK_ARCHS.join(", ")}
       out,
     ]);
   }, 120_000);
+});
+
+describe.skipIf(!nvcc)("128-bit global accesses in the hot loops (PTX for sm_90a)", () => {
+  // every stdlib scheme's quantize, dequantize and qdq, PTX only (no ptxas: ~20 s)
+  const specs = BUILTIN_SCHEMES.flatMap((s) =>
+    (["quantize", "dequantize", "qdq"] as const).map((k) => kernelRequest(s, k)),
+  );
+  const { artifact, plans } = emitCudaPlans(specs.map((k) => compile(k).plan));
+  let ptx: Awaited<ReturnType<typeof nvccPtx>>;
+  beforeAll(async () => {
+    ptx = await nvccPtx(nvcc!, artifact, mkdtempSync(join(tmpdir(), "qkc-ptx-")), "sm_90a");
+  }, 300_000);
+
+  it("every plan has a kernel whose item loops move in vector chunks", () => {
+    const chunked = new Set(artifact.kernels.filter((k) => k.chunk > 1).map((k) => k.name));
+    for (const p of plans)
+      expect(
+        p.kernels.some((k) => chunked.has(k.name)),
+        `${p.spec.name}: no kernel in vector chunks`,
+      ).toBe(true);
+  });
+
+  it("each chunked kernel, in both index widths, loads with ld.global.nc.v4 (and the pre-passes too)", () => {
+    for (const k of artifact.kernels.filter((x) => x.chunk > 1))
+      for (const g of k.globals)
+        for (const w of [32, 64]) {
+          const scan = ptx.get(`${g}/${w}`);
+          expect(scan, `${g}/${w} in the PTX`).toBeDefined();
+          expect(scan!.loads["128"] ?? 0, `${g} (${w}-bit indices): 128-bit loads`).toBeGreaterThan(
+            0,
+          );
+        }
+  });
+
+  it("the kernels writing a plan's f32 elements (dequantize, qdq) store them with st.global.v4", () => {
+    let checked = 0;
+    for (const p of plans)
+      for (const step of p.steps) {
+        if ("host" in step) continue;
+        const writes = Object.values(step.bind).some((b) =>
+          p.buffers.some(
+            (d) =>
+              d.name === b && d.role === "output" && d.length === "elements" && d.elem === "f32",
+          ),
+        );
+        if (!writes) continue;
+        checked++;
+        const scan = ptx.get(`${step.kernel}_kernel/32`)!;
+        expect(scan.stores["128"] ?? 0, `${step.kernel}: 128-bit stores`).toBeGreaterThan(0);
+      }
+    expect(checked).toBeGreaterThanOrEqual(2 * BUILTIN_SCHEMES.length);
+  });
 });

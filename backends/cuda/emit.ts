@@ -13,6 +13,7 @@
  */
 import {
   K,
+  loadType,
   type ElemType,
   type Expr,
   type Kernel,
@@ -21,11 +22,27 @@ import {
 } from "../../ir/kernel.js";
 import { INFIX } from "../../ir/kernel-print.js";
 import { CTYPE, ELEM, cPrelude, f32Literal, printExprIn, type CDialect } from "../c/emit.js";
-import { walk, walkExprs } from "../../ir/kernel-walk.js";
+import { exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
 import { schedule, type Reduction, type Schedule } from "./schedule.js";
+import { HARDWARE, HARDWARE_PRELUDE, hardwareEncoders, type HardwareEncoder } from "./cvt.js";
+import {
+  accessBytes,
+  chunkLength,
+  replaceLoads,
+  substitute,
+  vectorAccesses,
+  type VectorAccess,
+} from "./vectorize.js";
 
 /** Threads per CUDA block: 8 warps. */
 export const THREADS = 256;
+/**
+ * Blocks per SM the register budget of a kernel with vector chunks must
+ * allow (85 registers a thread): with no minimum ptxas aims at 48 registers
+ * on sm_80/sm_90a and spills the unrolled chunks. Kernels without chunks
+ * keep ptxas's own choice.
+ */
+export const CHUNK_MIN_BLOCKS = 3;
 /** Upper bound on the grid; grid-stride loops cover the rest. */
 export const MAX_BLOCKS = 65535;
 
@@ -37,6 +54,8 @@ export interface CudaKernelInfo {
   readonly mode: Schedule["mode"];
   readonly lanes: number;
   readonly schedule: string;
+  /** iterations per vector chunk of the item's loops (1: none; vectorize.ts) */
+  readonly chunk: number;
   /** bytes of device workspace the launcher needs (0: no workspace parameter) */
   readonly workspaceBytes: number;
   /** the __global__ functions it launches, in order */
@@ -61,10 +80,13 @@ export interface CudaEmitOptions {
 /** The state of printing one kernel: which i32 variables are 64-bit indices. */
 class Printer {
   readonly wide = new Set<string>();
+  /** memo encoders done by a PTX conversion where the arch has it, by the lookup's variable */
+  readonly hardware: ReadonlyMap<string, HardwareEncoder>;
   readonly dialect: CDialect;
   private readonly elems: Map<string, ElemType>;
 
   constructor(readonly k: Kernel) {
+    this.hardware = new Map([...hardwareEncoders(k).values()].map((h) => [h.lookup.name, h]));
     this.elems = new Map(
       k.params.flatMap((p) => (p.kind === "buffer" ? [[p.name, p.elem] as const] : [])),
     );
@@ -152,7 +174,17 @@ interface Ctx {
   /** "item": group-mode item level (stores on lane 0, split loops); "lane": per lane; "pre": preamble */
   readonly where: "item" | "lane" | "pre" | "plain";
   readonly overrides?: ReadonlyMap<Stmt, (indent: string) => string[]>;
+  /** item-level loops printed in chunks of consecutive iterations (vectorize.ts) */
+  readonly chunks?: ReadonlyMap<Stmt, Chunking>;
 }
+
+interface Chunking {
+  /** iterations per chunk */
+  readonly length: number;
+  readonly accesses: readonly VectorAccess[];
+}
+
+type Overrides = (body: readonly Stmt[]) => Map<Stmt, (indent: string) => string[]>;
 
 function printStmts(
   ctx: Ctx,
@@ -162,10 +194,30 @@ function printStmts(
   declared: Set<string>,
 ): void {
   const { p } = ctx;
-  for (const s of stmts) {
+  for (let j = 0; j < stmts.length; j++) {
+    const s = stmts[j];
     const override = ctx.overrides?.get(s);
     if (override) {
       out.push(...override(indent));
+      continue;
+    }
+    const hw = s.op === "let" ? p.hardware.get(s.name) : undefined;
+    if (hw && s.op === "let") {
+      // the memo encoder (this let and the exact path after it), or one PTX conversion
+      const { guard, fn } = HARDWARE[hw.format];
+      const v = hw.input;
+      out.push(
+        `#if ${guard}`,
+        `${indent}${declared.has(s.name) ? "" : "uint32_t "}${s.name} = ${v} != ${v} ? ${hw.nanCode}u : ${fn}(${v});`,
+        `#else`,
+      );
+      out.push(
+        `${indent}${declared.has(s.name) ? "" : "uint32_t "}${s.name} = ${p.expr(s.value)};`,
+      );
+      printStmts(ctx, [stmts[j + 1]], indent, out, new Set([...declared, s.name]));
+      out.push(`#endif`);
+      declared.add(s.name);
+      j++;
       continue;
     }
     switch (s.op) {
@@ -199,9 +251,23 @@ function printStmts(
         break;
       case "for": {
         const split = ctx.where === "item" ? ctx.sched.loops.get(s) : undefined;
+        const chunk = ctx.where === "plain" ? ctx.chunks?.get(s) : undefined;
         if (split === "map") printMap(ctx, s, indent, out, declared);
         else if (split) printReduction(ctx, s, split, indent, out, declared);
-        else {
+        else if (chunk) {
+          out.push(`${indent}/* ${s.var}: in order, ${chunk.length} iterations at a time */`);
+          printChunks(
+            ctx,
+            s,
+            chunk,
+            "0",
+            String(chunk.length),
+            indent,
+            out,
+            declared,
+            () => new Map(),
+          );
+        } else {
           const t = p.loopType(s.var);
           const bound = (e: Expr) => (t === "qkc_index_t" ? p.index(e) : p.expr(e));
           out.push(
@@ -221,18 +287,142 @@ function printStmts(
 
 type For = Extract<Stmt, { op: "for" }>;
 
-function laneLoopHead(ctx: Ctx, s: For, indent: string): string {
+const loopBound = (p: Printer, v: string) => (e: Expr) =>
+  p.loopType(v) === "qkc_index_t" ? p.index(e) : p.expr(e);
+
+/** The loop of an item split among its lanes: every `lanes`-th iteration, or chunks of them. */
+function printLaneLoop(
+  ctx: Ctx,
+  s: For,
+  indent: string,
+  out: string[],
+  declared: Set<string>,
+  overrides: Overrides,
+): void {
+  const L = ctx.sched.lanes;
+  const chunk = ctx.chunks?.get(s);
+  if (chunk) {
+    const V = chunk.length;
+    out.push(
+      `${indent}/* ${s.var}: lane l takes the chunks of ${V} iterations at ${V} l, ${V} (l + ${L}), ... */`,
+    );
+    printChunks(ctx, s, chunk, "qkc_lane", String(V * L), indent, out, declared, overrides);
+    return;
+  }
   const { p } = ctx;
   const t = p.loopType(s.var);
-  const bound = (e: Expr) => (t === "qkc_index_t" ? p.index(e) : p.expr(e));
-  return `${indent}for (${t} ${s.var} = ${bound(s.start)} + (${t})qkc_lane, ${s.var}_end = ${bound(s.end)}; ${s.var} < ${s.var}_end; ${s.var} += ${ctx.sched.lanes}) {`;
+  const bound = loopBound(p, s.var);
+  out.push(
+    `${indent}/* ${s.var}: lane l takes iterations l, l + ${L}, ... */`,
+    `${indent}for (${t} ${s.var} = ${bound(s.start)} + (${t})qkc_lane, ${s.var}_end = ${bound(s.end)}; ${s.var} < ${s.var}_end; ${s.var} += ${L}) {`,
+  );
+  printStmts(
+    { ...ctx, where: "lane", overrides: overrides(s.body) },
+    s.body,
+    indent + "  ",
+    out,
+    new Set(declared),
+  );
+  out.push(`${indent}}`);
+}
+
+/**
+ * A loop in chunks of V consecutive iterations, the first at `first` chunks
+ * from the start, then every `step` iterations. A chunk that lies inside the
+ * loop, with unit strides and aligned addresses, loads its vector buffers
+ * before its iterations and stores them after, in 128-bit accesses; any
+ * other chunk runs the loop body as written.
+ */
+function printChunks(
+  ctx: Ctx,
+  s: For,
+  chunk: Chunking,
+  first: string,
+  step: string,
+  indent: string,
+  out: string[],
+  declared: Set<string>,
+  overrides: Overrides,
+): void {
+  const { p } = ctx;
+  const V = chunk.length;
+  const t = p.loopType(s.var);
+  const bound = loopBound(p, s.var);
+  const t0 = `qkc_${s.var}0`;
+  const end = `${s.var}_end`;
+  const i1 = indent + "  ";
+  const i2 = i1 + "  ";
+  const i3 = i2 + "  ";
+  const strides = [
+    ...new Set(
+      chunk.accesses
+        .filter((a) => !(a.stride.op === "const" && a.stride.value === 1))
+        .map((a) => `${p.index(a.stride)} == 1`),
+    ),
+  ];
+  out.push(
+    `${indent}for (${t} ${t0} = ${bound(s.start)} + (${t})${V} * (${t})(${first}), ${end} = ${bound(s.end)}; ${t0} < ${end}; ${t0} += ${step}) {`,
+  );
+  const at = (a: VectorAccess) => `qkc_${a.buffer}_at`;
+  const vec = (a: VectorAccess) => `qkc_${a.buffer}_v`;
+  for (const a of chunk.accesses)
+    out.push(
+      `${i1}${a.kind === "load" ? "const " : ""}${ELEM[a.elem]}* ${at(a)} = ${a.buffer} + ${p.index(substitute(a.index, s.var, K.v(t0, "i32")))};`,
+    );
+  const conds = [
+    ...strides,
+    `${t0} + ${V} <= ${end}`,
+    ...chunk.accesses.map((a) => `qkc_aligned(${at(a)}, ${accessBytes(a.elem, V)})`),
+  ];
+  out.push(`${i1}if (${conds.join(" && ")}) {`);
+  const loads = chunk.accesses.filter((a) => a.kind === "load");
+  const stores = chunk.accesses.filter((a) => a.kind === "store");
+  for (const a of loads)
+    out.push(
+      `${i2}${CTYPE[loadType(a.elem)]} ${vec(a)}[${V}];`,
+      `${i2}qkc_vload(${vec(a)}, ${at(a)});`,
+    );
+  for (const a of stores) out.push(`${i2}${ELEM[a.elem]} ${vec(a)}[${V}];`);
+  // the body on the chunk's registers; lets only the replaced accesses' indices read are dropped
+  const read = replaceLoads(s.body, new Map(loads.map((a) => [a.buffer, `${vec(a)}[qkc_i]`]))).map(
+    (x) =>
+      x.op === "store" && stores.some((a) => a.buffer === x.buffer) ? { ...x, index: K.i32(0) } : x,
+  );
+  const local = new Set<string>();
+  walk(read, (x) => x.op === "let" && local.add(x.name));
+  const outer = new Set<string>();
+  walk(read, (x) => x.op === "assign" && !local.has(x.name) && outer.add(x.name));
+  const body = pruneDead({ ...p.k, body: read }, outer).body;
+  const own = overrides(body);
+  for (const x of body) {
+    const a = x.op === "store" ? stores.find((y) => y.buffer === x.buffer) : undefined;
+    if (a && x.op === "store")
+      own.set(x, (ind) => [`${ind}${vec(a)}[qkc_i] = (${ELEM[a.elem]})(${p.expr(x.value)});`]);
+  }
+  out.push(`${i2}QKC_UNROLL`, `${i2}for (int qkc_i = 0; qkc_i < ${V}; qkc_i++) {`);
+  let readsVar = false;
+  walkExprs(body, (e) => (readsVar ||= exprVars(e).has(s.var)));
+  // (the overrides of indexed reductions read it too)
+  if (readsVar || overrides(body).size) out.push(`${i3}const ${t} ${s.var} = ${t0} + (${t})qkc_i;`);
+  printStmts({ ...ctx, where: "lane", overrides: own }, body, i3, out, new Set(declared));
+  out.push(`${i2}}`);
+  for (const a of stores) out.push(`${i2}qkc_vstore(${at(a)}, ${vec(a)});`);
+  out.push(
+    `${i1}} else {`,
+    `${i2}for (${t} ${s.var} = ${t0}, qkc_${s.var}_stop = qkc_imin<${t}>(${t0} + ${V}, ${end}); ${s.var} < qkc_${s.var}_stop; ${s.var}++) {`,
+  );
+  printStmts(
+    { ...ctx, where: "lane", overrides: overrides(s.body) },
+    s.body,
+    i3,
+    out,
+    new Set(declared),
+  );
+  out.push(`${i2}}`, `${i1}}`, `${indent}}`);
 }
 
 function printMap(ctx: Ctx, s: For, indent: string, out: string[], declared: Set<string>): void {
-  out.push(`${indent}/* ${s.var}: lane l takes iterations l, l + ${ctx.sched.lanes}, ... */`);
-  out.push(laneLoopHead(ctx, s, indent));
-  printStmts({ ...ctx, where: "lane" }, s.body, indent + "  ", out, new Set(declared));
-  out.push(`${indent}}`);
+  printLaneLoop(ctx, s, indent, out, declared, () => new Map());
   let stores = false;
   walk(s.body, (x) => (stores ||= x.op === "store"));
   if (stores && ctx.sched.syncAfterWrites) out.push(`${indent}__syncwarp(qkc_mask);`);
@@ -248,33 +438,29 @@ function printReduction(
 ): void {
   const { p } = ctx;
   const L = ctx.sched.lanes;
-  const assigns = new Map(
-    s.body.flatMap((x) =>
-      x.op === "assign" && rs.some((r) => r.var === x.name) ? [[x, x] as const] : [],
-    ),
-  );
-  const overrides = new Map<Stmt, (indent: string) => string[]>();
-  for (const a of assigns.values()) {
-    const r = rs.find((x) => x.var === a.name)!;
-    if (!r.indexed) continue;
-    const sel = a.value as Extract<Expr, { op: "select" }>;
-    overrides.set(a, (ind) => [
-      `${ind}{`,
-      `${ind}  const bool qkc_take = ${p.expr(sel.cond)};`,
-      `${ind}  ${a.name} = qkc_take ? ${p.expr(sel.a)} : ${a.name};`,
-      `${ind}  ${a.name}_at = qkc_take ? (qkc_index_t)${s.var} : ${a.name}_at;`,
-      `${ind}}`,
-    ]);
-  }
+  // indexed reductions also keep the index of the value they took
+  const overrides: Overrides = (body) => {
+    const out = new Map<Stmt, (indent: string) => string[]>();
+    for (const a of body) {
+      if (a.op !== "assign" || !rs.some((r) => r.var === a.name && r.indexed)) continue;
+      const sel = a.value as Extract<Expr, { op: "select" }>;
+      out.set(a, (ind) => [
+        `${ind}{`,
+        `${ind}  const bool qkc_take = ${p.expr(sel.cond)};`,
+        `${ind}  ${a.name} = qkc_take ? ${p.expr(sel.a)} : ${a.name};`,
+        `${ind}  ${a.name}_at = qkc_take ? (qkc_index_t)${s.var} : ${a.name}_at;`,
+        `${ind}}`,
+      ]);
+    }
+    return out;
+  };
   const names = rs.map((r) => r.var).join(", ");
   out.push(
     `${indent}/* ${s.var}: lanes scan their iterations in order, then combine ${names} exactly */`,
   );
   for (const r of rs)
     if (r.indexed) out.push(`${indent}qkc_index_t ${r.var}_at = qkc_index_max<qkc_index_t>();`);
-  out.push(laneLoopHead(ctx, s, indent));
-  printStmts({ ...ctx, where: "lane", overrides }, s.body, indent + "  ", out, new Set(declared));
-  out.push(`${indent}}`);
+  printLaneLoop(ctx, s, indent, out, declared, overrides);
   const folds = rs.filter((r) => r.kind !== "any");
   if (folds.length) {
     out.push(`${indent}for (int qkc_d = ${L / 2}; qkc_d > 0; qkc_d >>= 1) {`);
@@ -391,6 +577,41 @@ export function pruneDead(k: Kernel, keep: ReadonlySet<string> = new Set()): Ker
   }
 }
 
+/**
+ * Chunked loops among `loops` of kernel `k` (vectorize.ts), with chunks of at
+ * most `limit` iterations: those with a vector access.
+ */
+function chunking(k: Kernel, loops: readonly Stmt[], limit: number): Map<Stmt, Chunking> {
+  const found = loops.flatMap((s) => (s.op === "for" ? [[s, vectorAccesses(k, s)] as const] : []));
+  const length = Math.min(
+    chunkLength(found.flatMap(([, a]) => a)),
+    2 ** Math.floor(Math.log2(limit)),
+  );
+  const out = new Map<Stmt, Chunking>();
+  if (length < 2) return out;
+  for (const [s, accesses] of found) if (accesses.length) out.set(s, { length, accesses });
+  return out;
+}
+
+/**
+ * The schedule with vector chunks: when the item's loops have vector
+ * accesses, each lane takes chunks of V iterations, so an item of B
+ * iterations needs B / V lanes (one: thread mode, its loops in order).
+ */
+function vectorSchedule(k: Kernel, lanesHint: number) {
+  const first = schedule(k, lanesHint);
+  if (first.mode === "serial" || first.syncAfterWrites)
+    return { sched: first, chunks: new Map<Stmt, Chunking>() };
+  const chunks = chunking(k, first.body, Math.max(1, lanesHint));
+  const V = chunks.size ? [...chunks.values()][0].length : 1;
+  if (V === 1) return { sched: first, chunks };
+  const sched = schedule(k, Math.max(1, Math.floor(lanesHint / V)));
+  return { sched, chunks: sched.mode === "serial" ? new Map<Stmt, Chunking>() : chunks };
+}
+
+const launchBounds = (chunked: boolean) =>
+  `__launch_bounds__(${THREADS}${chunked ? `, ${CHUNK_MIN_BLOCKS}` : ""})`;
+
 /** C text of "some index can reach 2^30": the product of the kernel's i32 sizes, each at least 1. */
 function wideTest(k: Kernel): string {
   const sizes = k.params.filter((p) => p.kind === "scalar" && p.type === "i32").map((p) => p.name);
@@ -413,7 +634,7 @@ function printKernel(
   );
   const top = k.body.map((s, j) => readBack.get(j) ?? s);
   const main = pruneDead({ ...k, body: top });
-  const sched = schedule(main, lanesHint);
+  const { sched, chunks } = vectorSchedule(main, lanesHint);
   const p = new Printer(main);
   const out: string[] = [];
   const params = k.params.map(paramDecl);
@@ -431,24 +652,44 @@ function printKernel(
     const loop = pre.body[pre.body.length - 1] as For;
     const before = pre.body.slice(0, -1);
     const ph = new Printer(pre);
-    const ctx: Ctx = { p: ph, sched: schedule(pre, 1), where: "plain" };
+    const preChunk = chunking(pre, [loop], THREADS);
+    const ctx: Ctx = { p: ph, sched: schedule(pre, 1), where: "plain", chunks: preChunk };
     const g = `${k.name}_amax${h.word}`;
     globals.push(g);
     out.push(
       `/* ${k.name}: ${h.var} = max over the tensor (non-negative, so the u32 bits order like the floats) */`,
       `template <typename qkc_index_t>`,
-      `__global__ void __launch_bounds__(${THREADS}) ${g}(${allParams}) {`,
+      `__global__ void ${launchBounds(preChunk.size > 0)} ${g}(${allParams}) {`,
     );
     printStmts(ctx, before, "  ", out, new Set());
     const t = ph.loopType(loop.var);
-    const bound = (e: Expr) => (t === "qkc_index_t" ? ph.index(e) : ph.expr(e));
+    const bound = loopBound(ph, loop.var);
+    const thread = `(blockIdx.x * (qkc_index_t)blockDim.x + threadIdx.x)`;
+    out.push(`  const qkc_index_t qkc_stride = (qkc_index_t)gridDim.x * blockDim.x;`);
+    const c = preChunk.get(loop);
+    if (c) {
+      out.push(
+        `  /* thread i takes the chunks of ${c.length} elements at ${c.length} i, ${c.length} (i + threads), ... */`,
+      );
+      printChunks(
+        ctx,
+        loop,
+        c,
+        thread,
+        `(${t})(${c.length} * qkc_stride)`,
+        "  ",
+        out,
+        new Set(),
+        () => new Map(),
+      );
+    } else {
+      out.push(
+        `  for (${t} ${loop.var} = ${bound(loop.start)} + (${t})${thread}, ${loop.var}_end = ${bound(loop.end)}; ${loop.var} < ${loop.var}_end; ${loop.var} += (${t})qkc_stride) {`,
+      );
+      printStmts(ctx, loop.body, "    ", out, new Set());
+      out.push(`  }`);
+    }
     out.push(
-      `  const qkc_index_t qkc_stride = (qkc_index_t)gridDim.x * blockDim.x;`,
-      `  for (${t} ${loop.var} = ${bound(loop.start)} + (${t})(blockIdx.x * (qkc_index_t)blockDim.x + threadIdx.x), ${loop.var}_end = ${bound(loop.end)}; ${loop.var} < ${loop.var}_end; ${loop.var} += (${t})qkc_stride) {`,
-    );
-    printStmts(ctx, loop.body, "    ", out, new Set());
-    out.push(
-      `  }`,
       `  for (int qkc_d = 16; qkc_d > 0; qkc_d >>= 1) {`,
       `    const float qkc_o = __shfl_xor_sync(0xffffffffu, ${h.var}, qkc_d);`,
       `    ${h.var} = qkc_o > ${h.var} ? qkc_o : ${h.var};`,
@@ -478,7 +719,7 @@ function printKernel(
     `/* ${first?.op === "comment" ? first.text : k.name} */`,
     `/* schedule: ${sched.mode}, ${sched.why} */`,
     `template <typename qkc_index_t>`,
-    `__global__ void __launch_bounds__(${THREADS}) ${k.name}_kernel(${allParams}) {`,
+    `__global__ void ${launchBounds(chunks.size > 0)} ${k.name}_kernel(${allParams}) {`,
   );
   if (sched.mode === "serial") {
     out.push(`  if (blockIdx.x != 0 || threadIdx.x != 0) return;`);
@@ -543,7 +784,7 @@ function printKernel(
       }
     const nestVars = new Set(sched.nest.map((f) => f.var));
     printStmts(
-      { p, sched, where: L > 1 ? "item" : "plain" },
+      { p, sched, where: L > 1 ? "item" : "plain", chunks },
       sched.body,
       "    ",
       out,
@@ -607,6 +848,7 @@ function printKernel(
       launcher: k.name,
       mode: sched.mode,
       lanes: L,
+      chunk: chunks.size ? [...chunks.values()][0].length : 1,
       schedule: sched.why,
       workspaceBytes: 4 * words,
       globals,
@@ -634,6 +876,55 @@ const PRELUDE = `#include <stdint.h>
 ${cPrelude("[[maybe_unused]] static __host__ __device__ __forceinline__", "QKC_CLZ(x)")}template <class T> __host__ __device__ __forceinline__ T qkc_imin(T a, T b) { return a < b ? a : b; }
 template <class T> __host__ __device__ __forceinline__ T qkc_imax(T a, T b) { return a < b ? b : a; }
 template <class T> __host__ __device__ __forceinline__ T qkc_index_max() { return sizeof(T) == 8 ? (T)INT64_MAX : (T)INT32_MAX; }
+${HARDWARE_PRELUDE}#ifdef __CUDACC__
+#define QKC_UNROLL _Pragma("unroll")
+#else
+#define QKC_UNROLL
+#endif
+/* chunks of V elements moved in 16-byte accesses (one narrower access when the chunk is shorter) */
+template <int B> struct qkc_access;
+template <> struct qkc_access<16> { typedef uint4 type; };
+template <> struct qkc_access<8> { typedef uint2 type; };
+template <> struct qkc_access<4> { typedef uint32_t type; };
+template <> struct qkc_access<2> { typedef uint16_t type; };
+[[maybe_unused]] static __host__ __device__ __forceinline__ bool qkc_aligned(const void* p, unsigned bytes) {
+  return ((uintptr_t)p & (bytes - 1)) == 0;
+}
+/* r[i] = p[i], widened as a KernelIR load; p is aligned to the access */
+template <int V, class T, class R>
+static __host__ __device__ __forceinline__ void qkc_vload(R (&r)[V], const T* p) {
+  constexpr int B = V * (int)sizeof(T) < 16 ? V * (int)sizeof(T) : 16, N = B / (int)sizeof(T);
+  typedef typename qkc_access<B>::type A;
+  QKC_UNROLL
+  for (int k = 0; k < V; k += N) {
+#ifdef __CUDA_ARCH__
+    const A a = __ldg((const A*)(p + k)); /* read-only path: the kernel never stores this buffer */
+#else
+    A a;
+    memcpy(&a, p + k, B);
+#endif
+    T t[N];
+    memcpy(t, &a, B);
+    QKC_UNROLL
+    for (int i = 0; i < N; i++) r[k + i] = (R)t[i];
+  }
+}
+/* p[i] = v[i]; p is aligned to the access */
+template <int V, class T>
+static __host__ __device__ __forceinline__ void qkc_vstore(T* p, const T (&v)[V]) {
+  constexpr int B = V * (int)sizeof(T) < 16 ? V * (int)sizeof(T) : 16, N = B / (int)sizeof(T);
+  typedef typename qkc_access<B>::type A;
+  QKC_UNROLL
+  for (int k = 0; k < V; k += N) {
+    A a;
+    memcpy(&a, v + k, B);
+#ifdef __CUDA_ARCH__
+    *(A*)(p + k) = a;
+#else
+    memcpy(p + k, &a, B);
+#endif
+  }
+}
 #ifndef QKC_MAX_BLOCKS /* the grid's upper bound; tests lower it so that grid-stride loops wrap */
 #define QKC_MAX_BLOCKS ${MAX_BLOCKS}
 #endif
@@ -648,6 +939,33 @@ function tableText(t: Kernel["tables"][number]): string {
   const rows: string[] = [];
   for (let j = 0; j < values.length; j += 8) rows.push("  " + values.slice(j, j + 8).join(", "));
   return `__device__ const ${t.type === "f32" ? "float" : "uint32_t"} ${t.name}[${values.length}] = {\n${rows.join(",\n")}\n};`;
+}
+
+/**
+ * Where the kernels read table `name`: undefined if nowhere; the preprocessor
+ * guards of the hardware conversions whose `#else` holds every read; or an
+ * empty set when some read is unguarded.
+ */
+function tableGuards(bodies: readonly string[], name: string): Set<string> | undefined {
+  const guards = new Set<string>();
+  let reads = 0;
+  let unguarded = false;
+  for (const b of bodies) {
+    let guard: string | undefined;
+    let inElse = false;
+    for (const line of b.split("\n")) {
+      if (line.startsWith("#if ")) guard = line.slice(4);
+      else if (line === "#else") inElse = true;
+      else if (line === "#endif") [guard, inElse] = [undefined, false];
+      else if (line.includes(`${name}[`)) {
+        reads++;
+        if (guard && inElse) guards.add(guard);
+        else unguarded = true;
+      }
+    }
+  }
+  if (!reads) return undefined;
+  return unguarded ? new Set() : guards;
 }
 
 /** One kernel set as a .cu and its header. Tables with the same name are stored once. */
@@ -667,7 +985,12 @@ export function emitCuda(kernels: readonly Kernel[], opts: CudaEmitOptions = {})
     `/* ${title}: generated by qkc from KernelIR; edit the .qs source, not this file. */`,
     `#include "${header}"`,
     PRELUDE,
-    ...[...tables].filter(([name]) => bodies.some((b) => b.includes(`${name}[`))).map(([, t]) => t),
+    ...[...tables].flatMap(([name, t]) => {
+      const guards = tableGuards(bodies, name);
+      if (!guards) return [];
+      // a memo read only on archs without the conversion that replaces it
+      return guards.size === 1 ? [`#if !(${[...guards][0]})`, t, `#endif`] : [t];
+    }),
     "",
     ...bodies,
     dispatch(infos),

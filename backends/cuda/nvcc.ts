@@ -126,17 +126,15 @@ export function parsePtxas(
 
 const WIDTH: Record<string, number> = { 8: 8, 16: 16, 32: 32, 64: 64 };
 
+export interface PtxScan {
+  loads: Record<string, number>;
+  stores: Record<string, number>;
+  instructions: number;
+}
+
 /** Global load/store widths and instruction count of each `.entry` in a PTX file. */
-export function scanPtx(
-  ptx: string,
-): Map<
-  string,
-  { loads: Record<string, number>; stores: Record<string, number>; instructions: number }
-> {
-  const out = new Map<
-    string,
-    { loads: Record<string, number>; stores: Record<string, number>; instructions: number }
-  >();
+export function scanPtx(ptx: string): Map<string, PtxScan> {
+  const out = new Map<string, PtxScan>();
   const entries = ptx.split(/^\.(?:visible\s+)?\.entry\s+/m).slice(1);
   for (const e of entries) {
     const name = /^([\w$]+)/.exec(e)?.[1];
@@ -174,6 +172,25 @@ export function problems(log: string): string {
     .join("\n");
 }
 
+/** Writes the artifact's files into `dir` and runs nvcc there: whether it succeeded, and its output. */
+async function runNvcc(
+  nvcc: string,
+  artifact: CudaArtifact,
+  dir: string,
+  args: readonly string[],
+): Promise<{ ok: boolean; log: string }> {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "kernels.cu"), artifact.cu);
+  writeFileSync(join(dir, "kernels.h"), artifact.header);
+  try {
+    const r = await promisify(execFile)(nvcc, args, { maxBuffer: 1 << 28, cwd: dir });
+    return { ok: true, log: r.stdout + r.stderr };
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string };
+    return { ok: false, log: (err.stdout ?? "") + (err.stderr ?? String(e)) };
+  }
+}
+
 /** Builds `artifact` for `archs` with nvcc in `dir`; never throws for a compile error (see `ok`). */
 export async function nvccCheck(
   nvcc: string,
@@ -182,9 +199,7 @@ export async function nvccCheck(
   archs: readonly string[] = CHECK_ARCHS,
 ): Promise<NvccResult> {
   mkdirSync(join(dir, "keep"), { recursive: true });
-  writeFileSync(join(dir, "kernels.cu"), artifact.cu);
-  writeFileSync(join(dir, "kernels.h"), artifact.header);
-  const args = [
+  const { ok, log } = await runNvcc(nvcc, artifact, dir, [
     "-c",
     "-x",
     "cu",
@@ -198,21 +213,13 @@ export async function nvccCheck(
     join(dir, "kernels.cu"),
     "-o",
     join(dir, "kernels.o"),
-  ];
-  let log: string;
-  let ok = true;
-  try {
-    const r = await promisify(execFile)(nvcc, args, { maxBuffer: 1 << 28, cwd: dir });
-    log = r.stdout + r.stderr;
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string };
-    log = (err.stdout ?? "") + (err.stderr ?? String(e));
-    ok = false;
-  }
+  ]);
   const ptx = new Map<string, ReturnType<typeof scanPtx>>();
   for (const f of existsSync(join(dir, "keep")) ? readdirSync(join(dir, "keep")) : []) {
-    const arch = /compute_(\d+a?)\.ptx$/.exec(f)?.[1];
-    if (arch) ptx.set(`sm_${arch}`, scanPtx(readFileSync(join(dir, "keep", f), "utf8")));
+    // one PTX per arch (kernels.compute_90a.ptx), or kernels.ptx when there is one arch
+    const n = /compute_(\d+a?)\.ptx$/.exec(f)?.[1];
+    const arch = n ? `sm_${n}` : f === "kernels.ptx" && archs.length === 1 ? archs[0] : undefined;
+    if (arch) ptx.set(arch, scanPtx(readFileSync(join(dir, "keep", f), "utf8")));
   }
   const reports = parsePtxas(log).map((r) => {
     const p = ptx.get(r.arch)?.get(r.symbol);
@@ -224,4 +231,42 @@ export async function nvccCheck(
     };
   });
   return { ok, log, reports };
+}
+
+/**
+ * The PTX of `artifact` for one arch (nvcc -ptx: no ptxas, so several times
+ * faster than nvccCheck), scanned per `.entry` and with the entry's text;
+ * keys are demangled kernel names with the index width (`name/32`,
+ * `name/64`). Throws nvcc's problems.
+ */
+export async function nvccPtx(
+  nvcc: string,
+  artifact: CudaArtifact,
+  dir: string,
+  arch: string,
+): Promise<Map<string, PtxScan & { text: string }>> {
+  const { ok, log } = await runNvcc(nvcc, artifact, dir, [
+    "-ptx",
+    "-x",
+    "cu",
+    ...NVCC_FLAGS,
+    `-arch=${arch}`,
+    "kernels.cu",
+    "-o",
+    "kernels.ptx",
+  ]);
+  if (!ok) throw new Error(`nvcc -ptx failed:\n${problems(log)}`);
+  const ptx = readFileSync(join(dir, "kernels.ptx"), "utf8");
+  const texts = new Map(
+    ptx
+      .split(/^\.(?:visible\s+)?\.entry\s+/m)
+      .slice(1)
+      .map((e) => [/^([\w$]+)/.exec(e)?.[1] ?? "", e] as const),
+  );
+  const out = new Map<string, PtxScan & { text: string }>();
+  for (const [symbol, scan] of scanPtx(ptx)) {
+    const { kernel, indexBits } = demangle(symbol);
+    out.set(`${kernel}/${indexBits}`, { ...scan, text: texts.get(symbol) ?? "" });
+  }
+  return out;
 }

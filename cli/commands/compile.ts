@@ -145,6 +145,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
           launcher: info.launcher,
           schedule: `${info.mode}, ${info.schedule}`,
           lanes: info.lanes,
+          chunk: info.chunk,
           workspaceBytes: info.workspaceBytes,
           globals: info.globals,
         };

@@ -8,6 +8,8 @@
  *   scalar BITS           (one per scalar parameter, in order; the 32-bit pattern)
  * Exit status: 0, or 1 with a one-line reason on stderr. With --serve it runs
  * the jobs named on stdin, one a line, answering "ok" or "error REASON" each.
+ * QKC_HOST_OFFSET=N places every buffer N bytes past an aligned allocation (the
+ * tests use 4, so that no chunk qualifies for 128-bit accesses).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,11 @@ extern "C" int qkc_dispatch(const char* name, int nbuffers, void** buffers, int 
 extern "C" int qkc_workspace_bytes(const char* name);
 
 /* Runs one job; on failure returns false with the reason in `why`. */
+static size_t buffer_offset() {
+  const char* v = getenv("QKC_HOST_OFFSET");
+  return v ? (size_t)strtoul(v, nullptr, 10) : 0;
+}
+
 static bool run_job(const char* path, std::string& why) {
   FILE* job = fopen(path, "r");
   if (!job) return why = std::string("cannot read ") + path, false;
@@ -43,11 +50,14 @@ static bool run_job(const char* path, std::string& why) {
     } else ok = (why = std::string("unknown job line ") + word, false);
   }
   fclose(job);
-  std::vector<void*> buffers;
+  std::vector<void*> buffers, allocations;
   std::vector<std::vector<unsigned char>> host(paths.size());
+  const size_t offset = buffer_offset();
   for (size_t i = 0; ok && i < paths.size(); i++) {
-    void* p = nullptr;
-    if (cudaMalloc(&p, sizes[i] ? sizes[i] : 1) != cudaSuccess) ok = (why = "out of device memory", false);
+    void* a = nullptr;
+    if (cudaMalloc(&a, sizes[i] + offset + 1) != cudaSuccess) ok = (why = "out of device memory", false);
+    allocations.push_back(a);
+    void* p = (unsigned char*)a + offset;
     buffers.push_back(p);
     host[i].resize(sizes[i]);
     FILE* f = fopen(paths[i].c_str(), "rb");
@@ -71,7 +81,7 @@ static bool run_job(const char* path, std::string& why) {
     if (!f || fwrite(host[i].data(), 1, sizes[i], f) != sizes[i]) ok = (why = "cannot write " + paths[i], false);
     if (f) fclose(f);
   }
-  for (void* p : buffers) cudaFree(p);
+  for (void* a : allocations) cudaFree(a);
   cudaFree(workspace);
   return ok;
 }

@@ -1,0 +1,318 @@
+/**
+ * Hardware conversions for element encoders, where the instruction computes
+ * exactly what the kernel's own encoder computes.
+ *
+ * A lowered element encoder is a float32 memo lookup with the exact encoder
+ * behind it (passes/lower/encode.ts lowerEncodeMemo):
+ *     let m = memo[bits(v) >> 16]; if (m == 0xFFFF) { ...exact...; m = code }
+ * On an arch with a matching PTX conversion the pair becomes one instruction:
+ *   e2m1  cvt.rn.satfinite.e2m1x2.f32 (sm_100a, sm_120a)
+ *   e2m3, e3m2  cvt.rn.satfinite.e2m3x2.f32 / .e3m2x2.f32 (sm_100a, sm_120a)
+ *   e4m3  cvt.rn.satfinite.e4m3x2.f32 (sm_89 and later)
+ *   e5m2  cvt.rn.satfinite.e5m2x2.f32 (sm_89 and later)
+ * Their documented semantics: round to nearest, ties to even, on the format's
+ * grid; a magnitude past the largest finite value (Inf too) gives that value
+ * with the input's sign; the sign of zero is kept. Which, if any, of these a
+ * kernel's encoder is, is decided here by running the encoder (ir/kernel-eval)
+ * against that model on every 16-bit prefix with the low bits 0, 1, 0x8000
+ * and 0xFFFF (every tie point, either side of it, and each memo bucket's
+ * ends); an encoder with another rounding, overflow rule or format matches
+ * none and keeps its software path. NaN is outside the model (the PTX text
+ * gives no NaN rule for formats without a NaN): when every NaN input gets one
+ * code from the software encoder, the hardware path selects that code for NaN.
+ *
+ * Not mapped: stochastic rounding (cvt.rs.satfinite.e2m1x4.f32 takes random
+ * bits by a rule of its own, not qkc's Philox contract, SEMANTICS.md 4) and
+ * the rceil scale byte (cvt.rp.satfinite.ue8m0x2.f32): the scale is computed
+ * once per block from integer operations on the ratio's bits, which this
+ * recognizer does not read.
+ */
+import type { Expr, Kernel, Stmt } from "../../ir/kernel.js";
+import { evaluateKernel } from "../../ir/kernel-eval.js";
+import { exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
+
+export type HardwareFormat = "e2m1" | "e2m3" | "e3m2" | "e4m3" | "e5m2";
+
+export interface HardwareEncoder {
+  readonly format: HardwareFormat;
+  /** the memo lookup (`let m = ...`) and the exact path (`if (m == 0xFFFF) ...`) it replaces */
+  readonly lookup: Extract<Stmt, { op: "let" }>;
+  readonly exact: Stmt;
+  /** the f32 variable encoded */
+  readonly input: string;
+  /** the software encoder's code for every NaN */
+  readonly nanCode: number;
+}
+
+/** The preprocessor test for the arch that has the conversion, and the device function doing it. */
+export const HARDWARE: Record<
+  HardwareFormat,
+  { guard: string; fn: string; ptx: string; bits: number }
+> = {
+  e2m1: {
+    guard: "defined(__CUDA_ARCH_FEAT_SM100_ALL) || defined(__CUDA_ARCH_FEAT_SM120_ALL)",
+    fn: "qkc_cvt_e2m1",
+    ptx: "cvt.rn.satfinite.e2m1x2.f32",
+    bits: 4,
+  },
+  e2m3: {
+    guard: "defined(__CUDA_ARCH_FEAT_SM100_ALL) || defined(__CUDA_ARCH_FEAT_SM120_ALL)",
+    fn: "qkc_cvt_e2m3",
+    ptx: "cvt.rn.satfinite.e2m3x2.f32",
+    bits: 6,
+  },
+  e3m2: {
+    guard: "defined(__CUDA_ARCH_FEAT_SM100_ALL) || defined(__CUDA_ARCH_FEAT_SM120_ALL)",
+    fn: "qkc_cvt_e3m2",
+    ptx: "cvt.rn.satfinite.e3m2x2.f32",
+    bits: 6,
+  },
+  e4m3: {
+    guard: "defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890",
+    fn: "qkc_cvt_e4m3",
+    ptx: "cvt.rn.satfinite.e4m3x2.f32",
+    bits: 8,
+  },
+  e5m2: {
+    guard: "defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890",
+    fn: "qkc_cvt_e5m2",
+    ptx: "cvt.rn.satfinite.e5m2x2.f32",
+    bits: 8,
+  },
+};
+
+/** The device function of a conversion: the pair's low part is the value, the high part converts 0. */
+function deviceFunction(format: HardwareFormat): string {
+  const { fn, ptx } = HARDWARE[format];
+  // the e2m1 pair is a .b8 register; the others are 16 bits (6-bit codes zero-padded)
+  const mask = `0x${((1 << HARDWARE[format].bits) - 1).toString(16)}u`;
+  const [asm, out] =
+    format === "e2m1"
+      ? [`{\\n\\t.reg .b8 q;\\n\\t${ptx} q, %1, %2;\\n\\tcvt.u32.u8 %0, q;\\n\\t}`, "r"]
+      : [`${ptx} %0, %1, %2;`, "h"];
+  return [
+    `[[maybe_unused]] static __device__ __forceinline__ uint32_t ${fn}(float v) {`,
+    `  ${out === "r" ? "uint32_t" : "uint16_t"} d;`,
+    `  asm("${asm}" : "=${out}"(d) : "f"(0.0f), "f"(v));`,
+    `  return d & ${mask};`,
+    `}`,
+  ].join("\n");
+}
+
+/** Every conversion's device function, each under its arch's guard. */
+export const HARDWARE_PRELUDE = [...new Set(Object.values(HARDWARE).map((h) => h.guard))]
+  .map((guard) => {
+    const formats = (Object.keys(HARDWARE) as HardwareFormat[]).filter(
+      (f) => HARDWARE[f].guard === guard,
+    );
+    return [`#if ${guard}`, ...formats.map(deviceFunction), `#endif`, ``].join("\n");
+  })
+  .join("");
+
+/** Finite non-negative values by code (code = index), from the bit layout; the sign is the top bit. */
+function grid(format: HardwareFormat): { values: number[]; bits: number } {
+  // exponent bits, mantissa bits, bias, largest finite code
+  const [e, m, bias, last] = {
+    e2m1: [2, 1, 1, 7],
+    e2m3: [2, 3, 1, 0x1f],
+    e3m2: [3, 2, 3, 0x1f],
+    e4m3: [4, 3, 7, 0x7e],
+    e5m2: [5, 2, 15, 0x7b],
+  }[format];
+  const values: number[] = [];
+  for (let c = 0; c <= last; c++) {
+    const exp = c >> m;
+    const man = c & ((1 << m) - 1);
+    values.push(
+      exp === 0 ? (man / 2 ** m) * 2 ** (1 - bias) : (1 + man / 2 ** m) * 2 ** (exp - bias),
+    );
+  }
+  return { values, bits: 1 + e + m };
+}
+
+/** The PTX conversion as documented: RNE on the grid, saturating to the largest finite, sign kept. */
+export function hardwareModel(format: HardwareFormat): (x: number) => number {
+  const { values, bits } = grid(format);
+  const max = values.length - 1;
+  return (x) => {
+    const sign = x < 0 || Object.is(x, -0) ? 1 << (bits - 1) : 0;
+    const a = Math.abs(x);
+    let c: number;
+    if (a >= values[max]) c = max;
+    else {
+      let lo = 0;
+      while (values[lo + 1] <= a) lo++;
+      const dl = a - values[lo];
+      const dh = values[lo + 1] - a;
+      c = dl < dh ? lo : dh < dl ? lo + 1 : lo % 2 === 0 ? lo : lo + 1;
+    }
+    return c | sign;
+  };
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+const fromBits = (b: number) => ((u32[0] = b), f32[0]);
+
+/** Inputs of the check: every 16-bit prefix with the low bits 0, 1, 0x8000, 0xFFFF, NaNs excluded. */
+function samples(): Float32Array {
+  const out: number[] = [];
+  for (let hi = 0; hi < 0x10000; hi++) {
+    if ((hi & 0x7f80) === 0x7f80 && (hi & 0x7f) !== 0) continue; // NaN prefixes
+    for (const lo of [0, 1, 0x8000, 0xffff]) {
+      const b = ((hi << 16) | lo) >>> 0;
+      if ((b & 0x7fffffff) > 0x7f800000) continue;
+      out.push(fromBits(b));
+    }
+  }
+  return Float32Array.from(out);
+}
+let sampleCache: Float32Array | undefined;
+const NANS = Float32Array.from(
+  [0x7fc00000, 0x7f800001, 0xffc00000, 0xffffffff, 0x7fbfffff].map(fromBits),
+);
+
+/** The encoder pair as a kernel `name`: codes[i] = encode(x[i]), for n elements. */
+function encoderKernel(
+  lookup: Stmt & { op: "let" },
+  exact: Stmt,
+  input: string,
+  name = "encoder",
+): Kernel {
+  const i = { op: "var", name: "qkc_i", type: "i32" } as const;
+  return {
+    name,
+    params: [
+      { kind: "buffer", name: "x", elem: "f32", access: "read" },
+      { kind: "buffer", name: "codes", elem: "u32", access: "write" },
+      { kind: "scalar", name: "n", type: "i32" },
+    ],
+    tables: [],
+    body: [
+      {
+        op: "for",
+        var: "qkc_i",
+        start: { op: "const", type: "i32", value: 0 },
+        end: { op: "var", name: "n", type: "i32" },
+        body: [
+          {
+            op: "let",
+            name: input,
+            type: "f32",
+            value: { op: "load", buffer: "x", index: i, type: "f32" },
+          },
+          lookup,
+          exact,
+          {
+            op: "store",
+            buffer: "codes",
+            index: i,
+            value: { op: "var", name: lookup.name, type: "u32" },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+const verdicts = new Map<string, { format: HardwareFormat; nanCode: number } | null>();
+
+/** The hardware format an encoder pair computes exactly, and its NaN code; null if none. */
+function classify(
+  k: Kernel,
+  lookup: Stmt & { op: "let" },
+  exact: Stmt,
+  input: string,
+): { format: HardwareFormat; nanCode: number } | null {
+  // the same encoder in another kernel differs only in its variables' numeric suffixes
+  const names = new Map<string, number>();
+  const key = JSON.stringify([lookup.value, exact, input]).replace(
+    /"([A-Za-z]\w*?_\d+)"/g,
+    (_, v: string) => `"#${names.get(v) ?? names.set(v, names.size).get(v)}"`,
+  );
+  if (verdicts.has(key)) return verdicts.get(key)!;
+  const probe = { ...encoderKernel(lookup, exact, input), tables: k.tables };
+  const run = (x: Float32Array) => {
+    const codes = new Uint32Array(x.length);
+    evaluateKernel(probe, { x, codes }, { n: x.length });
+    return codes;
+  };
+  const nan = run(NANS);
+  let verdict: { format: HardwareFormat; nanCode: number } | null = null;
+  if (nan.every((c) => c === nan[0])) {
+    const x = (sampleCache ??= samples());
+    const codes = run(x);
+    for (const format of Object.keys(HARDWARE) as HardwareFormat[]) {
+      const model = hardwareModel(format);
+      let same = true;
+      for (let j = 0; j < x.length && same; j++) same = codes[j] === model(x[j]);
+      if (same) {
+        verdict = { format, nanCode: nan[0] };
+        break;
+      }
+    }
+  }
+  verdicts.set(key, verdict);
+  return verdict;
+}
+
+const isMemoLookup = (s: Stmt): s is Extract<Stmt, { op: "let" }> & { value: Expr } => {
+  if (s.op !== "let" || s.type !== "u32" || s.value.op !== "table") return false;
+  const i = s.value.index;
+  return (
+    i.op === "binary" &&
+    i.kind === "shr" &&
+    i.a.op === "bitcast" &&
+    i.a.a.op === "var" &&
+    i.a.a.type === "f32" &&
+    i.b.op === "const" &&
+    i.b.value === 16
+  );
+};
+
+/** The memo encoders of `k` that a PTX conversion computes exactly, by their lookup statement. */
+export function hardwareEncoders(k: Kernel): Map<Stmt, HardwareEncoder> {
+  const out = new Map<Stmt, HardwareEncoder>();
+  const scan = (stmts: readonly Stmt[]) => {
+    for (let j = 0; j + 1 < stmts.length; j++) {
+      const lookup = stmts[j];
+      const exact = stmts[j + 1];
+      if (!isMemoLookup(lookup) || exact.op !== "if" || exact.else?.length) continue;
+      const c = exact.cond;
+      const guarded =
+        c.op === "binary" &&
+        c.kind === "eq" &&
+        c.a.op === "var" &&
+        c.a.name === lookup.name &&
+        c.b.op === "const" &&
+        c.b.value === 0xffff;
+      if (!guarded) continue;
+      const index = (lookup.value as Extract<Expr, { op: "table" }>).index;
+      const input = (
+        (index as Extract<Expr, { op: "binary" }>).a as Extract<Expr, { op: "bitcast" }>
+      ).a as Extract<Expr, { op: "var" }>;
+      // the exact path may read only the input and what it declares itself
+      const declared = new Set<string>([lookup.name]);
+      walk(exact.then, (s) => s.op === "let" && declared.add(s.name));
+      const free = new Set<string>();
+      walkExprs([exact], (e) => exprVars(e, free));
+      if ([...free].some((v) => v !== input.name && !declared.has(v))) continue;
+      const verdict = classify(k, lookup, exact, input.name);
+      if (verdict) out.set(lookup, { ...verdict, lookup, exact, input: input.name });
+    }
+  };
+  scan(k.body);
+  walk(k.body, (s) => {
+    if (s.op === "for") scan(s.body);
+    if (s.op === "if") {
+      scan(s.then);
+      scan(s.else ?? []);
+    }
+  });
+  return out;
+}
+
+/** A kernel of one hardware-mapped encoder of `k` alone, with `k`'s tables (for tests and benches). */
+export function encoderProbe(k: Kernel, h: HardwareEncoder, name: string): Kernel {
+  return { ...encoderKernel(h.lookup, h.exact, h.input, name), tables: k.tables };
+}
