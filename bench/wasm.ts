@@ -7,7 +7,9 @@
  * -ffp-contract=off (scalar native reference, bench/native.ts); a memcpy of
  * the 64 MB input (TypedArray.set); and, for GEMV, the onnxruntime peers
  * (bench/onnx.ts) when their packages are installed. Codes are unpacked (one
- * byte per code) in every column, so all of them do the same work. Every
+ * byte per code) in every column, so all of them do the same work; 4-bit
+ * schemes add dequantize and GEMV rows with packed codes (the plan's unpack
+ * step included, as the ONNX 4-bit peers read packed weights). Every
  * time is a median of repeated runs after warm-up; ratios are of medians
  * measured in this run.
  */
@@ -24,6 +26,8 @@ import type { KernelSpec } from "../ir/program.js";
 import type { BufferData } from "../ir/kernel-eval.js";
 import type { QuantizedTensor } from "../ir/interpret/index.js";
 import type { Scheme } from "../ir/scheme.js";
+import { formatBits } from "../ir/formats/index.js";
+import { packNibbles } from "../ir/layout/index.js";
 
 export interface WasmRow {
   scheme: string;
@@ -50,8 +54,8 @@ export interface WasmBench {
 
 const ms = async (fn: () => unknown, runs = 5) => median(await timeRuns(fn, runs));
 
-const kernelInputs = (q: QuantizedTensor): Record<string, ArrayLike<number>> => ({
-  codes: q.codes,
+const kernelInputs = (q: QuantizedTensor, packed = false): Record<string, ArrayLike<number>> => ({
+  codes: packed ? packNibbles(Uint8Array.from(q.codes), "low_first") : q.codes,
   scales: q.scales,
   ...(q.zeros ? { zeros: q.zeros } : {}),
   ...(q.tensorScale
@@ -89,21 +93,31 @@ export async function benchWasm(
       qdq: await ms(() => interpreter.qdq(s, x), 3),
       gemv: await ms(() => interpreter.gemv(qw, xv), 3),
     };
-    for (const kind of ["quantize", "dequantize", "qdq", "gemv"] as const) {
+    // 4-bit codes also packed (two per byte): the plan unpacks them first, both steps 16 lanes wide
+    const runs: { kind: "quantize" | "dequantize" | "qdq" | "gemv"; packed: boolean }[] = [
+      ...(["quantize", "dequantize", "qdq", "gemv"] as const).map((kind) => ({
+        kind,
+        packed: false,
+      })),
+      ...(formatBits(s.element) === 4
+        ? (["dequantize", "gemv"] as const).map((kind) => ({ kind, packed: true }))
+        : []),
+    ];
+    for (const { kind, packed } of runs) {
       const spec: KernelSpec = {
         name: kind,
         kind,
         scheme: s,
         input: "f32",
         output: "f32",
-        layout: "unpacked",
+        layout: packed ? "packed" : "unpacked",
         ...(kind === "gemv" ? { order: "fixed" as const } : {}),
       };
       const { plan } = compile(spec);
       const shape = kind === "gemv" ? [n, n] : [rows, cols];
       const inputs: Record<string, ArrayLike<number>> = {
         x: kind === "gemv" ? xv : data,
-        ...kernelInputs(kind === "gemv" ? qw : q),
+        ...kernelInputs(kind === "gemv" ? qw : q, packed),
       };
       const time = async (threads: number) => {
         const r = await WasmPlanRunner.create(plan, shape, threads);
@@ -130,7 +144,7 @@ export async function benchWasm(
       const count = kind === "gemv" ? n * n : rows * cols;
       out.push({
         scheme: s.name,
-        kernel: kind === "gemv" ? `gemv ${n}x${n}` : kind,
+        kernel: (kind === "gemv" ? `gemv ${n}x${n}` : kind) + (packed ? " packed" : ""),
         interp_ms: +interp[kind].toFixed(2),
         wasm_ms: +one.t.toFixed(2),
         wasm_threads: all.used,
@@ -143,7 +157,10 @@ export async function benchWasm(
         rate: +(count / one.t / 1e3).toFixed(1),
       });
     }
-    if (s.name === "onnx_int4_b32") onnx = await onnxPeers(s, qw, xv, n, out.at(-1)!.wasm_ms);
+    if (s.name === "onnx_int4_b32") {
+      const unpacked = out.find((r) => r.scheme === s.name && r.kernel === `gemv ${n}x${n}`)!;
+      onnx = await onnxPeers(s, qw, xv, n, unpacked.wasm_ms);
+    }
   }
   if (!hasGcc) console.warn("gcc not found: no native reference column (apt-get install gcc)");
   return { rows: out, ...(onnx ? { onnx } : {}) };

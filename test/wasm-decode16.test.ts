@@ -1,6 +1,7 @@
 /**
- * The 16-lane decode path (backends/wasm/decode16.ts, decode-tables.ts): it is
- * taken for dequantize and GEMV of the 4-bit and 8-bit schemes, packed or not,
+ * The 16-lane decode path (backends/wasm/decode16.ts, decode-tables.ts,
+ * gemv-rows.ts): it is taken for dequantize and GEMV (two rows per step) of
+ * the 4-bit and 8-bit schemes, packed or not,
  * and the results equal the interpreter bit for bit on the shared corpus
  * (ragged rows: 300 columns, so every loop also runs its scalar tail). Where
  * it must refuse or bail out (6-bit codes, a 256-entry table no decoder
@@ -99,6 +100,8 @@ describe("16-lane decode: taken, and bit-exact with the interpreter", () => {
           for (const k of plan.kernels)
             expect(func(artifact.wat, k.name), `${k.name} 16 lanes`).toContain("$d16_");
           const main = plan.kernels.at(-1)!;
+          if (kind === "gemv")
+            expect(func(artifact.wat, main.name), "two rows per step").toContain("$rows_");
           if (s.element.kind !== "int" && formatBits(s.element) === 4)
             expect(func(artifact.wat, main.name), `${main.name} swizzles`).toContain(
               "i8x16.swizzle",
@@ -168,6 +171,22 @@ describe("16-lane decode: refusals and bail-outs stay exact", () => {
       const b = runPlan(plan, [rows, cols], data, scalar.execute).y as Float32Array;
       expect(bits(a)).toEqual(bits(b));
     }
+  });
+
+  it("GEMV with y and x one array (rows are not independent) fails the alias guard, exactly", async () => {
+    const s = resolveScheme("mxfp4");
+    const { plan } = compile(spec(s, "gemv", "unpacked"));
+    const dot = plan.kernels.at(-1)!;
+    const both = await scalarAndSimd([dot]);
+    const n = 64;
+    const run = (w: WasmKernels) => {
+      const xy = Float32Array.from({ length: n }, (_, i) => Math.sin(i) + 1);
+      const codes = Uint8Array.from({ length: n * n }, (_, i) => (i * 5 + (i >> 6)) % 16);
+      const scales = Uint8Array.from({ length: (n * n) / 32 }, (_, i) => 125 + (i % 5));
+      w.execute(dot, { codes, scales, x: xy, y: xy }, { N: n, K: n });
+      return xy;
+    };
+    expect(bits(run(both.simd))).toEqual(bits(run(both.scalar)));
   });
 
   it("blocks along the other axis (a stride that is not 1) fail the run-time guard, exactly", async () => {

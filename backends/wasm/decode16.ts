@@ -37,8 +37,8 @@ import { emitTableDecode, tableDecoder, widenBytes } from "./decode-tables.js";
 type For = Extract<Stmt, { op: "for" }>;
 const LANES = 16;
 
-class Refuse extends Error {}
-const refuse = (why: string): never => {
+export class Refuse extends Error {}
+export const refuse = (why: string): never => {
   throw new Refuse(why);
 };
 
@@ -80,7 +80,7 @@ export function decodeLoop(
 }
 
 /** `ctx` with nothing that declares locals or labels: placeholders instead */
-function dryRun(ctx: LoopContext): LoopContext {
+export function dryRun(ctx: LoopContext): LoopContext {
   const { m } = ctx;
   return {
     ...ctx,
@@ -94,7 +94,7 @@ function dryRun(ctx: LoopContext): LoopContext {
 }
 
 /** `s` as GEMV lane groups, or undefined for a per-element loop. */
-function lanesOf(s: For): Lanes | undefined {
+export function lanesOf(s: For): Lanes | undefined {
   const body = s.body.filter((x) => x.op !== "comment");
   if (body.length !== 2 * LANES) return undefined;
   const lanes: { base: Expr; limit: Expr; index: string; stmts: Stmt[]; acc: string }[] = [];
@@ -141,7 +141,7 @@ function lanesOf(s: For): Lanes | undefined {
 
 const BYTE_PAIRS = Array.from({ length: 16 }, (_, j) => j >> 1);
 
-class Decode16 {
+export class Decode16 {
   private readonly m: Module;
   private readonly body: readonly Stmt[];
   /** names the loop body declares */
@@ -155,11 +155,24 @@ class Decode16 {
   private readonly loaded = new Set<string>();
   private readonly storedTo = new Set<string>();
   private decodes = false;
+  /** lets that depend on the row (rows > 1), and the vector loads every row shares */
+  private readonly perRow = new Set<string>();
+  private readonly sharedLoads = new Map<string, Val>();
 
+  /** the accumulators of each row (GEMV), four f32x4 per row */
+  readonly accVecs: number[][] = [];
+
+  /**
+   * `rows` > 1 (GEMV lane groups only): each step runs the chunk for rows n, n + 1, ...
+   * (`rowVar` set to each in turn; lane lets are recomputed per row, loads whose index does
+   * not depend on the row are shared), and the caller initializes and folds `accVecs`.
+   */
   constructor(
     private readonly ctx: LoopContext,
     private readonly s: For,
     private readonly lanes: Lanes | undefined,
+    private readonly rows = 1,
+    private readonly rowVar = "",
   ) {
     this.m = ctx.m;
     this.body = lanes ? lanes.template : s.body.filter((x) => x.op !== "comment");
@@ -193,7 +206,6 @@ class Decode16 {
     const next = `${exit}.next`;
     const first = ctx.temp("i32");
     const head: Ref[] = [m.br(exit, m.i32.ge_s(get(startLocal), get(endLocal)))];
-    const accVecs: number[] = [];
     if (this.lanes) {
       const l = this.lanes;
       if (startConst < 0) refuse("chunk loop from a variable start");
@@ -218,8 +230,10 @@ class Decode16 {
         const local = ctx.lookup(a);
         if (!local || local.type !== "f32") refuse(`accumulator ${a}`);
       }
-      for (let q = 0; q < 4; q++) accVecs.push(ctx.temp("v128"));
+      for (let r = 0; r < this.rows; r++)
+        this.accVecs.push([0, 1, 2, 3].map(() => ctx.temp("v128")));
     } else {
+      if (this.rows > 1) refuse("rows of a per-element loop");
       // all 16 iterations in range: end - t >= 16
       head.push(
         m.br(exit, m.i32.lt_s(m.i32.sub(get(endLocal), get(startLocal)), m.i32.const(LANES))),
@@ -229,11 +243,24 @@ class Decode16 {
     }
     this.out = [];
     const effects: Ref[] = [];
-    for (const x of this.body) {
-      if (x.op === "let") this.let(x);
-      else if (x.op === "store") effects.push(...this.store(x));
-      else if (x.op === "assign") effects.push(...this.accumulate(x, accVecs));
+    const row = this.rows > 1 ? ctx.lookup(this.rowVar) : undefined;
+    if (this.rows > 1 && (!row || row.type !== "i32")) refuse(`row variable ${this.rowVar}`);
+    const row0 = ctx.temp("i32");
+    if (row) this.out.push(m.local.set(row0, get(row.index)));
+    const shared = new Map(this.vals);
+    for (let r = 0; r < this.rows; r++) {
+      if (row && r > 0) {
+        this.out.push(m.local.set(row.index, m.i32.add(get(row0), m.i32.const(r))));
+        this.vals.clear();
+        for (const [k, v] of shared) this.vals.set(k, v);
+      }
+      for (const x of this.body) {
+        if (x.op === "let") this.let(x);
+        else if (x.op === "store") effects.push(...this.store(x));
+        else if (x.op === "assign") effects.push(...this.accumulate(x, this.accVecs[r] ?? []));
+      }
     }
+    if (row) this.out.push(m.local.set(row.index, get(row0)));
     if (!this.decodes) refuse("no codes are loaded 16 at a time");
     for (const b of this.storedTo) if (this.loaded.has(b)) refuse(`${b} is loaded and stored`);
     for (const b of this.storedTo)
@@ -257,6 +284,7 @@ class Decode16 {
     );
     const f32 = binaryen.f32;
     const accs = this.lanes?.accs.map((a) => ctx.lookup(a)!.index) ?? [];
+    const accVecs = this.rows === 1 ? (this.accVecs[0] ?? []) : [];
     const init = accVecs.map((vec, q) =>
       m.local.set(
         vec,
@@ -297,6 +325,7 @@ class Decode16 {
 
   private let(x: Extract<Stmt, { op: "let" }>): void {
     if (this.vals.has(x.name)) refuse(`${x.name} is declared twice`);
+    if (this.rowDependent(x.value)) this.perRow.add(x.name);
     const v = this.val(x.value);
     if (v.k === "u" || v.k === "i" || v.k === "h") {
       const local = this.ctx.declare(x.name, x.type);
@@ -446,7 +475,21 @@ class Decode16 {
     );
   }
 
+  /** does `e` read the row variable, or a let computed from it? */
+  private rowDependent(e: Expr): boolean {
+    return [...exprVars(e)].some((v) => v === this.rowVar || this.perRow.has(v));
+  }
+
   private load(e: Extract<Expr, { op: "load" }>): Val {
+    const key = JSON.stringify(e);
+    const seen = this.rowDependent(e) ? undefined : this.sharedLoads.get(key);
+    if (seen) return seen;
+    const v = this.loadOnce(e);
+    if (v.k !== "u" && !this.rowDependent(e)) this.sharedLoads.set(key, v);
+    return v;
+  }
+
+  private loadOnce(e: Extract<Expr, { op: "load" }>): Val {
     const idx = this.val(e.index);
     this.loaded.add(e.buffer);
     if (idx.k === "u") return { k: "u", e };

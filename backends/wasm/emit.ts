@@ -54,6 +54,7 @@ import {
 import { emitPhilox, PHILOX } from "./philox.js";
 import { vectorizeLoop, type LoopContext } from "./vectorize.js";
 import { decodeLoop } from "./decode16.js";
+import { gemvRows } from "./gemv-rows.js";
 import {
   ALIGN,
   MANIFEST_SECTION,
@@ -703,9 +704,10 @@ function emitKernel(
         const start = newLocal(`#start${id}`, "i32");
         const setup = [set(end, ex(s.end)), set(start, ex(s.start))];
         const tail = scalarLoop(s, get(start), get(end));
-        // decode loops 16 codes per step (decode16.ts), else the generic 4-lane vectorizer
+        // decode loops 16 codes per step (decode16.ts; GEMV rows two at a time, gemv-rows.ts), else the generic 4-lane vectorizer
         const vector = simd
-          ? (decodeLoop(loopContext, s, start.index, end.index) ??
+          ? (gemvRows(loopContext, s, start.index, end.index) ??
+            decodeLoop(loopContext, s, start.index, end.index) ??
             vectorizeLoop(loopContext, s, start.index, end.index))
           : undefined;
         return m.block(null, vector ? [...setup, vector, tail.loop] : [...setup, tail.loop]);
