@@ -118,13 +118,22 @@ function tryShift(
 
 const splat = (m: Module, v: number) => m.i32x4.splat(m.i32.const(v | 0));
 
-/** the table position of each i32x4 lane of `a` = |bits|, clamped to the table */
+/**
+ * The table position of each i32x4 lane of `a` = |bits|, before clamping: 2k + 1
+ * on the point k * 2^S, 2k + 2 inside (k, k + 1) * 2^S (floor plus ceiling of
+ * a / 2^S, plus 1), less 2 * key0. The narrows saturate (signed to i16, so
+ * nothing large wraps, then to 0..255) and `clampBytes` caps at the table end.
+ */
 function keyIndex(m: Module, a: () => Ref, enc: KeyEncoder): Ref {
-  const sticky = m.i32x4.ne(m.v128.and(a(), splat(m, (1 << enc.shift) - 1)), splat(m, 0));
-  const key = m.i32x4.sub(m.i32x4.shr_u(a(), m.i32.const(enc.shift)), splat(m, enc.key0));
-  const index = m.i32x4.sub(m.i32x4.add(m.i32x4.shl(key, m.i32.const(1)), splat(m, 1)), sticky);
-  return m.i32x4.min_s(m.i32x4.max_s(index, splat(m, 0)), splat(m, enc.codes.length - 1));
+  const s = m.i32.const(enc.shift);
+  const floor = m.i32x4.shr_u(a(), s);
+  const ceil = m.i32x4.shr_u(m.i32x4.add(a(), splat(m, (1 << enc.shift) - 1)), s);
+  return m.i32x4.add(m.i32x4.add(floor, ceil), splat(m, 1 - 2 * enc.key0));
 }
+
+/** byte positions (saturated to 0..255 by the narrows) clamped to the table */
+const clampBytes = (m: Module, bytes: Ref, enc: KeyEncoder) =>
+  m.i8x16.min_u(bytes, m.i8x16.splat(m.i32.const(enc.codes.length - 1)));
 
 /** the codes at the byte positions in `index` (one swizzle per 16 table entries) */
 function lookup(m: Module, index: () => Ref, enc: KeyEncoder): Ref {
@@ -149,7 +158,11 @@ export function emitKeyEncoder(
   const t = temp();
   const zero = splat(m, 0);
   const index = keyIndex(m, () => m.local.get(a, binaryen.v128), enc);
-  const bytes = m.i8x16.narrow_i16x8_u(m.i16x8.narrow_i32x4_u(index, zero), zero);
+  const bytes = clampBytes(
+    m,
+    m.i8x16.narrow_i16x8_u(m.i16x8.narrow_i32x4_s(index, zero), zero),
+    enc,
+  );
   const code = lookup(m, () => m.local.get(t, binaryen.v128), enc);
   const wide = m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(code));
   const signed = enc.signXor
@@ -173,9 +186,13 @@ export function emitKeyEncoder16(
   const t = temp();
   const set = a.map((l, j) => m.local.set(l, m.v128.and(bits[j](), splat(m, 0x7fffffff))));
   const idx = a.map((l) => keyIndex(m, () => m.local.get(l, binaryen.v128), enc));
-  const bytes = m.i8x16.narrow_i16x8_u(
-    m.i16x8.narrow_i32x4_u(idx[0], idx[1]),
-    m.i16x8.narrow_i32x4_u(idx[2], idx[3]),
+  const bytes = clampBytes(
+    m,
+    m.i8x16.narrow_i16x8_u(
+      m.i16x8.narrow_i32x4_s(idx[0], idx[1]),
+      m.i16x8.narrow_i32x4_s(idx[2], idx[3]),
+    ),
+    enc,
   );
   let code = lookup(m, () => m.local.get(t, binaryen.v128), enc);
   if (enc.signXor) {
