@@ -11,10 +11,16 @@ import { nodeGpu, type NodeGpu } from "../backends/wgsl/node.js";
 import { packNibbles } from "../ir/layout/index.js";
 import { compileWgsl } from "./wgsl-artifact.js";
 
-type Kernels = Record<
+type Calls = Record<
   string,
   (inputs: object, shape: number[], seed?: number) => Promise<Record<string, ArrayLike<number>>>
 >;
+type Kernels = Calls & {
+  resident: () => Calls & {
+    read: <T extends ArrayLike<number>>(a: T) => Promise<T>;
+    destroy: () => void;
+  };
+};
 const bytes = (a: ArrayLike<number> & { buffer: ArrayBufferLike }) =>
   Array.from(new Uint8Array(a.buffer));
 
@@ -71,6 +77,20 @@ describe("qkc compile --target wgsl", () => {
     const v = Float32Array.from({ length: 96 }, (_, i) => Math.cos(i));
     const g = await k.gemv_mxfp4({ ...q, x: v }, shape);
     expect(bytes(g.y as Float32Array)).toEqual(bytes(gemv(ref, v)));
+
+    // resident: quantize's codes and scales feed dequantize and gemv on the GPU
+    const r = k.resident();
+    const rq = await r.quantize_mxfp4({ x }, shape);
+    expect(
+      Array.from(rq.codes).every((c) => c === 0),
+      "codes stayed on the GPU",
+    ).toBe(true);
+    const ry = await r.dequantize_mxfp4(rq, shape);
+    expect(bytes(await r.read(ry.y as Float32Array))).toEqual(bytes(dequantize(ref)));
+    const rg = await r.gemv_mxfp4({ ...rq, x: v }, shape);
+    expect(bytes(await r.read(rg.y as Float32Array))).toEqual(bytes(gemv(ref, v)));
+    expect(Array.from(await r.read(rq.scales))).toEqual(Array.from(ref.scales));
+    r.destroy();
   });
 
   it("double quantization: nested kernels that share a name across plans are renamed apart", async () => {

@@ -7,7 +7,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { runPlanAsync } from "../backends/host.js";
 import { probeExactness, WgslKernels, type Exactness } from "../backends/wgsl/runtime.js";
 import { nodeGpu, type NodeGpu } from "../backends/wgsl/node.js";
-import { qdq } from "../ir/interpret/index.js";
+import { dequantize, gemv, qdq, quantize } from "../ir/interpret/index.js";
+import { compile } from "../passes/pipeline.js";
+import { distinctKernels, uniqueKernelNames } from "../backends/kernel-names.js";
 import { BUILTIN_SCHEMES } from "../stdlib/index.js";
 import type { KernelSpec } from "../ir/program.js";
 import type { Tensor } from "../ir/tensor.js";
@@ -251,6 +253,50 @@ describe("WGSL runtime", () => {
       }
     // lavapipe offers subgroups: there both paths must have run
     if (/llvmpipe/.test(gpu.description)) expect(paths).toEqual([false, true]);
+  });
+
+  it("a resident session keeps buffers on the GPU: quantize feeds dequantize and gemv without a readback", async () => {
+    for (const name of ["mxfp4", "nf4_dq"]) {
+      const s = byName(name);
+      const kinds = s.doubleQuant
+        ? (["quantize", "dequantize"] as const)
+        : (["quantize", "dequantize", "gemv"] as const);
+      const plans = uniqueKernelNames(kinds.map((kind) => compile(spec(s, kind)).plan));
+      const wgsl = await WgslKernels.create(gpu.device, distinctKernels(plans));
+      const session = wgsl.resident();
+      const c = corpus()[2];
+      const shape = [c.rows, c.cols];
+      const x = Float32Array.from(c.data);
+      const ref = quantize(s, { dtype: "f32", shape, data: x });
+      const q = await session.run(plans[0], shape, { x });
+      // nothing came back: the host copies are still the zeros they were allocated with
+      expect(
+        q.codes.some((v) => v !== 0),
+        `${name} codes read back`,
+      ).toBe(false);
+      const y = await session.run(plans[1], shape, q);
+      expect(bits(await session.read(y.y as Float32Array)), `${name} dequantize`).toEqual(
+        bits(dequantize(ref)),
+      );
+      if (plans[2]) {
+        const xv = Float32Array.from({ length: c.cols }, (_, i) => Math.sin(i));
+        const g = await session.run(plans[2], shape, { ...q, x: xv });
+        expect(bits(await session.read(g.y as Float32Array)), `${name} gemv`).toEqual(
+          bits(gemv(ref, xv)),
+        );
+      }
+      // the caller's array is uploaded again when it changed
+      x.fill(0.25);
+      const q2 = await session.run(plans[0], shape, { x });
+      const ref2 = quantize(s, { dtype: "f32", shape, data: x });
+      const scales = s.doubleQuant ? "dq_codes" : "scales";
+      const want = s.doubleQuant ? ref2.doubleQuant!.scales.codes : ref2.scales;
+      expect(Array.from(await session.read(q2[scales])), `${name} ${scales}`).toEqual(
+        Array.from(want),
+      );
+      session.destroy();
+      wgsl.destroy();
+    }
   });
 
   it("more than 65535 workgroups go over a 2-D grid", async () => {

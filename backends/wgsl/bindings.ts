@@ -164,7 +164,11 @@ function writeModule(
       ],
     },
   ]);
-  const iface = file.addInterface({ name: "Kernels", isExported: true });
+  const iface = file.addInterface({
+    name: "KernelCalls",
+    isExported: true,
+    docs: ["One async method per kernel request."],
+  });
   for (const p of plans) {
     const fields = (role: string) =>
       p.buffers.filter((b) => b.role === role).map((b) => `${b.name}: ${ARRAY[b.elem]}`);
@@ -183,6 +187,39 @@ function writeModule(
       returnType: `Promise<{ ${fields("output").join("; ")} }>`,
     });
   }
+  file.addInterface({
+    name: "Kernels",
+    isExported: true,
+    extends: ["KernelCalls"],
+    methods: [
+      {
+        name: "resident",
+        docs: [
+          "The same calls, but every array a kernel writes stays on the GPU: pass it to the next call without a readback, and `read` it when the host needs it.",
+        ],
+        returnType: "ResidentKernels",
+      },
+    ],
+  });
+  file.addInterface({
+    name: "ResidentKernels",
+    isExported: true,
+    extends: ["KernelCalls"],
+    methods: [
+      {
+        name: "read",
+        docs: [
+          "Copies the GPU's contents of an array these calls returned into it, and returns it.",
+        ],
+        typeParameters: [
+          "T extends Float32Array | Uint8Array | Int8Array | Uint16Array | Uint32Array",
+        ],
+        parameters: [{ name: "array", type: "T" }],
+        returnType: "Promise<T>",
+      },
+      { name: "destroy", docs: ["Frees the session's GPU buffers."], returnType: "void" },
+    ],
+  });
   file.addFunction({
     name: "load",
     isExported: true,
@@ -203,8 +240,25 @@ const kernels = await WgslKernels.load(
   device,
   SHADERS.map(({ tables: t, ...s }) => ({ ...s, tableWords: words.subarray(t.offset, t.offset + t.length) })),
 );
-const call = (name: string) => (inputs: object, shape: readonly number[], seed = 0) =>
-  runPlanAsync(PLANS[name], shape, inputs as never, kernels.execute, seed);
-return Object.fromEntries(Object.keys(PLANS).map((name) => [name, call(name)])) as unknown as Kernels;`,
+type Run = (plan: Plan, shape: readonly number[], inputs: never, seed: number) => Promise<unknown>;
+const calls = (run: Run) =>
+  Object.fromEntries(
+    Object.keys(PLANS).map((name) => [
+      name,
+      (inputs: object, shape: readonly number[], seed = 0) => run(PLANS[name], shape, inputs as never, seed),
+    ]),
+  ) as unknown as KernelCalls;
+const resident = (): ResidentKernels => {
+  const session = kernels.resident();
+  return {
+    ...calls((plan, shape, inputs, seed) => session.run(plan, shape, inputs, seed)),
+    read: (array) => session.read(array),
+    destroy: () => session.destroy(),
+  };
+};
+return {
+  ...calls((plan, shape, inputs, seed) => runPlanAsync(plan, shape, inputs, kernels.execute, seed)),
+  resident,
+};`,
   });
 }

@@ -14,6 +14,7 @@ import type { Kernel } from "../../ir/kernel.js";
 import type { BufferData } from "../../ir/kernel-eval.js";
 import { emitWgsl, type ShaderRecord, type WgslOptions } from "./emit.js";
 import { iterations, STATE_BUFFER, TABLES_BUFFER } from "./legalize.js";
+import { WgslResident } from "./resident.js";
 
 // GPUBufferUsage / GPUMapMode values (WebGPU spec), so the runtime needs no globals
 const MAP_READ = 0x1;
@@ -145,11 +146,23 @@ export class WgslKernels {
   }
 
   /** Runs one kernel on typed arrays (an AsyncExecute for backends/host.ts runPlanAsync). */
-  readonly execute = async (
+  readonly execute = (
     kernel: Kernel | string,
     buffers: Record<string, BufferData>,
     scalars: Record<string, number>,
-  ): Promise<void> => {
+  ): Promise<void> => this.dispatch(kernel, buffers, scalars);
+
+  /**
+   * execute, where `resident` may supply a GPU buffer that stands for a
+   * typed array (resident.ts): it is bound as it is, neither uploaded nor
+   * read back.
+   */
+  async dispatch(
+    kernel: Kernel | string,
+    buffers: Record<string, BufferData>,
+    scalars: Record<string, number>,
+    resident?: (data: BufferData, written: boolean) => GPUBuffer | undefined,
+  ): Promise<void> {
     const name = typeof kernel === "string" ? kernel : kernel.name;
     const c = this.compiled.get(name);
     if (!c) throw new WgslRuntimeError(`no kernel named ${name} in this set`);
@@ -197,6 +210,11 @@ export class WgslKernels {
           throw new WgslRuntimeError(
             `kernel ${name}: buffer ${b.name} has ${size} bytes; this device binds at most ${device.limits.maxStorageBufferBindingSize} (split the tensor)`,
           );
+        const kept = resident?.(data, b.access !== "read");
+        if (kept) {
+          entries.push({ binding: j + 1, resource: { buffer: kept } });
+          return;
+        }
         const gpu = device.createBuffer({
           label: `${name} ${b.name}`,
           size,
@@ -262,7 +280,12 @@ export class WgslKernels {
     } finally {
       for (const t of temporary) t.destroy();
     }
-  };
+  }
+
+  /** A session whose plans keep their buffers on the GPU between kernels (resident.ts). */
+  resident(): WgslResident {
+    return new WgslResident(this);
+  }
 
   /** Frees the table buffers; the device stays the caller's. */
   destroy(): void {
