@@ -4,6 +4,7 @@
  * or whose addresses are not aligned (every buffer 4 bytes past an aligned
  * allocation, QKC_HOST_OFFSET) runs the loop body as written. Both give the
  * interpreter's bits; test/cuda.test.ts holds the 128-bit side on the corpus.
+ * bf16 input (chunks of 8 two-byte elements) runs both sides here.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,6 +33,7 @@ const base = ["mxfp4", "nvfp4", "int4_g128_asym", "mxfp8_e4m3"].map((n) => built
 const axis0 = (s: Scheme) =>
   scheme({ ...s, name: `${s.name}_axis0`, block: { ...s.block, axis: 0 } as Scheme["block"] });
 const schemes = [...base, ...base.filter((s) => s.block.kind === "axis").map(axis0)];
+const halfInput = [base[0], base[1], axis0(base[0])];
 
 describe.skipIf(!cxx)(
   "CUDA vector chunks: blocks along axis 0 and misaligned buffers equal the interpreter",
@@ -43,9 +45,17 @@ describe.skipIf(!cxx)(
     };
     const saved = process.env.QKC_HOST_OFFSET;
     beforeAll(async () => {
-      const specs = schemes.flatMap((s) =>
-        (["quantize", "dequantize", "qdq"] as const).map((k) => kernelRequest(s, k)),
-      );
+      const specs = [
+        ...schemes.flatMap((s) =>
+          (["quantize", "dequantize", "qdq"] as const).map((k) => kernelRequest(s, k)),
+        ),
+        // bf16 input: chunks of 8 two-byte elements
+        ...halfInput.flatMap((s) =>
+          (["quantize", "qdq"] as const).map((k) =>
+            kernelRequest(s, k, { name: `${k}_${s.name}_bf16`, input: "bf16" }),
+          ),
+        ),
+      ];
       const { artifact, plans: renamed } = emitCudaPlans(specs.map((sp) => compile(sp).plan));
       for (const p of renamed) plans.set(p.spec.name, p);
       const exe = await buildCpuAsync(
@@ -82,5 +92,26 @@ describe.skipIf(!cxx)(
           }
         });
       }
+
+    for (const s of halfInput)
+      for (const where of ["aligned", "offset"] as const)
+        it(`${s.name}, bf16 input, ${where} buffers: quantize, qdq`, () => {
+          const run = (kind: string, shape: number[], x: Uint16Array) =>
+            runPlan(plans.get(`${kind}_${s.name}_bf16`)!, shape, { x }, hosts[where]!, 11);
+          for (const c of corpus()) {
+            const shape = [c.rows, c.cols];
+            const x = Uint16Array.from(
+              new Uint32Array(c.data.buffer, c.data.byteOffset, c.data.length),
+              (b) => b >>> 16,
+            );
+            const tensor = { dtype: "bf16" as const, shape, data: x };
+            const ref = quantize(s, tensor, { seed: 11 });
+            const out = run("quantize", shape, x);
+            expect(Array.from(out.codes), `${c.name} codes`).toEqual(codesOf(s, ref.codes));
+            expect(Array.from(out.scales), `${c.name} scales`).toEqual(Array.from(ref.scales));
+            const y = run("qdq", shape, x).y as Float32Array;
+            expect(bits(y), `${c.name} qdq`).toEqual(bits(qdq(s, tensor, { seed: 11 })));
+          }
+        });
   },
 );
