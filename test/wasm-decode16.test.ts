@@ -124,6 +124,27 @@ describe("16-lane decode: taken, and bit-exact with the interpreter", () => {
   }
 });
 
+describe("16-lane decode: bf16 activations", () => {
+  it("GEMV with bf16 x (u16 lanes widened, shifted, bitcast) equals the interpreter on the same values", async () => {
+    for (const name of ["mxfp4", "nvfp4"]) {
+      const s = resolveScheme(name);
+      const { plan } = compile({ ...spec(s, "gemv", "unpacked"), input: "bf16" });
+      const artifact = emitWasm(plan.kernels);
+      expect(func(artifact.wat, plan.kernels.at(-1)!.name)).toContain("$rows_");
+      const wasm = await WasmKernels.load(artifact, plan.kernels);
+      for (const c of corpus()) {
+        const shape = [c.rows, c.cols];
+        const q = quantize(s, { dtype: "f32", shape, data: c.data });
+        const xb = Uint16Array.from({ length: c.cols }, (_, i) => (0x3f80 + i * 37) & 0xffff);
+        const xf = new Float32Array(new Uint32Array(Array.from(xb, (b) => b << 16)).buffer);
+        const data = typed(plan, inputs(q, false));
+        const y = runPlan(plan, shape, { ...data, x: xb }, wasm.execute).y as Float32Array;
+        expect(bits(y), `${name} ${c.name}`).toEqual(bits(gemv(q, xf)));
+      }
+    }
+  });
+});
+
 describe("16-lane decode: refusals and bail-outs stay exact", () => {
   const scalarAndSimd = async (kernels: readonly Kernel[]) => ({
     simd: await WasmKernels.compile(kernels),
