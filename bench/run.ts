@@ -11,6 +11,7 @@ import { benchInterpreter } from "./interpreter.js";
 import { benchWasm } from "./wasm.js";
 import { benchTune } from "./tune.js";
 import { benchCuda } from "./cuda.js";
+import { benchWgsl } from "./wgsl.js";
 import { fuzz } from "../test/fuzz/qs-fuzz.js";
 
 const { values, positionals } = parseArgs({
@@ -57,7 +58,14 @@ for (const suite of suites) {
     report.cuda = r;
     console.log(JSON.stringify(report, null, 2));
     if (typeof r !== "string") console.table(r.rows);
+  } else if (suite === "wgsl") {
+    const r = await benchWgsl(values.size ? Number(values.size) : 1 << 20, only);
+    report.wgsl = r;
+    console.log(JSON.stringify(report, null, 2));
+    console.table(r.rows);
   } else {
-    throw new Error(`unknown bench suite ${suite}; suites: interp, wasm, fuzz-dsl, tune, cuda`);
+    throw new Error(
+      `unknown bench suite ${suite}; suites: interp, wasm, fuzz-dsl, tune, cuda, wgsl`,
+    );
   }
 }
