@@ -18,6 +18,7 @@ import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
 import type { WgslKernels } from "./runtime.js";
 
+// GPUBufferUsage / GPUMapMode values (WebGPU spec): no globals, as in runtime.ts
 const MAP_READ = 0x1;
 const COPY_SRC = 0x4;
 const COPY_DST = 0x8;
