@@ -23,8 +23,9 @@
  */
 import type { Expr } from "../../ir/kernel.js";
 
-// Helpers are straight-line (select, non-short-circuit & and |) but for the
-// one rarely taken branch into a slow path, so inlined code stays small.
+// Helpers are straight-line (select, non-short-circuit & and |) but for one
+// rarely taken branch into the slow path: the common case costs a few integer
+// tests next to the engine's own operation.
 const TINY = `fn qkc_tiny(u: u32) -> bool {
   return ((u & 0x7f800000u) == 0u) & ((u & 0x7fffffu) != 0u);
 }`;
