@@ -17,7 +17,7 @@
  * is an integer maximum (subgroupMax, atomicMax), which no engine flushes or
  * reorders. Any other loop keeps the whole prefix in one invocation.
  */
-import { children, exprVars, walk } from "../../ir/kernel-walk.js";
+import { children, exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
 import type { Expr, Stmt } from "../../ir/kernel.js";
 
 export interface PrefixMax {
@@ -44,21 +44,10 @@ function maxAssign(s: Stmt, lets: ReadonlyMap<string, Expr>): string | undefined
   return def?.op === "unary" && def.kind === "abs" ? acc : undefined;
 }
 
-/** Reads of `name` anywhere in the statements. */
+/** Expressions of the statements that read `name`. */
 function reads(list: readonly Stmt[], name: string): number {
   let n = 0;
-  const count = (e: Expr) => exprVars(e).has(name) && n++;
-  walk(list, (s) => {
-    if (s.op === "let" || s.op === "assign") count(s.value);
-    else if (s.op === "store") {
-      count(s.index);
-      count(s.value);
-    } else if (s.op === "if") count(s.cond);
-    else if (s.op === "for") {
-      count(s.start);
-      count(s.end);
-    }
-  });
+  walkExprs(list, (e) => exprVars(e).has(name) && n++);
   return n;
 }
 
@@ -77,13 +66,7 @@ export function prefixMaxima(prefix: readonly Stmt[]): PrefixMax[] | undefined {
     if (e.op === "load") loaded.add(e.buffer);
     for (const c of children(e)) visit(c);
   };
-  walk(prefix, (s) => {
-    if (s.op === "let" || s.op === "assign") visit(s.value);
-    else if (s.op === "store") {
-      visit(s.index);
-      visit(s.value);
-    } else if (s.op === "if") visit(s.cond);
-  });
+  walkExprs(prefix, visit);
   if ([...stored].some((b) => loaded.has(b))) return undefined;
 
   const found: PrefixMax[] = [];
