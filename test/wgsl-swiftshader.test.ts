@@ -11,7 +11,7 @@
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nodeGpu, type NodeGpu } from "../backends/wgsl/node.js";
 import { probeExactness } from "../backends/wgsl/runtime.js";
 import { byName, expectCorpusExact } from "./wgsl-corpus.js";
@@ -24,6 +24,12 @@ const ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
 const ADAPTER = "SwiftShader Device (Subzero)";
 
 let gpu: NodeGpu;
+const icds = process.env.VK_ICD_FILENAMES;
+afterAll(() => {
+  // the next test file in this process (if any) sees the loader as it was
+  if (icds === undefined) delete process.env.VK_ICD_FILENAMES;
+  else process.env.VK_ICD_FILENAMES = icds;
+});
 beforeAll(async () => {
   if (!existsSync(ICD))
     throw new Error(`${ICD} is missing: install Debian's chromium (bash .ci/webgpu-deps)`);
