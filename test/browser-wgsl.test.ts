@@ -2,7 +2,7 @@
  * End to end in a real browser: `qkc compile mxfp4 --target wgsl`, the generated
  * kernels.js bundled with esbuild, served on 127.0.0.1 and run in Debian's
  * headless Chromium (WebGPU on its SwiftShader Vulkan driver) through
- * playwright-core; quantize + dequantize compared with the interpreter.
+ * playwright-core; quantize, dequantize and a GEMV compared with the interpreter.
  *
  * SwiftShader flushes subnormals (WGSL allows it); the compiled shaders do
  * their f32 arithmetic flush-proof (backends/wgsl/subnormal.ts), so every
@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { build } from "esbuild";
 import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dequantize, quantize } from "../ir/interpret/index.js";
+import { dequantize, gemv, quantize } from "../ir/interpret/index.js";
 import { builtinScheme } from "../stdlib/index.js";
 import { packNibbles } from "../ir/layout/index.js";
 import { corpus } from "./corpus/corpus.js";
@@ -50,7 +50,13 @@ window.qkcRun = async (inputs) => {
   for (const c of inputs) {
     const q = await k.quantize_mxfp4({ x: new Float32Array(c.data) }, c.shape);
     const y = await k.dequantize_mxfp4(q, c.shape);
-    cases.push({ codes: Array.from(q.codes), scales: Array.from(q.scales), y: Array.from(new Uint32Array(y.y.buffer)) });
+    const g = await k.gemv_mxfp4({ codes: q.codes, scales: q.scales, x: new Float32Array(c.x) }, c.shape);
+    cases.push({
+      codes: Array.from(q.codes),
+      scales: Array.from(q.scales),
+      y: Array.from(new Uint32Array(y.y.buffer)),
+      gemv: Array.from(new Uint32Array(g.y.buffer)),
+    });
   }
   return { probe: await probeExactness(device), cases };
 };
@@ -59,7 +65,7 @@ window.qkcRun = async (inputs) => {
 interface PageResult {
   error?: string;
   probe?: { subnormals: boolean; division: boolean; separateRounding: boolean };
-  cases?: { codes: number[]; scales: number[]; y: number[] }[];
+  cases?: { codes: number[]; scales: number[]; y: number[]; gemv: number[] }[];
 }
 
 let server: Server;
@@ -120,16 +126,24 @@ afterAll(async () => {
 });
 
 describe("WGSL in headless Chromium", () => {
-  it("quantize + dequantize of the corpus through the generated module equal the interpreter", async () => {
+  it("quantize, dequantize and gemv of the corpus through the generated module equal the interpreter", async () => {
     const s = builtinScheme("mxfp4")!;
     const cases = corpus();
+    // activations for y = W x, W the quantized case: signs and magnitudes vary, all finite
+    const xs = cases.map((c) =>
+      Float32Array.from({ length: c.cols }, (_, i) => Math.sin(i + 1) * 3),
+    );
     const page = await context!.newPage();
     await page.goto(origin + "/");
     await page.waitForFunction(() => "qkcRun" in window);
     const result = (await page.evaluate(
       (inputs) =>
         (window as unknown as { qkcRun: (i: unknown) => Promise<unknown> }).qkcRun(inputs),
-      cases.map((c) => ({ data: Array.from(c.data), shape: [c.rows, c.cols] })),
+      cases.map((c, j) => ({
+        data: Array.from(c.data),
+        shape: [c.rows, c.cols],
+        x: Array.from(xs[j]),
+      })),
     )) as PageResult;
     expect(result.error).toBeUndefined();
     console.info("Chromium WebGPU exactness:", JSON.stringify(result.probe));
@@ -142,6 +156,9 @@ describe("WGSL in headless Chromium", () => {
       expect(got.scales, `${c.name} scales`).toEqual(Array.from(ref.scales));
       expect(got.y, `${c.name} dequantize`).toEqual(
         Array.from(new Uint32Array(dequantize(ref).buffer)),
+      );
+      expect(got.gemv, `${c.name} gemv`).toEqual(
+        Array.from(new Uint32Array(gemv(ref, xs[j]).buffer)),
       );
     });
     expect(cases.map((c) => c.name)).toContain("subnormal");
