@@ -31,7 +31,7 @@
 import type { Expr, Kernel, ScalarType, Stmt } from "../../ir/kernel.js";
 import { exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
 import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
-import type { LoopContext } from "./vectorize.js";
+import { vectorBinary, type LoopContext } from "./vectorize.js";
 import { emitTableDecode, tableDecoder, widenBytes } from "./decode-tables.js";
 
 type For = Extract<Stmt, { op: "for" }>;
@@ -657,7 +657,7 @@ export class Decode16 {
       const v = this.wide(a, t).map((x) => this.keep(shift(x(), this.ctx.ex(e.b))));
       return { k: "w", v, type: intType(e.type) };
     }
-    const op = lane32(m, kind, t) ?? refuse(`${kind} of ${t} lanes`);
+    const op = vectorBinary(m, kind, t) ?? refuse(`${kind} of ${t} lanes`);
     const [va, vb] = [this.wide(a, t), this.wide(b, t)];
     const v = [0, 1, 2, 3].map((q) => this.keep(op(va[q](), vb[q]())));
     if (e.type === "bool") return { k: "m", v };
@@ -784,41 +784,5 @@ const shallow = (s: Stmt): Stmt =>
   s.op === "for" ? { ...s, body: [] } : s.op === "if" ? { ...s, then: [], else: [] } : s;
 
 const BITWISE = (m: Module) => ({ and: m.v128.and, or: m.v128.or, xor: m.v128.xor });
-
-/** The lane-wise 32-bit op of a KernelIR binary op on operands of type `t`, when SIMD128 has one. */
-function lane32(m: Module, kind: string, t: ScalarType): ((a: Ref, b: Ref) => Ref) | undefined {
-  if (t === "f32")
-    return (
-      {
-        add: m.f32x4.add,
-        sub: m.f32x4.sub,
-        mul: m.f32x4.mul,
-        div: m.f32x4.div,
-        eq: m.f32x4.eq,
-        ne: m.f32x4.ne,
-        lt: m.f32x4.lt,
-        le: m.f32x4.le,
-        gt: m.f32x4.gt,
-        ge: m.f32x4.ge,
-      } as Record<string, (a: Ref, b: Ref) => Ref>
-    )[kind];
-  if (t === "bool") return ({ ...BITWISE(m) } as Record<string, (a: Ref, b: Ref) => Ref>)[kind];
-  const s = t === "i32";
-  const ops: Record<string, (a: Ref, b: Ref) => Ref> = {
-    add: m.i32x4.add,
-    sub: m.i32x4.sub,
-    mul: m.i32x4.mul,
-    ...BITWISE(m),
-    eq: m.i32x4.eq,
-    ne: m.i32x4.ne,
-    lt: s ? m.i32x4.lt_s : m.i32x4.lt_u,
-    le: s ? m.i32x4.le_s : m.i32x4.le_u,
-    gt: s ? m.i32x4.gt_s : m.i32x4.gt_u,
-    ge: s ? m.i32x4.ge_s : m.i32x4.ge_u,
-    min: s ? m.i32x4.min_s : m.i32x4.min_u,
-    max: s ? m.i32x4.max_s : m.i32x4.max_u,
-  };
-  return ops[kind];
-}
 
 export type { Kernel };

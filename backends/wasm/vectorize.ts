@@ -1345,7 +1345,7 @@ function i32x4Const(m: Module, lanes: number[]): Ref {
 }
 
 /** the SIMD128 instruction of a lane-wise binary op, when there is one */
-function vectorBinary(m: Module, kind: BinaryOp, t: ScalarType): Bin | undefined {
+export function vectorBinary(m: Module, kind: BinaryOp, t: ScalarType): Bin | undefined {
   if (t === "f32") {
     const f: Partial<Record<BinaryOp, Bin>> = {
       add: m.f32x4.add,
