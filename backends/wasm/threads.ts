@@ -13,31 +13,20 @@
  * draws by absolute element index), and band edges on whole packed bytes.
  * Anything else runs on the calling thread alone. Threads are handed work
  * through a small shared control block (Atomics.wait / notify), so a run is
- * synchronous. Browsers: Web Workers could do the same when cross-origin
- * isolated; not done yet.
+ * synchronous. The band rules and call lists are plan-bands.ts's; browsers
+ * run the same bands in Web Workers (web-threads.ts).
  */
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
-import type { ElemType, Kernel } from "../../ir/kernel.js";
 import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
-import { bufferLength } from "../host.js";
-import { geometryScalars } from "../../passes/lower/geometry.js";
-import { packedLength } from "../../passes/lower/pack.js";
-import { blockGrid } from "../../ir/interpret/blocks.js";
-import { elementCount } from "../../ir/tensor.js";
-import { ALIGN, MAX_PAGES, PAGE_BYTES } from "./abi.js";
+import { MAX_PAGES, PAGE_BYTES } from "./abi.js";
+import { bands, layoutPlanBuffers, runCalls } from "./plan-bands.js";
+
+export { bands };
 
 type Exported = (...args: number[]) => void;
 
-const BYTES: Record<ElemType, number> = { f32: 4, u32: 4, u16: 2, u8: 1, i8: 1 };
-const VIEW = {
-  f32: Float32Array,
-  u32: Uint32Array,
-  u16: Uint16Array,
-  u8: Uint8Array,
-  i8: Int8Array,
-};
 const CONTROL_BYTES = 8192;
 
 /** The worker: instantiate, then run call lists posted in the control block until told to stop. */
@@ -137,24 +126,14 @@ export class WasmPlanRunner {
   }
 
   private allocate(): void {
-    const lengths = this.plan.buffers.map((b) => bufferLength(this.plan, b.length, this.shape));
-    const total = this.plan.buffers.reduce(
-      (t, b, j) => t + Math.ceil((lengths[j] * BYTES[b.elem]) / ALIGN) * ALIGN,
-      this.heapEnd + 16,
-    );
-    const pages = Math.ceil(total / PAGE_BYTES) - this.memory.buffer.byteLength / PAGE_BYTES;
-    if (pages > 0) this.memory.grow(pages);
-    this.plan.buffers.forEach((b, j) => {
-      this.views.set(b.name, new VIEW[b.elem](this.memory.buffer, this.heapEnd, lengths[j]));
-      this.heapEnd += Math.ceil((lengths[j] * BYTES[b.elem]) / ALIGN) * ALIGN;
-    });
+    const { views, end } = layoutPlanBuffers(this.plan, this.shape, this.memory, this.heapEnd);
+    for (const [name, view] of views) this.views.set(name, view);
+    this.heapEnd = end;
   }
 
   /** Runs every step of the plan on the buffers, split across the threads. */
   run(seed = 0): void {
-    const split = bands(this.plan, this.shape, this.threads);
-    const work = split.length > 1 ? split : [[0, this.shape[0] ?? 1] as const];
-    const calls = work.map(([a, b]) => this.calls(a, b, seed, work.length > 1));
+    const calls = runCalls(this.plan, this.shape, this.views, this.threads, seed);
     calls.slice(1).forEach((list, w) => {
       const { state, job } = this.workers[w];
       let at = 0;
@@ -186,48 +165,6 @@ export class WasmPlanRunner {
     if (workerFailed) throw new Error(`plan ${this.plan.spec.name} trapped in a worker thread`);
   }
 
-  /** the kernel calls of rows [a, b) */
-  private calls(a: number, b: number, seed: number, band: boolean) {
-    const { plan } = this;
-    const shape = band ? [b - a, ...this.shape.slice(1)] : [...this.shape];
-    const cols = this.shape.slice(1).reduce((x, y) => x * y, 1);
-    const offset = (name: string) => {
-      const decl = plan.buffers.find((x) => x.name === name)!;
-      const view = this.views.get(name)!;
-      if (!band) return view.byteOffset;
-      const per: Record<string, number> = {
-        elements: a * cols,
-        blocks: a * blockGrid([1, cols], plan.spec.scheme.block).count,
-        packed: packedLength(plan.codeLayout, a * cols),
-        rows: a,
-        columns: 0,
-      };
-      return view.byteOffset + per[decl.length] * BYTES[decl.elem];
-    };
-    const scalarsOf: Record<string, Record<string, number>> = {
-      geometry: {
-        ...geometryScalars(plan.spec.scheme.block, shape),
-        seed_lo: seed >>> 0,
-        seed_hi: Math.floor(seed / 2 ** 32) >>> 0,
-      },
-      count: { n: elementCount(shape) },
-      matrix: { N: shape[0], K: shape[1] },
-    };
-    return plan.steps.map((step) => {
-      if ("host" in step) throw new Error("qkc bug: host steps are not run by WasmPlanRunner");
-      const k = plan.kernels.find((x) => x.name === step.kernel) as Kernel;
-      const scalars = scalarsOf[step.scalars];
-      if (!scalars)
-        throw new Error(
-          `plan ${plan.spec.name}: steps of ${step.scalars} scalars are not supported here`,
-        );
-      const args = k.params.map((p) =>
-        p.kind === "buffer" ? offset(step.bind[p.name]) : scalars[p.name],
-      );
-      return { name: k.name, args };
-    });
-  }
-
   /** Stops the worker threads. */
   async close(): Promise<void> {
     for (const { worker, state } of this.workers) {
@@ -236,40 +173,4 @@ export class WasmPlanRunner {
       await worker.terminate();
     }
   }
-}
-
-/**
- * Row bands for `threads` threads, or one band when the plan's rows are not
- * independent (see the file comment) or the tensor is too small to share.
- */
-export function bands(
-  plan: Plan,
-  shape: readonly number[],
-  threads: number,
-): (readonly [number, number])[] {
-  const s = plan.spec.scheme;
-  const rows = shape[0] ?? 1;
-  const cols = shape.slice(1).reduce((x, y) => x * y, 1);
-  const one = [[0, rows] as const];
-  const lastAxis =
-    s.block.kind === "axis" && (s.block.axis === -1 || s.block.axis === shape.length - 1);
-  if (shape.length !== 2 || threads < 2 || !lastAxis || s.tensorScale || s.doubleQuant) return one;
-  if (s.rounding.mode === "stochastic" || plan.steps.some((x) => "host" in x)) return one;
-  if (
-    plan.buffers.some(
-      (b) => !["elements", "blocks", "packed", "rows", "columns"].includes(b.length),
-    )
-  )
-    return one;
-  if (
-    plan.spec.kind !== "gemv" &&
-    plan.buffers.some((b) => b.length === "rows" || b.length === "columns")
-  )
-    return one;
-  if ((cols * 6) % 8 !== 0 || rows * cols < 1 << 16) return one;
-  const n = Math.min(threads, rows);
-  return Array.from(
-    { length: n },
-    (_, t) => [Math.floor((rows * t) / n), Math.floor((rows * (t + 1)) / n)] as const,
-  );
 }

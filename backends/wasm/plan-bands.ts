@@ -1,0 +1,155 @@
+/**
+ * What a threaded plan run needs on any platform: where each plan buffer lives
+ * in wasm memory, which row bands may run apart (`bands`), and the kernel
+ * calls of one band. Node's runner (threads.ts) and the browser's
+ * (web-threads.ts) both build on it; nothing here touches a thread.
+ */
+import type { ElemType, Kernel } from "../../ir/kernel.js";
+import type { BufferData } from "../../ir/kernel-eval.js";
+import type { Plan } from "../../passes/lower.js";
+import { bufferLength } from "../host.js";
+import { geometryScalars } from "../../passes/lower/geometry.js";
+import { packedLength } from "../../passes/lower/pack.js";
+import { blockGrid } from "../../ir/interpret/blocks.js";
+import { elementCount } from "../../ir/tensor.js";
+import { ALIGN, PAGE_BYTES } from "./abi.js";
+
+const BYTES: Record<ElemType, number> = { f32: 4, u32: 4, u16: 2, u8: 1, i8: 1 };
+const VIEW = {
+  f32: Float32Array,
+  u32: Uint32Array,
+  u16: Uint16Array,
+  u8: Uint8Array,
+  i8: Int8Array,
+};
+
+/** One export call: the kernel's name and its arguments (byte offsets and scalars). */
+export interface KernelCall {
+  readonly name: string;
+  readonly args: number[];
+}
+
+/**
+ * Lays every plan buffer out in `memory` from byte `start` on (16-byte
+ * aligned), growing it once; returns the typed arrays and the end offset.
+ */
+export function layoutPlanBuffers(
+  plan: Plan,
+  shape: readonly number[],
+  memory: WebAssembly.Memory,
+  start: number,
+): { views: Map<string, BufferData>; end: number } {
+  const lengths = plan.buffers.map((b) => bufferLength(plan, b.length, shape));
+  const padded = (j: number) =>
+    Math.ceil((lengths[j] * BYTES[plan.buffers[j].elem]) / ALIGN) * ALIGN;
+  const total = plan.buffers.reduce((t, _, j) => t + padded(j), start + 16);
+  const pages = Math.ceil(total / PAGE_BYTES) - memory.buffer.byteLength / PAGE_BYTES;
+  if (pages > 0) memory.grow(pages);
+  const views = new Map<string, BufferData>();
+  let end = start;
+  plan.buffers.forEach((b, j) => {
+    views.set(b.name, new VIEW[b.elem](memory.buffer, end, lengths[j]));
+    end += padded(j);
+  });
+  return { views, end };
+}
+
+/**
+ * The kernel calls that run every step of `plan` on rows [a, b) of a tensor of
+ * `shape` whose buffers are `views`; with `band` false, on the whole tensor.
+ */
+export function bandCalls(
+  plan: Plan,
+  shape: readonly number[],
+  views: ReadonlyMap<string, BufferData>,
+  [a, b]: readonly [number, number],
+  seed: number,
+  band: boolean,
+): KernelCall[] {
+  const own = band ? [b - a, ...shape.slice(1)] : [...shape];
+  const cols = shape.slice(1).reduce((x, y) => x * y, 1);
+  const offset = (name: string) => {
+    const decl = plan.buffers.find((x) => x.name === name)!;
+    const view = views.get(name)!;
+    if (!band) return view.byteOffset;
+    const per: Record<string, number> = {
+      elements: a * cols,
+      blocks: a * blockGrid([1, cols], plan.spec.scheme.block).count,
+      packed: packedLength(plan.codeLayout, a * cols),
+      rows: a,
+      columns: 0,
+    };
+    return view.byteOffset + per[decl.length] * BYTES[decl.elem];
+  };
+  const scalarsOf: Record<string, Record<string, number>> = {
+    geometry: {
+      ...geometryScalars(plan.spec.scheme.block, own),
+      seed_lo: seed >>> 0,
+      seed_hi: Math.floor(seed / 2 ** 32) >>> 0,
+    },
+    count: { n: elementCount(own) },
+    matrix: { N: own[0], K: own[1] },
+  };
+  return plan.steps.map((step) => {
+    if ("host" in step) throw new Error("qkc bug: host steps are not run by a wasm plan runner");
+    const k = plan.kernels.find((x) => x.name === step.kernel) as Kernel;
+    const scalars = scalarsOf[step.scalars];
+    if (!scalars)
+      throw new Error(
+        `plan ${plan.spec.name}: steps of ${step.scalars} scalars are not supported here`,
+      );
+    const args = k.params.map((p) =>
+      p.kind === "buffer" ? offset(step.bind[p.name]) : scalars[p.name],
+    );
+    return { name: k.name, args };
+  });
+}
+
+/** The calls of every band of a run: one list per thread (one list when the plan does not split). */
+export function runCalls(
+  plan: Plan,
+  shape: readonly number[],
+  views: ReadonlyMap<string, BufferData>,
+  threads: number,
+  seed: number,
+): KernelCall[][] {
+  const split = bands(plan, shape, threads);
+  const work = split.length > 1 ? split : [[0, shape[0] ?? 1] as const];
+  return work.map((rows) => bandCalls(plan, shape, views, rows, seed, work.length > 1));
+}
+
+/**
+ * Row bands for `threads` threads, or one band when the plan's rows are not
+ * independent (see threads.ts's file comment) or the tensor is too small to share.
+ */
+export function bands(
+  plan: Plan,
+  shape: readonly number[],
+  threads: number,
+): (readonly [number, number])[] {
+  const s = plan.spec.scheme;
+  const rows = shape[0] ?? 1;
+  const cols = shape.slice(1).reduce((x, y) => x * y, 1);
+  const one = [[0, rows] as const];
+  const lastAxis =
+    s.block.kind === "axis" && (s.block.axis === -1 || s.block.axis === shape.length - 1);
+  if (shape.length !== 2 || threads < 2 || !lastAxis || s.tensorScale || s.doubleQuant) return one;
+  if (s.rounding.mode === "stochastic" || plan.steps.some((x) => "host" in x)) return one;
+  if (
+    plan.buffers.some(
+      (b) => !["elements", "blocks", "packed", "rows", "columns"].includes(b.length),
+    )
+  )
+    return one;
+  if (
+    plan.spec.kind !== "gemv" &&
+    plan.buffers.some((b) => b.length === "rows" || b.length === "columns")
+  )
+    return one;
+  if ((cols * 6) % 8 !== 0 || rows * cols < 1 << 16) return one;
+  const n = Math.min(threads, rows);
+  return Array.from(
+    { length: n },
+    (_, t) => [Math.floor((rows * t) / n), Math.floor((rows * (t + 1)) / n)] as const,
+  );
+}
