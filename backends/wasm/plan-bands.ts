@@ -12,7 +12,7 @@ import { geometryScalars } from "../../passes/lower/geometry.js";
 import { packedLength } from "../../passes/lower/pack.js";
 import { blockGrid } from "../../ir/interpret/blocks.js";
 import { elementCount } from "../../ir/tensor.js";
-import { ALIGN, PAGE_BYTES } from "./abi.js";
+import { ALIGN, MAX_PAGES, PAGE_BYTES } from "./abi.js";
 
 const BYTES: Record<ElemType, number> = { f32: 4, u32: 4, u16: 2, u8: 1, i8: 1 };
 const VIEW = {
@@ -27,6 +27,25 @@ const VIEW = {
 export interface KernelCall {
   readonly name: string;
   readonly args: number[];
+}
+
+/** Compiles an emitted plan module and instantiates it over a new memory, shared when `shared`. */
+export async function instantiatePlan(
+  artifact: { readonly binary: Uint8Array; readonly reservedBytes: number },
+  shared: boolean,
+): Promise<{
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  instance: WebAssembly.Instance;
+}> {
+  const module = await WebAssembly.compile(new Uint8Array(artifact.binary));
+  const memory = new WebAssembly.Memory({
+    initial: artifact.reservedBytes / PAGE_BYTES,
+    maximum: MAX_PAGES,
+    ...(shared ? { shared: true } : {}),
+  });
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  return { module, memory, instance };
 }
 
 /**

@@ -20,8 +20,7 @@ import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
-import { MAX_PAGES, PAGE_BYTES } from "./abi.js";
-import { bands, layoutPlanBuffers, runCalls } from "./plan-bands.js";
+import { bands, instantiatePlan, layoutPlanBuffers, runCalls } from "./plan-bands.js";
 
 export { bands };
 
@@ -81,13 +80,7 @@ export class WasmPlanRunner {
       n > 1 && typeof SharedArrayBuffer !== "undefined" && bands(plan, shape, n).length > 1;
     const { emitWasm } = await import("./emit.js"); // binaryen loads on first use only
     const artifact = emitWasm(plan.kernels, { sharedMemory: parallel });
-    const module = await WebAssembly.compile(new Uint8Array(artifact.binary));
-    const memory = new WebAssembly.Memory({
-      initial: artifact.reservedBytes / PAGE_BYTES,
-      maximum: MAX_PAGES,
-      ...(parallel ? { shared: true } : {}),
-    });
-    const instance = await WebAssembly.instantiate(module, { env: { memory } });
+    const { module, memory, instance } = await instantiatePlan(artifact, parallel);
     const names = plan.kernels.map((k) => k.name);
     const workers = [];
     for (let w = 1; parallel && w < n; w++) {

@@ -1,0 +1,181 @@
+/**
+ * A compiled plan run in a browser, split by rows across Web Workers over one
+ * shared `WebAssembly.Memory`: the browser twin of threads.ts, with the same
+ * bands (plan-bands.ts), buffer layout and call lists.
+ *
+ * A browser's main thread may not block in Atomics.wait, so `run` is async:
+ * each worker is posted its band's calls, the calling thread runs the first
+ * band itself, then awaits the workers' replies. Workers come from a Blob URL
+ * (no extra file to serve). Shared memory needs a cross-origin isolated page
+ * (served with `Cross-Origin-Opener-Policy: same-origin` and
+ * `Cross-Origin-Embedder-Policy: require-corp`); without it, or when the plan's
+ * rows cannot be split, everything runs on the calling thread and `threads`
+ * says 1, with the reason in `why`.
+ */
+import type { BufferData } from "../../ir/kernel-eval.js";
+import type { Plan } from "../../passes/lower.js";
+import {
+  bands,
+  instantiatePlan,
+  layoutPlanBuffers,
+  runCalls,
+  type KernelCall,
+} from "./plan-bands.js";
+
+type Exported = (...args: number[]) => void;
+
+/** The emitted module for the plan's kernels, with or without a shared memory import. */
+export type EmitPlan = (
+  plan: Plan,
+  shared: boolean,
+) =>
+  | { readonly binary: Uint8Array; readonly reservedBytes: number }
+  | Promise<{ readonly binary: Uint8Array; readonly reservedBytes: number }>;
+
+/** How a run went: the threads it used, and why only one when so. */
+export interface WebRunResult {
+  readonly threads: number;
+  readonly why?: string;
+}
+
+/** The worker: instantiate on the first message, then run each posted call list and reply. */
+const WORKER = `
+let exports;
+onmessage = async ({ data }) => {
+  if (data.module) {
+    exports = WebAssembly.instantiate(data.module, { env: { memory: data.memory } }).then((i) => i.exports);
+    return;
+  }
+  try {
+    const fns = await exports;
+    for (const { name, args } of data.calls) fns[name](...args);
+    postMessage({});
+  } catch (e) {
+    postMessage({ error: String((e && e.message) || e) });
+  }
+};
+`;
+
+const binaryenEmit: EmitPlan = async (plan, shared) => {
+  const { emitWasm } = await import("./emit.js"); // binaryen loads on first use only
+  return emitWasm(plan.kernels, { sharedMemory: shared });
+};
+
+/** Why this page cannot share a wasm memory with workers, or undefined when it can. */
+export function sharingBlocker(): string | undefined {
+  const g = globalThis as { crossOriginIsolated?: boolean; Worker?: unknown };
+  if (typeof SharedArrayBuffer === "undefined" || g.crossOriginIsolated !== true)
+    return "the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)";
+  if (typeof g.Worker === "undefined") return "Web Workers are missing";
+  return undefined;
+}
+
+export class WebPlanRunner {
+  private running = false;
+
+  private constructor(
+    readonly plan: Plan,
+    readonly shape: readonly number[],
+    private readonly fns: Record<string, Exported>,
+    private readonly views: Map<string, BufferData>,
+    private readonly workers: Worker[],
+    /** why a run uses one thread only, when it does */
+    readonly why: string | undefined,
+  ) {}
+
+  /**
+   * Compiles `plan` for tensors of `shape` with `threads` threads (1 = the
+   * calling thread only; 0 = navigator.hardwareConcurrency). `emit` makes the
+   * module (default: binaryen in the page, via emit.ts); pass a function that
+   * returns modules built ahead of time to keep binaryen out of the page.
+   */
+  static async create(
+    plan: Plan,
+    shape: readonly number[],
+    threads = 1,
+    emit: EmitPlan = binaryenEmit,
+  ): Promise<WebPlanRunner> {
+    const asked =
+      threads === 0
+        ? ((globalThis as { navigator?: Navigator }).navigator?.hardwareConcurrency ?? 1)
+        : threads;
+    const why =
+      asked < 2
+        ? `${asked} thread asked`
+        : (sharingBlocker() ??
+          (bands(plan, shape, asked).length < 2
+            ? "the plan's rows depend on each other or the tensor is too small to split (see bands in plan-bands.ts)"
+            : undefined));
+    const parallel = why === undefined;
+    const artifact = await emit(plan, parallel);
+    const { module, memory, instance } = await instantiatePlan(artifact, parallel);
+    const { views } = layoutPlanBuffers(plan, shape, memory, artifact.reservedBytes);
+    const workers: Worker[] = [];
+    if (parallel) {
+      const url = URL.createObjectURL(new Blob([WORKER], { type: "text/javascript" }));
+      for (let w = 1; w < asked; w++) {
+        const worker = new Worker(url);
+        worker.postMessage({ module, memory });
+        workers.push(worker);
+      }
+      URL.revokeObjectURL(url);
+    }
+    return new WebPlanRunner(
+      plan,
+      shape,
+      instance.exports as unknown as Record<string, Exported>,
+      views,
+      workers,
+      why,
+    );
+  }
+
+  /** threads a run uses */
+  get threads(): number {
+    return this.workers.length + 1;
+  }
+
+  /** every plan buffer, by name: fill the inputs, read the outputs (they live in wasm memory) */
+  get buffers(): Readonly<Record<string, BufferData>> {
+    return Object.fromEntries(this.views);
+  }
+
+  /** Runs every step of the plan on the buffers, split across the threads. */
+  async run(seed = 0): Promise<WebRunResult> {
+    if (this.running)
+      throw new Error(`plan ${this.plan.spec.name}: a run is in progress; await it first`);
+    this.running = true;
+    try {
+      const calls = runCalls(this.plan, this.shape, this.views, this.threads, seed);
+      const replies = calls.slice(1).map((list, w) => this.post(this.workers[w], list));
+      let failed: unknown;
+      try {
+        for (const { name, args } of calls[0]) this.fns[name](...args);
+      } catch (e) {
+        failed = e;
+      }
+      const errors = (await Promise.all(replies)).filter((e) => e !== undefined);
+      if (failed)
+        throw new Error(`plan ${this.plan.spec.name} trapped: ${(failed as Error).message}`);
+      if (errors.length)
+        throw new Error(`plan ${this.plan.spec.name} trapped in a worker: ${errors[0]}`);
+      return { threads: calls.length, ...(this.why ? { why: this.why } : {}) };
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Posts one band's calls to `worker`; resolves to its error message, if any. */
+  private post(worker: Worker, calls: KernelCall[]): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      worker.onmessage = (e: MessageEvent<{ error?: string }>) => resolve(e.data.error);
+      worker.onerror = (e) => resolve(e.message || "the worker failed to start");
+      worker.postMessage({ calls });
+    });
+  }
+
+  /** Stops the workers. */
+  close(): void {
+    for (const w of this.workers) w.terminate();
+  }
+}
