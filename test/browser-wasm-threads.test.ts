@@ -6,12 +6,8 @@
  * thread. Both must give the interpreter's bytes. The modules are emitted
  * here (binaryen stays out of the page) and the plan is passed to the page.
  */
-import { existsSync, mkdtempSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../passes/pipeline.js";
 import { emitWasm } from "../backends/wasm/emit.js";
@@ -20,8 +16,8 @@ import { qdq, quantize } from "../ir/interpret/index.js";
 import { packNibbles } from "../ir/layout/index.js";
 import type { KernelSpec } from "../ir/program.js";
 import type { Plan } from "../passes/lower.js";
+import { openBrowser, type Browser } from "./browser.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ROOT = join(import.meta.dirname, "..");
 const SHAPE = [2048, 32]; // 64k elements, the least bands() splits; 3 bands of whole rows
 const ISOLATION = {
@@ -57,13 +53,9 @@ interface PageResult {
   out: Record<string, string>;
 }
 
-let server: Server;
-let context: BrowserContext | undefined;
-let origin = "";
+let browser: Browser | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (bash .ci/webgpu-deps)`);
   const bundle = await build({
     entryPoints: [join(ROOT, "backends/wasm/web-threads.ts")],
     bundle: true,
@@ -82,28 +74,22 @@ beforeAll(async () => {
     ],
   });
   const js = bundle.outputFiles[0].text;
-  server = createServer((req, res) => {
-    const isolated = (req.url ?? "").startsWith("/isolated/");
-    const file = (req.url ?? "").replace(/^\/(isolated|plain)/, "");
-    const headers = isolated ? ISOLATION : {};
-    if (file === "/") res.writeHead(200, { "content-type": "text/html", ...headers }).end(PAGE);
-    else if (file === "/qkc.js")
-      res.writeHead(200, { "content-type": "text/javascript", ...headers }).end(js);
-    else res.writeHead(404).end("not found");
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  const address = server.address();
-  origin = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "qkc-chromium-")), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
-  });
+  browser = await openBrowser(
+    (req, res) => {
+      const isolated = (req.url ?? "").startsWith("/isolated/");
+      const file = (req.url ?? "").replace(/^\/(isolated|plain)/, "");
+      const headers = isolated ? ISOLATION : {};
+      if (file === "/") res.writeHead(200, { "content-type": "text/html", ...headers }).end(PAGE);
+      else if (file === "/qkc.js")
+        res.writeHead(200, { "content-type": "text/javascript", ...headers }).end(js);
+      else res.writeHead(404).end("not found");
+    },
+    ["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
+  );
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  server?.close();
+  await browser?.close();
 });
 
 const spec = (kind: KernelSpec["kind"]): KernelSpec => ({
@@ -129,8 +115,8 @@ async function runPage(path: string, plan: Plan, outputs: string[]): Promise<Pag
       return [m, { binary: base64(a.binary), reservedBytes: a.reservedBytes }];
     }),
   );
-  const page = await context!.newPage();
-  await page.goto(`${origin}/${path}/`);
+  const page = await browser!.context.newPage();
+  await page.goto(`${browser!.origin}/${path}/`);
   await page.waitForFunction(() => "qkcRun" in window);
   const result = (await page.evaluate(
     (arg) => (window as unknown as { qkcRun: (a: unknown) => Promise<unknown> }).qkcRun(arg),

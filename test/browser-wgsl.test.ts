@@ -9,20 +9,17 @@
  * corpus case, the subnormal one included, must match there too. The page's
  * exactness probe is printed, to show which kind of engine ran.
  */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dequantize, gemv, quantize } from "../ir/interpret/index.js";
 import { builtinScheme } from "../stdlib/index.js";
 import { packNibbles } from "../ir/layout/index.js";
 import { corpus } from "./corpus/corpus.js";
 import { compileWgsl, ROOT, sourceOf } from "./wgsl-artifact.js";
+import { openBrowser, type Browser } from "./browser.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = [
   "--no-sandbox",
   "--enable-unsafe-webgpu",
@@ -68,13 +65,9 @@ interface PageResult {
   cases?: { codes: number[]; scales: number[]; y: number[]; gemv: number[] }[];
 }
 
-let server: Server;
-let context: BrowserContext | undefined;
-let origin = "";
+let browser: Browser | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (bash .ci/webgpu-deps)`);
   const out = await compileWgsl("mxfp4");
   const bundle = await build({
     stdin: {
@@ -105,24 +98,15 @@ export { probeExactness } from ${JSON.stringify(join(ROOT, "backends/wgsl/runtim
       readFileSync(join(out, "kernels.tables.bin")),
     ],
   };
-  server = createServer((req, res) => {
+  browser = await openBrowser((req, res) => {
     const f = files[req.url ?? ""];
     res.writeHead(f ? 200 : 404, { "content-type": f?.[0] ?? "text/plain" });
     res.end(f?.[1] ?? "not found");
-  });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  const address = server.address();
-  origin = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "qkc-chromium-")), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-  });
+  }, FLAGS);
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  server?.close();
+  await browser?.close();
 });
 
 describe("WGSL in headless Chromium", () => {
@@ -133,8 +117,8 @@ describe("WGSL in headless Chromium", () => {
     const xs = cases.map((c) =>
       Float32Array.from({ length: c.cols }, (_, i) => Math.sin(i + 1) * 3),
     );
-    const page = await context!.newPage();
-    await page.goto(origin + "/");
+    const page = await browser!.context.newPage();
+    await page.goto(browser!.origin + "/");
     await page.waitForFunction(() => "qkcRun" in window);
     const result = (await page.evaluate(
       (inputs) =>
