@@ -876,7 +876,7 @@ const PRELUDE = `#include <stdint.h>
 ${cPrelude("[[maybe_unused]] static __host__ __device__ __forceinline__", "QKC_CLZ(x)")}template <class T> __host__ __device__ __forceinline__ T qkc_imin(T a, T b) { return a < b ? a : b; }
 template <class T> __host__ __device__ __forceinline__ T qkc_imax(T a, T b) { return a < b ? b : a; }
 template <class T> __host__ __device__ __forceinline__ T qkc_index_max() { return sizeof(T) == 8 ? (T)INT64_MAX : (T)INT32_MAX; }
-${HARDWARE_PRELUDE}#ifdef __CUDACC__
+${HARDWARE_PRELUDE}#ifdef __CUDA_ARCH__ // the device pass only: a host compiler warns on an unknown pragma
 #define QKC_UNROLL _Pragma("unroll")
 #else
 #define QKC_UNROLL
