@@ -5,16 +5,10 @@ import { emitCudaPlans } from "../backends/cuda/plans.js";
 import { schedule } from "../backends/cuda/schedule.js";
 import { demangle, parsePtxas, scanPtx } from "../backends/cuda/nvcc.js";
 import type { KernelSpec } from "../ir/program.js";
+import { kernelRequest } from "./kernel-request.js";
 
-const spec = (name: string, kind: KernelSpec["kind"]): KernelSpec => ({
-  name: `${kind}_${name}`,
-  kind,
-  scheme: builtinScheme(name)!,
-  input: "f32",
-  output: "f32",
-  layout: "packed",
-  ...(kind === "gemv" ? { order: "fixed" as const } : {}),
-});
+const spec = (name: string, kind: KernelSpec["kind"]): KernelSpec =>
+  kernelRequest(builtinScheme(name)!, kind);
 
 describe("CUDA schedules and printing", () => {
   it("chooses lane groups, exact reductions, hoisted amax and thread mode from the IR's shape", () => {
