@@ -16,20 +16,11 @@ import { scheme, type Scheme } from "../ir/scheme.js";
 import { formatBits } from "../ir/formats/index.js";
 import type { KernelSpec } from "../ir/program.js";
 import { corpus } from "./corpus/corpus.js";
+import { kernelRequest } from "./kernel-request.js";
 
-export const spec = (
-  s: Scheme,
-  kind: KernelSpec["kind"],
-  input: KernelSpec["input"] = "f32",
-): KernelSpec => ({
-  name: `${kind}_${s.name}`,
-  kind,
-  scheme: s,
-  input,
-  output: "f32",
-  layout: "packed",
-  ...(kind === "gemv" ? { order: "fixed" as const } : {}),
-});
+/** The request the WGSL tests compile (test/kernel-request.ts), with its input dtype as a parameter. */
+export const spec = (s: Scheme, kind: KernelSpec["kind"], input: KernelSpec["input"] = "f32") =>
+  kernelRequest(s, kind, { input });
 export const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 const packed = (s: Scheme, codes: ArrayLike<number>) => {
   const b = formatBits(s.element);

@@ -11,18 +11,11 @@ import { BUILTIN_SCHEMES } from "../stdlib/index.js";
 import { scheme, type Scheme } from "../ir/scheme.js";
 import type { KernelSpec } from "../ir/program.js";
 import { K, type Expr, type Kernel } from "../ir/kernel.js";
+import { kernelRequest } from "./kernel-request.js";
 
 const byName = (name: string) => BUILTIN_SCHEMES.find((s) => s.name === name)!;
 const kernelsOf = (s: Scheme, kind: KernelSpec["kind"]) =>
-  compile({
-    name: `${kind}_${s.name}`,
-    kind,
-    scheme: s,
-    input: "f32",
-    output: "f32",
-    layout: "packed",
-    ...(kind === "gemv" ? { order: "fixed" as const } : {}),
-  }).plan.kernels;
+  compile(kernelRequest(s, kind)).plan.kernels;
 const KINDS = ["quantize", "dequantize", "qdq", "qdq_backward", "gemv"] as const;
 
 describe("WGSL snapshots", () => {
