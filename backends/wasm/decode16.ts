@@ -31,7 +31,7 @@
 import type { Expr, Kernel, ScalarType, Stmt } from "../../ir/kernel.js";
 import { exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
 import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
-import { vectorBinary, type LoopContext } from "./vectorize.js";
+import { laneGroups, vectorBinary, type LaneGroups, type LoopContext } from "./vectorize.js";
 import { emitTableDecode, tableDecoder, widenBytes } from "./decode-tables.js";
 
 type For = Extract<Stmt, { op: "for" }>;
@@ -52,15 +52,6 @@ type Val =
   | { readonly k: "f"; readonly v: readonly number[] }
   | { readonly k: "w"; readonly v: readonly number[]; readonly type: "i32" | "u32" }
   | { readonly k: "m"; readonly v: readonly number[] };
-
-/** A GEMV chunk loop: lane 0's statements, its index variable and accumulator, and every lane's accumulator. */
-interface Lanes {
-  readonly base: Expr;
-  readonly limit: Expr;
-  readonly index: string;
-  readonly template: readonly Stmt[];
-  readonly accs: readonly string[];
-}
 
 /** The vector prefix of loop `s` (the scalar loop then runs from `startLocal`), or undefined. */
 export function decodeLoop(
@@ -93,50 +84,10 @@ export function dryRun(ctx: LoopContext): LoopContext {
   };
 }
 
-/** `s` as GEMV lane groups, or undefined for a per-element loop. */
-export function lanesOf(s: For): Lanes | undefined {
-  const body = s.body.filter((x) => x.op !== "comment");
-  if (body.length !== 2 * LANES) return undefined;
-  const lanes: { base: Expr; limit: Expr; index: string; stmts: Stmt[]; acc: string }[] = [];
-  for (let c = 0; c < LANES; c++) {
-    const l = body[2 * c];
-    const f = body[2 * c + 1];
-    if (l.op !== "let" || l.value.op !== "binary" || l.value.kind !== "add") return undefined;
-    if (l.value.b.op !== "const" || l.value.b.value !== c) return undefined;
-    if (f.op !== "if" || f.else?.length) return undefined;
-    const cond = f.cond;
-    if (cond.op !== "binary" || cond.kind !== "lt" || cond.a.op !== "var" || cond.a.name !== l.name)
-      return undefined;
-    const stmts = f.then.filter((x) => x.op !== "comment");
-    const last = stmts.at(-1);
-    if (last?.op !== "assign") return undefined;
-    lanes.push({ base: l.value.a, limit: cond.b, index: l.name, stmts, acc: last.name });
-  }
-  // every lane is lane 0 with its own names: compare them with names replaced by position
-  const shape = (lane: (typeof lanes)[number]) => {
-    const names = new Map<string, string>([
-      [lane.index, "#k"],
-      [lane.acc, "#acc"],
-    ]);
-    walk(lane.stmts, (x) => {
-      if (x.op === "let") names.set(x.name, `#${names.size}`);
-    });
-    return JSON.stringify([lane.base, lane.limit, lane.stmts], (key, value) =>
-      (key === "name" || key === "var") && typeof value === "string"
-        ? (names.get(value) ?? value)
-        : value,
-    );
-  };
-  const first = shape(lanes[0]);
-  if (lanes.some((l) => shape(l) !== first)) refuse("lanes differ");
-  if (new Set(lanes.map((l) => l.acc)).size !== LANES) refuse("lanes share an accumulator");
-  return {
-    base: lanes[0].base,
-    limit: lanes[0].limit,
-    index: lanes[0].index,
-    template: lanes[0].stmts,
-    accs: lanes.map((l) => l.acc),
-  };
+/** `s` as 16 GEMV lane groups (vectorize.ts's recognizer), or undefined for a per-element loop. */
+export function lanesOf(s: For): LaneGroups | undefined {
+  const g = laneGroups(s);
+  return g?.accs.length === LANES ? g : undefined;
 }
 
 const BYTE_PAIRS = Array.from({ length: 16 }, (_, j) => j >> 1);
@@ -170,7 +121,7 @@ export class Decode16 {
   constructor(
     private readonly ctx: LoopContext,
     private readonly s: For,
-    private readonly lanes: Lanes | undefined,
+    private readonly lanes: LaneGroups | undefined,
     private readonly rows = 1,
     private readonly rowVar = "",
   ) {

@@ -228,7 +228,7 @@ export function vectorizeLoop(
  * accumulator lanes are acc_4q .. acc_4q+3: each lane's sum sees the same
  * additions in the same order. Other iterations run as the scalar body.
  */
-interface LaneGroups {
+export interface LaneGroups {
   readonly base: Expr;
   readonly limit: Expr;
   readonly index: string;
@@ -237,7 +237,7 @@ interface LaneGroups {
   readonly accs: readonly string[];
 }
 
-function laneGroups(s: For): LaneGroups | undefined {
+export function laneGroups(s: For): LaneGroups | undefined {
   const body = s.body.filter((x) => x.op !== "comment");
   if (body.length < 2 * LANES || body.length % (2 * LANES) !== 0) return undefined;
   const lanes: { k: string; stmts: readonly Stmt[] }[] = [];
