@@ -131,6 +131,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
     files.push("kernels.tables.bin", "kernels.ts", "kernels.js", "kernels.d.ts");
   } else if (opts.target === "cuda") {
     const { emitCudaPlans } = await import("../../backends/cuda/plans.js");
+    const { THREADS } = await import("../../backends/cuda/emit.js");
     const emitted = emitCudaPlans(
       results.map((r) => r.plan),
       { title: `qkc CUDA kernels for ${source}` },
@@ -157,7 +158,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
       header: "kernels.h",
       arch,
       build: `nvcc ${NVCC_FLAGS.join(" ")} -arch=${arch} -c kernels.cu`,
-      threadsPerBlock: 256,
+      threadsPerBlock: THREADS,
       contraction: "none: f32 ops are __fadd_rn/__fsub_rn/__fmul_rn/__fdiv_rn, built with -fmad=false",
     };
     if (opts.emit === "torch") {
