@@ -11,6 +11,7 @@ import { WgslKernels } from "../backends/wgsl/runtime.js";
 import type { WgslOptions } from "../backends/wgsl/emit.js";
 import { compile } from "../passes/pipeline.js";
 import { builtinScheme } from "../stdlib/index.js";
+import { median, timeRuns } from "../tune/timing.js";
 
 export interface WgslBenchRow {
   scheme: string;
@@ -21,18 +22,6 @@ export interface WgslBenchRow {
   ms: number;
   /** ms / the default options' ms (64, 1, the device's choices) */
   ratio: number;
-}
-
-async function medianAsync(fn: () => Promise<unknown>, runs: number): Promise<number> {
-  await fn();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
 }
 
 export async function benchWgsl(
@@ -58,7 +47,7 @@ export async function benchWgsl(
     });
     const time = async (o: WgslOptions) => {
       const k = await WgslKernels.create(gpu.device, plan.kernels, o);
-      const ms = await medianAsync(() => runPlanAsync(plan, shape, { x }, k.execute), 5);
+      const ms = median(await timeRuns(() => runPlanAsync(plan, shape, { x }, k.execute), 5, 1));
       k.destroy();
       return ms;
     };
