@@ -128,33 +128,46 @@ function quantizedInputs(q: QuantizedTensor): Record<string, BufferData> {
   return inputs;
 }
 
-/** A runner over compiled plans: `kernelFor` turns a kernel request into its plan and the backend's execute. */
-function planRunner(
-  backend: Backend,
-  kernelFor: (spec: KernelSpec) => Promise<{ plan: Plan; execute: Execute }>,
-): Runner {
+/** Runs the compiled plan for a kernel request on a backend. */
+type RunPlan = (
+  spec: KernelSpec,
+  shape: readonly number[],
+  inputs: Record<string, BufferData>,
+  seed?: number,
+) => Promise<Record<string, BufferData>>;
+
+/** A runner over compiled plans: `run` compiles (once) and runs the plan of a kernel request. */
+function planRunner(backend: Backend, run: RunPlan): Runner {
   return {
     backend,
     async qdq(s, x, seed = 0) {
-      const { plan, execute } = await kernelFor(request(s, "qdq", x.dtype));
-      return runPlan(plan, x.shape, { x: inputData(x) }, execute, seed).y as Float32Array;
+      return (await run(request(s, "qdq", x.dtype), x.shape, { x: inputData(x) }, seed))
+        .y as Float32Array;
     },
     async quantize(s, x, seed = 0) {
-      const { plan, execute } = await kernelFor(request(s, "quantize", x.dtype));
-      return toQuantized(s, x.shape, runPlan(plan, x.shape, { x: inputData(x) }, execute, seed));
+      const out = await run(request(s, "quantize", x.dtype), x.shape, { x: inputData(x) }, seed);
+      return toQuantized(s, x.shape, out);
     },
     async dequantize(q) {
-      const { plan, execute } = await kernelFor(request(q.scheme, "dequantize"));
-      return runPlan(plan, q.shape, quantizedInputs(q), execute).y as Float32Array;
+      return (await run(request(q.scheme, "dequantize"), q.shape, quantizedInputs(q)))
+        .y as Float32Array;
     },
     async gemv(w, x) {
-      const { plan, execute } = await kernelFor(request(w.scheme, "gemv"));
-      return runPlan(plan, w.shape, { ...quantizedInputs(w), x }, execute).y as Float32Array;
+      return (await run(request(w.scheme, "gemv"), w.shape, { ...quantizedInputs(w), x }))
+        .y as Float32Array;
     },
   };
 }
 
-export const wasm: Runner = planRunner("wasm", wasmKernel);
+/** `run` for a backend whose kernels execute synchronously once compiled. */
+const runSync =
+  (kernelFor: (spec: KernelSpec) => Promise<{ plan: Plan; execute: Execute }>): RunPlan =>
+  async (spec, shape, inputs, seed) => {
+    const { plan, execute } = await kernelFor(spec);
+    return runPlan(plan, shape, inputs, execute, seed);
+  };
+
+export const wasm: Runner = planRunner("wasm", runSync(wasmKernel));
 
 let wgslAdapter: string | undefined;
 
@@ -186,41 +199,16 @@ export function wgslKernel(spec: KernelSpec): Promise<{ plan: Plan; execute: Asy
   return entry;
 }
 
-export const wgsl: Runner = {
-  backend: "wgsl",
-  async qdq(s, x, seed = 0) {
-    const { plan, execute } = await wgslKernel(request(s, "qdq", x.dtype));
-    return (await runPlanAsync(plan, x.shape, { x: inputData(x) }, execute, seed))
-      .y as Float32Array;
-  },
-  async quantize(s, x, seed = 0) {
-    const { plan, execute } = await wgslKernel(request(s, "quantize", x.dtype));
-    return toQuantized(
-      s,
-      x.shape,
-      await runPlanAsync(plan, x.shape, { x: inputData(x) }, execute, seed),
-    );
-  },
-  async dequantize(q) {
-    const { plan, execute } = await wgslKernel(request(q.scheme, "dequantize"));
-    return (await runPlanAsync(plan, q.shape, quantizedInputs(q), execute)).y as Float32Array;
-  },
-  async gemv(w, x) {
-    const { plan, execute } = await wgslKernel(request(w.scheme, "gemv"));
-    return (await runPlanAsync(plan, w.shape, { ...quantizedInputs(w), x }, execute))
-      .y as Float32Array;
-  },
-};
+export const wgsl: Runner = planRunner("wgsl", async (spec, shape, inputs, seed) => {
+  const { plan, execute } = await wgslKernel(spec);
+  return runPlanAsync(plan, shape, inputs, execute, seed);
+});
 
 /** CUDA on a GPU when one is present, else on the CPU execution layer (backends/cuda/runtime.ts). */
-export const cuda: Runner = planRunner("cuda", cudaKernel);
+export const cuda: Runner = planRunner("cuda", runSync(cudaKernel));
+
+const RUNNERS: Record<Backend, Runner> = { interp: interpreter, wasm, wgsl, cuda };
 
 export function runner(backend: Backend): Runner {
-  return backend === "wasm"
-    ? wasm
-    : backend === "wgsl"
-      ? wgsl
-      : backend === "cuda"
-        ? cuda
-        : interpreter;
+  return RUNNERS[backend];
 }
