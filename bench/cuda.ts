@@ -19,13 +19,14 @@ import { BUILTIN_SCHEMES } from "../stdlib/index.js";
 import { scheme, type Scheme } from "../ir/scheme.js";
 import type { KernelSpec } from "../ir/program.js";
 import type { Plan } from "../passes/lower.js";
+import { kernelRequest } from "../test/kernel-request.js";
 
 const H100_BYTES_PER_S = 3.35e12;
 const ELEM_BYTES = { f32: 4, u8: 1, i8: 1, u16: 2, u32: 4 } as const;
 
 /** Bytes read and written per tensor element by a plan's inputs and outputs (temps excluded). */
 function bytesPerElement(plan: Plan): number {
-  const shape = plan.spec.kind === "gemv" ? [4096, 4096] : [4096, 4096];
+  const shape = [4096, 4096];
   let bytes = 0;
   for (const b of plan.buffers)
     if (b.role !== "temp") bytes += bufferLength(plan, b.length, shape) * ELEM_BYTES[b.elem];
@@ -67,15 +68,7 @@ export async function benchCuda(
   for (const s of schemes)
     for (const kind of ["quantize", "dequantize", "qdq", "qdq_backward", "gemv"] as const) {
       if (kind === "gemv" && s.doubleQuant) continue;
-      specs.push({
-        name: `${kind}_${s.name}`,
-        kind,
-        scheme: s,
-        input: "f32",
-        output: "f32",
-        layout: "packed",
-        ...(kind === "gemv" ? { order: "fixed" as const } : {}),
-      });
+      specs.push(kernelRequest(s, kind));
     }
   const { artifact, plans } = emitCudaPlans(specs.map((sp) => compile(sp).plan));
   const planOf = new Map<string, Plan>();
