@@ -235,14 +235,6 @@ export class WgslKernels {
       const y = x === 0 ? 0 : Math.ceil(groups / x);
       if (y > MAX_GROUPS)
         throw new WgslRuntimeError(`kernel ${name}: ${count} iterations need too many workgroups`);
-      const staging = device.createBuffer({
-        size: Math.max(
-          4,
-          written.reduce((a, w) => a + w.size, 0),
-        ),
-        usage: MAP_READ | COPY_DST,
-      });
-      temporary.push(staging);
       const encoder = device.createCommandEncoder({ label: name });
       if (groups > 0) {
         const pass = encoder.beginComputePass({ label: name });
@@ -258,15 +250,24 @@ export class WgslKernels {
         pass.dispatchWorkgroups(x, y);
         pass.end();
       }
+      // nothing to read back when every written buffer stays resident: no wait for the GPU either
+      const staging = written.length
+        ? device.createBuffer({
+            size: written.reduce((a, w) => a + w.size, 0),
+            usage: MAP_READ | COPY_DST,
+          })
+        : undefined;
+      if (staging) temporary.push(staging);
       let at = 0;
       for (const w of written) {
-        encoder.copyBufferToBuffer(w.gpu, 0, staging, at, w.size);
+        encoder.copyBufferToBuffer(w.gpu, 0, staging!, at, w.size);
         at += w.size;
       }
       device.pushErrorScope("validation");
       device.queue.submit([encoder.finish()]);
       const failure = await device.popErrorScope();
       if (failure) throw new WgslRuntimeError(`kernel ${name}: ${failure.message}`);
+      if (!staging) return;
       await staging.mapAsync(MAP_READ);
       const bytes = new Uint8Array(staging.getMappedRange());
       at = 0;
