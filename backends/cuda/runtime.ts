@@ -2,12 +2,20 @@
  * `--backend cuda`: a kernel request compiled to CUDA and run on a GPU when
  * one is present (nvcc build of the .cu and the host), otherwise on the CPU
  * execution layer (g++ build against ./emulator). Which one is said once on
- * stderr. Builds are cached by the hash of the generated source, so a second
- * run of the same kernel starts at once.
+ * stderr. Builds are cached by the hash of the generated source, the host
+ * sources in ./emulator and the flags, so a second run of the same kernel
+ * starts at once and a changed qkc rebuilds.
  */
 import { createHash } from "node:crypto";
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -15,7 +23,14 @@ import type { KernelSpec } from "../../ir/program.js";
 import type { Plan } from "../../passes/lower.js";
 import { compile } from "../../passes/pipeline.js";
 import type { Execute } from "../host.js";
-import { buildCpuAsync, cpuExecute, EMULATOR_DIR, hasHostCompiler, HOST_CXX } from "./cpu.js";
+import {
+  buildCpuAsync,
+  CPU_FLAGS,
+  cpuExecute,
+  EMULATOR_DIR,
+  hasHostCompiler,
+  HOST_CXX,
+} from "./cpu.js";
 import { emitCudaPlans } from "./plans.js";
 import { findNvcc, NVCC_FLAGS } from "./nvcc.js";
 import type { CudaArtifact } from "./emit.js";
@@ -33,6 +48,19 @@ export function cudaDevice(): CudaDevice {
 const cacheRoot = () =>
   process.env.QKC_CACHE_DIR ??
   join(existsSync(homedir()) ? join(homedir(), ".cache") : tmpdir(), "qkc", "cuda");
+
+let hostSources: Buffer[] | undefined;
+
+/** The cache key of a build: besides the kernels, the host sources and flags it is built with. */
+function buildKey(device: CudaDevice, artifact: CudaArtifact): string {
+  hostSources ??= readdirSync(EMULATOR_DIR)
+    .sort()
+    .map((f) => readFileSync(join(EMULATOR_DIR, f)));
+  const h = createHash("sha256").update(device);
+  h.update(JSON.stringify(device === "gpu" ? NVCC_FLAGS : [HOST_CXX, ...CPU_FLAGS]));
+  for (const src of hostSources) h.update(src);
+  return h.update(artifact.cu).digest("hex").slice(0, 16);
+}
 
 let announced = false;
 let notice: (text: string) => void = (t) => void process.stderr.write(t);
@@ -89,12 +117,7 @@ export function cudaKernel(spec: KernelSpec): Promise<{ plan: Plan; execute: Exe
         );
       announce(device);
       const { artifact, plans } = emitCudaPlans([compile(spec).plan]);
-      const hash = createHash("sha256")
-        .update(device)
-        .update(artifact.cu)
-        .digest("hex")
-        .slice(0, 16);
-      const dir = join(cacheRoot(), hash);
+      const dir = join(cacheRoot(), buildKey(device, artifact));
       const exe = join(dir, "qkc-cuda-host");
       if (!existsSync(exe))
         await (device === "gpu" ? buildGpu(artifact, dir) : buildCpuAsync(artifact, dir));
