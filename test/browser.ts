@@ -1,8 +1,9 @@
 /**
  * The harness of the browser tests: a local server on 127.0.0.1 and Debian's
- * headless Chromium driven by playwright-core, with a fresh profile each run.
+ * headless Chromium driven by playwright-core, with a fresh profile each run
+ * (removed at close).
  */
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type RequestListener } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,16 +29,28 @@ export async function openBrowser(
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   const address = server.address();
   const origin = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
-  const context = await chromium.launchPersistentContext(
-    mkdtempSync(join(tmpdir(), "qkc-chromium-")),
-    { executablePath: CHROMIUM, headless: true, args: [...args] },
-  );
+  const profile = mkdtempSync(join(tmpdir(), "qkc-chromium-"));
+  const cleanUp = () => {
+    server.close();
+    rmSync(profile, { recursive: true, force: true });
+  };
+  let context: BrowserContext;
+  try {
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [...args],
+    });
+  } catch (e) {
+    cleanUp();
+    throw e;
+  }
   return {
     origin,
     context,
     async close() {
       await context.close();
-      server.close();
+      cleanUp();
     },
   };
 }
