@@ -47,6 +47,9 @@ export const setLocalName: (func: number, index: number, name: string) => void =
   loaded as unknown as { Function: { setLocalName(f: number, i: number, n: string): void } }
 ).Function.setLocalName;
 
+/** `v` in all four i32 lanes. */
+export const splatI32 = (m: Module, v: number): ExpressionRef => m.i32x4.splat(m.i32.const(v | 0));
+
 /** Runs `fn`, returning its value and whatever binaryen printed meanwhile. */
 export function capturePrints<T>(fn: () => T): { value: T; printed: string } {
   const outer = sink;

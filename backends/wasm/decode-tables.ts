@@ -18,7 +18,7 @@
  *   (MXINT8: code x 2^-6): widen, convert, one multiply.
  */
 import type { Table } from "../../ir/kernel.js";
-import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
+import { binaryen, splatI32 as splat, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 
 export type TableDecoder =
   | {
@@ -120,7 +120,6 @@ function deriveFloat(t: Table): TableDecoder | undefined {
 // ---- emission -------------------------------------------------------------
 
 const v128 = () => binaryen.v128;
-const splat = (m: Module, v: number) => m.i32x4.splat(m.i32.const(v | 0));
 const ZERO = new Array<number>(16).fill(0);
 
 /** Interleave masks: bytes of a and b alternately (low or high halves), then 16-bit pairs. */

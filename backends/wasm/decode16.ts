@@ -30,7 +30,12 @@
  */
 import type { Expr, Kernel, ScalarType, Stmt } from "../../ir/kernel.js";
 import { exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
-import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
+import {
+  binaryen,
+  splatI32 as splat32,
+  type ExpressionRef as Ref,
+  type Module,
+} from "./binaryen.js";
 import { laneGroups, vectorBinary, type LaneGroups, type LoopContext } from "./vectorize.js";
 import { emitTableDecode, tableDecoder, widenBytes } from "./decode-tables.js";
 
@@ -716,7 +721,6 @@ export class Decode16 {
 const var_ = (name: string, type: ScalarType): Expr => ({ op: "var", name, type });
 const isConst = (e: Expr, v: number) => e.op === "const" && e.value === v;
 const intType = (t: ScalarType): "i32" | "u32" => (t === "i32" ? "i32" : "u32");
-const splat32 = (m: Module, v: number) => m.i32x4.splat(m.i32.const(v | 0));
 
 /** base is `v * c` with c a multiple of 16 (and v a loop counter from a non-negative start) */
 function isMul16(base: Expr, v: string): boolean {

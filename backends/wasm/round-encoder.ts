@@ -22,7 +22,7 @@
  * of a piece is agreement on all of it). `roundCode` is the emitted vector
  * code written in JavaScript, lane for lane.
  */
-import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
+import { binaryen, splatI32 as splat, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 import { fromBits, INF_BITS, toBits, type EncoderProbe } from "./encoder-probe.js";
 
 export interface RoundEncoder {
@@ -162,8 +162,6 @@ export function pieces(e: RoundEncoder, lo: number, hi: number): [number, number
   split(lo, hi);
   return out;
 }
-
-const splat = (m: Module, v: number) => m.i32x4.splat(m.i32.const(v | 0));
 
 /** codes of the f32x4 `bits` (as i32x4 lanes); NaN lanes are undefined (the caller takes them elsewhere) */
 export function emitRoundEncoder(

@@ -17,7 +17,7 @@
  */
 import type { Expr, Stmt } from "../../ir/kernel.js";
 import { children, walkExprs } from "../../ir/kernel-walk.js";
-import { binaryen, type ExpressionRef as Ref } from "./binaryen.js";
+import { binaryen, splatI32, type ExpressionRef as Ref } from "./binaryen.js";
 import { load16, loadPrefix, loop16, type For } from "./steps16.js";
 import type { LoopContext } from "./vectorize.js";
 
@@ -115,7 +115,7 @@ export function statsLoop(
   const top = ctx.temp("v128");
   const any = ctx.temp("v128");
   const get = (l: number) => m.local.get(l, v128);
-  const splat = (v: number) => m.i32x4.splat(m.i32.const(v | 0));
+  const splat = (v: number) => splatI32(m, v);
   const amaxBits = () => m.i32.reinterpret(m.local.get(amax!.index, binaryen.f32));
   const before: Ref[] = [m.local.set(top, splat(0)), m.local.set(any, splat(0))];
   const after: Ref[] = [];

@@ -24,7 +24,7 @@
  * lane bytes index them with one swizzle per plane that is not all zeros.
  */
 import type { Kernel, Stmt, Table } from "../../ir/kernel.js";
-import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
+import { binaryen, splatI32 as splat, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 import { probeEncoder } from "./encoder-probe.js";
 
 export { memoPattern } from "./encoder-probe.js";
@@ -115,8 +115,6 @@ function tryShift(
   if (codes.some((c) => c > 255)) return undefined;
   return { shift, key0, codes, signXor };
 }
-
-const splat = (m: Module, v: number) => m.i32x4.splat(m.i32.const(v | 0));
 
 /**
  * The table position of each i32x4 lane of `a` = |bits|, before clamping: 2k + 1
