@@ -35,6 +35,27 @@ export function exprVars(e: Expr, out = new Set<string>()): Set<string> {
   return out;
 }
 
+/**
+ * Whether two expressions are the same tree. Numbers compare with Object.is,
+ * so -0 and +0, or Infinity and -Infinity, differ (JSON.stringify would print
+ * them alike).
+ */
+export function sameExpr(a: Expr, b: Expr): boolean {
+  return sameTree(a, b);
+}
+
+function sameTree(a: unknown, b: unknown): boolean {
+  if (typeof a !== "object" || a === null || typeof b !== "object" || b === null)
+    return Object.is(a, b);
+  const keys = (o: object) =>
+    Object.keys(o).filter((k) => (o as Record<string, unknown>)[k] !== undefined);
+  const [ka, kb] = [keys(a), keys(b)];
+  return (
+    ka.length === kb.length &&
+    ka.every((k) => sameTree((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  );
+}
+
 /** Calls `f` on every statement, depth first. */
 export function walk(stmts: readonly Stmt[], f: (s: Stmt) => void): void {
   for (const s of stmts) {

@@ -81,6 +81,11 @@ describe("legalize", () => {
             ),
           ),
           K.let("s", K.bin("shl", K.i32(1), K.i32(31))),
+          // the same but for the sign of Infinity: a comparison, not a NaN test
+          K.let(
+            "c",
+            K.bin("eq", K.bin("mul", y, K.f32(Infinity)), K.bin("mul", y, K.f32(-Infinity))),
+          ),
         ]),
       ],
     };
@@ -90,6 +95,7 @@ describe("legalize", () => {
     expect(code).toContain("(y * qkc_f32(0x7f800000u))"); // 1/0 folded to +Inf, spelled by its bits
     expect(emitWgsl(k).code).toContain("qkc_mul(y, qkc_f32(0x7f800000u))");
     expect(code).toContain("let s: i32 = i32(-2147483648);"); // 1 << 31 wraps, as in the IR
+    expect(code).toContain("((y * qkc_f32(0x7f800000u)) == (y * qkc_f32(0xff800000u)))");
   });
 
   it("prints f32 arithmetic that may meet a subnormal flush-proof, unless told the engine keeps them", () => {

@@ -26,7 +26,7 @@
  *
  * No `fma` is ever introduced: every f32 op stays the one binary32 op of the IR.
  */
-import { exprVars } from "../../ir/kernel-walk.js";
+import { exprVars, sameExpr } from "../../ir/kernel-walk.js";
 import {
   K,
   type ScalarType,
@@ -165,8 +165,6 @@ function fold(e: Expr): Expr {
   return e.type === "i32" ? K.i32(v | 0) : K.u32(v);
 }
 
-const same = (a: Expr, b: Expr): boolean => JSON.stringify(a) === JSON.stringify(b);
-
 /** bits(x) & 0x7fffffff > 0x7f800000: x is a NaN, decided on its bits */
 const isNaNBits = (x: Expr): Expr =>
   K.bin("gt", K.bin("and", K.bitcast(x, "u32"), u(0x7fffffff)), u(0x7f800000));
@@ -221,7 +219,7 @@ function expr(e: Expr, st: Storage): Expr {
       const a = x(e.a);
       const b = x(e.b);
       if (isConst(a) && isConst(b)) return fold({ ...e, a, b });
-      if (a.type === "f32" && (e.kind === "ne" || e.kind === "eq") && same(a, b))
+      if (a.type === "f32" && (e.kind === "ne" || e.kind === "eq") && sameExpr(a, b))
         return e.kind === "ne" ? isNaNBits(a) : K.un("not", isNaNBits(a));
       return { ...e, a, b };
     }

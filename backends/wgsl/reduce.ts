@@ -17,7 +17,7 @@
  * is an integer maximum (subgroupMax, atomicMax), which no engine flushes or
  * reorders. Any other loop keeps the whole prefix in one invocation.
  */
-import { children, exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
+import { children, exprVars, sameExpr, walk, walkExprs } from "../../ir/kernel-walk.js";
 import type { Expr, Stmt } from "../../ir/kernel.js";
 
 export interface PrefixMax {
@@ -28,7 +28,6 @@ export interface PrefixMax {
 }
 
 const isVar = (e: Expr, name: string) => e.op === "var" && e.name === name;
-const same = (a: Expr, b: Expr) => JSON.stringify(a) === JSON.stringify(b);
 
 /** `acc = select(P && v > acc, v, acc)` (P optional) with v an abs; the accumulator's name. */
 function maxAssign(s: Stmt, lets: ReadonlyMap<string, Expr>): string | undefined {
@@ -38,7 +37,7 @@ function maxAssign(s: Stmt, lets: ReadonlyMap<string, Expr>): string | undefined
   if (!isVar(b, acc) || exprVars(v).has(acc)) return undefined;
   let cmp = cond;
   if (cmp.op === "binary" && cmp.kind === "and" && !exprVars(cmp.a).has(acc)) cmp = cmp.b;
-  if (cmp.op !== "binary" || cmp.kind !== "gt" || !same(cmp.a, v) || !isVar(cmp.b, acc))
+  if (cmp.op !== "binary" || cmp.kind !== "gt" || !sameExpr(cmp.a, v) || !isVar(cmp.b, acc))
     return undefined;
   const def = v.op === "var" ? lets.get(v.name) : v;
   return def?.op === "unary" && def.kind === "abs" ? acc : undefined;
