@@ -17,12 +17,7 @@ import { runPlanAsync } from "../host.js";
 import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
 import type { WgslKernels } from "./runtime.js";
-
-// GPUBufferUsage / GPUMapMode values (WebGPU spec): no globals, as in runtime.ts
-const MAP_READ = 0x1;
-const COPY_SRC = 0x4;
-const COPY_DST = 0x8;
-const STORAGE = 0x80;
+import { COPY_DST, COPY_SRC, MAP_READ, STORAGE } from "./usage.js";
 
 interface Kept {
   readonly gpu: GPUBuffer;

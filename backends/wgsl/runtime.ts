@@ -15,13 +15,8 @@ import type { BufferData } from "../../ir/kernel-eval.js";
 import { emitWgsl, type ShaderRecord, type WgslOptions } from "./emit.js";
 import { iterations, STATE_BUFFER, TABLES_BUFFER } from "./legalize.js";
 import { WgslResident } from "./resident.js";
+import { COPY_DST, COPY_SRC, MAP_READ, STORAGE, UNIFORM } from "./usage.js";
 
-// GPUBufferUsage / GPUMapMode values (WebGPU spec), so the runtime needs no globals
-const MAP_READ = 0x1;
-const COPY_SRC = 0x4;
-const COPY_DST = 0x8;
-const UNIFORM = 0x40;
-const STORAGE = 0x80;
 const MAX_GROUPS = 65535;
 
 interface Compiled {
