@@ -28,7 +28,7 @@
  *   the current kernels needs it).
  */
 import type { Expr, Kernel, Stmt } from "../../ir/kernel.js";
-import { children, exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
+import { children, exprVars, sameExpr, walk, walkExprs } from "../../ir/kernel-walk.js";
 
 export interface Reduction {
   readonly var: string;
@@ -103,7 +103,8 @@ const hasLoop = (stmts: readonly Stmt[]): boolean => {
   return found;
 };
 
-const same = (a: Expr, b: Expr): boolean => JSON.stringify(a) === JSON.stringify(b);
+// Object.is on constants: JSON prints NaN and +-Infinity as null, and -0 as 0
+const same = sameExpr;
 
 /** The reduction an assignment performs, if it is one the lanes can split exactly. */
 function reductionOf(

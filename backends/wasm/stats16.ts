@@ -16,7 +16,7 @@
  * included), and `inner == 1`; everything else is the generic code's.
  */
 import type { Expr, Stmt } from "../../ir/kernel.js";
-import { children, walkExprs } from "../../ir/kernel-walk.js";
+import { children, sameExpr, walkExprs } from "../../ir/kernel-walk.js";
 import { binaryen, splatI32, type ExpressionRef as Ref } from "./binaryen.js";
 import { load16, loadPrefix, loop16, type For } from "./steps16.js";
 import type { LoopContext } from "./vectorize.js";
@@ -30,7 +30,8 @@ interface StatsLoop {
   readonly bad?: string;
 }
 
-const same = (a: Expr, b: Expr) => JSON.stringify(a) === JSON.stringify(b);
+// Object.is on constants: JSON prints NaN and +-Infinity as null, and -0 as 0
+const same = sameExpr;
 
 function reads(stmts: readonly Stmt[], name: string): number {
   let n = 0;
