@@ -42,6 +42,7 @@ import type {
   Table,
   UnaryOp,
 } from "../../ir/kernel.js";
+import { sameExpr } from "../../ir/kernel-walk.js";
 import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 import { mayTrap, type Bin, type Local } from "./emit.js";
 import { emitSmallTable, memoPattern, nanLanes } from "./swizzle.js";
@@ -599,7 +600,7 @@ class LoopVectorizer {
     const direct = (e: Expr) =>
       e.op === "binary" &&
       COMPARE.includes(e.kind) &&
-      JSON.stringify(e.a) === JSON.stringify(v) &&
+      sameExpr(e.a, v) &&
       e.b.op === "var" &&
       e.b.name === acc
         ? e.kind
