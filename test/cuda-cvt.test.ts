@@ -5,10 +5,10 @@
  * every bit-pattern class that decides a code, and that each cvt is compiled
  * for the archs that have it and no other.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { compile } from "../passes/pipeline.js";
 import { emitCuda } from "../backends/cuda/emit.js";
 import { buildCpuAsync, cpuExecute, hasHostCompiler } from "../backends/cuda/cpu.js";
@@ -80,6 +80,40 @@ describe("PTX conversions for element encoders", () => {
       scheme({ ...base, name: "mxfp4_sr", rounding: { mode: "stochastic", randomBits: 8 } }),
     ];
     for (const s of others) expect(encodersOf(s).found, s.name).toEqual([]);
+  });
+
+  it("a verdict belongs to the encoder's table contents, and is kept on disk", async () => {
+    const saved = process.env.QKC_CACHE_DIR;
+    process.env.QKC_CACHE_DIR = mkdtempSync(join(tmpdir(), "qkc-cvt-cache-"));
+    try {
+      const { k, found } = encodersOf(builtinScheme("mxfp4")!);
+      const memo = (found[0].lookup.value as { table: string }).table;
+      // the same IR over a memo with one decided bucket changed (1.0 encoded as 1.5) is no cvt
+      const one = new Uint32Array(Float32Array.of(1).buffer)[0] >>> 16;
+      const tables = k.tables.map((t) =>
+        t.name === memo ? { ...t, values: t.values.map((v, j) => (j === one ? 3 : v)) } : t,
+      );
+      const altered = { ...k, tables };
+      expect(hardwareEncoders(altered).size).toBe(0);
+      const files = () => readdirSync(join(process.env.QKC_CACHE_DIR!, "cvt"));
+      expect(files()).toHaveLength(1);
+      // a fresh process (here: a fresh module) reads the stored verdicts; a garbled file is decided again
+      writeFileSync(join(process.env.QKC_CACHE_DIR!, "cvt", files()[0]), "{");
+      vi.resetModules();
+      const fresh = await import("../backends/cuda/cvt.js");
+      expect(fresh.hardwareEncoders(altered).size).toBe(0);
+      expect([...fresh.hardwareEncoders(k).values()].map((h) => h.format)).toEqual(["e2m1"]);
+      expect(files()).toHaveLength(2);
+      const stored = files().map((f) =>
+        readFileSync(join(process.env.QKC_CACHE_DIR!, "cvt", f), "utf8"),
+      );
+      expect(stored.sort()).toEqual(
+        [JSON.stringify({ format: "e2m1", nanCode: found[0].nanCode }), "null"].sort(),
+      );
+    } finally {
+      if (saved === undefined) delete process.env.QKC_CACHE_DIR;
+      else process.env.QKC_CACHE_DIR = saved;
+    }
   });
 
   /** One probe kernel per mapped format: codes[i] = the scheme's own encoder of x[i]. */

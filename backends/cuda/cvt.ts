@@ -29,7 +29,12 @@
  */
 import type { Expr, Kernel, Stmt } from "../../ir/kernel.js";
 import { evaluateKernel } from "../../ir/kernel-eval.js";
-import { exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
+import { children, exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, extname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { cacheRoot } from "./cache-dir.js";
 
 export type HardwareFormat = "e2m1" | "e2m3" | "e3m2" | "e4m3" | "e5m2";
 
@@ -132,42 +137,54 @@ function grid(format: HardwareFormat): { values: number[]; bits: number } {
 
 /** The PTX conversion as documented: RNE on the grid, saturating to the largest finite, sign kept. */
 export function hardwareModel(format: HardwareFormat): (x: number) => number {
-  const { values, bits } = grid(format);
+  return (x) => modelCodes(format, Float32Array.of(x))[0];
+}
+
+/** hardwareModel of every element of `x`, in one loop (the check runs it on 2^18 samples). */
+function modelCodes(format: HardwareFormat, x: Float32Array): Uint32Array {
+  const { values: grid_, bits } = grid(format);
+  const values = Float64Array.from(grid_);
   const max = values.length - 1;
-  return (x) => {
-    const sign = x < 0 || Object.is(x, -0) ? 1 << (bits - 1) : 0;
-    const a = Math.abs(x);
-    let c: number;
-    if (a >= values[max]) c = max;
-    else {
+  const top = values[max];
+  const signBit = 1 << (bits - 1);
+  const out = new Uint32Array(x.length);
+  for (let j = 0; j < x.length; j++) {
+    const v = x[j];
+    const a = Math.abs(v);
+    let c = max;
+    if (a < top) {
+      // the largest grid value <= a, by bisection (values ascend)
       let lo = 0;
-      while (values[lo + 1] <= a) lo++;
+      for (let hi = max; hi - lo > 1;) {
+        const mid = (lo + hi) >> 1;
+        if (values[mid] <= a) lo = mid;
+        else hi = mid;
+      }
       const dl = a - values[lo];
       const dh = values[lo + 1] - a;
       c = dl < dh ? lo : dh < dl ? lo + 1 : lo % 2 === 0 ? lo : lo + 1;
     }
-    return c | sign;
-  };
+    out[j] = v < 0 || (v === 0 && 1 / v < 0) ? c | signBit : c;
+  }
+  return out;
 }
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 const fromBits = (b: number) => ((u32[0] = b), f32[0]);
 
-/** Inputs of the check: every 16-bit prefix with the low bits 0, 1, 0x8000, 0xFFFF, NaNs excluded. */
-function samples(): Float32Array {
-  const out: number[] = [];
-  for (let hi = 0; hi < 0x10000; hi++) {
-    if ((hi & 0x7f80) === 0x7f80 && (hi & 0x7f) !== 0) continue; // NaN prefixes
+/** Inputs of the check as bits: every 16-bit prefix with the low bits 0, 1, 0x8000, 0xFFFF, NaNs excluded. */
+function samples(): Uint32Array {
+  const out = new Uint32Array(4 * 0x10000);
+  let n = 0;
+  for (let hi = 0; hi < 0x10000; hi++)
     for (const lo of [0, 1, 0x8000, 0xffff]) {
       const b = ((hi << 16) | lo) >>> 0;
-      if ((b & 0x7fffffff) > 0x7f800000) continue;
-      out.push(fromBits(b));
+      if ((b & 0x7fffffff) <= 0x7f800000) out[n++] = b;
     }
-  }
-  return Float32Array.from(out);
+  return out.subarray(0, n);
 }
-let sampleCache: Float32Array | undefined;
+let sampleCache: Uint32Array | undefined;
 const NANS = Float32Array.from(
   [0x7fc00000, 0x7f800001, 0xffc00000, 0xffffffff, 0x7fbfffff].map(fromBits),
 );
@@ -215,44 +232,123 @@ function encoderKernel(
   };
 }
 
-const verdicts = new Map<string, { format: HardwareFormat; nanCode: number } | null>();
+type Verdict = { format: HardwareFormat; nanCode: number } | null;
+const verdicts = new Map<string, Verdict>();
 
-/** The hardware format an encoder pair computes exactly, and its NaN code; null if none. */
-function classify(
-  k: Kernel,
-  lookup: Stmt & { op: "let" },
-  exact: Stmt,
-  input: string,
-): { format: HardwareFormat; nanCode: number } | null {
-  // the same encoder in another kernel differs only in its variables' numeric suffixes
+/**
+ * Verdicts outlive the process (the check takes 0.1-0.4 s an encoder): one
+ * file per encoder in the cache folder, named by the hash of the encoder's
+ * key and of the check's own sources (this module and the evaluator it runs
+ * the encoder on), so that editing either decides again. A folder that
+ * cannot be read or written only costs the check.
+ */
+let sources: string | null | undefined;
+const sha256 = (...parts: (string | Buffer)[]) => {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return h.digest("hex");
+};
+
+/** The verdict file of an encoder key; undefined when the check's sources cannot be read. */
+function verdictFile(key: string): string | undefined {
+  if (sources === undefined)
+    try {
+      const here = fileURLToPath(import.meta.url);
+      const evaluator = join(dirname(here), "../../ir", `kernel-eval${extname(here)}`);
+      sources = sha256(readFileSync(here), readFileSync(evaluator));
+    } catch {
+      sources = null;
+    }
+  return sources === null
+    ? undefined
+    : join(cacheRoot(), "cvt", `${sha256(sources, key).slice(0, 32)}.json`);
+}
+
+function readVerdict(file: string | undefined): Verdict | undefined {
+  if (!file) return undefined;
+  try {
+    const v = JSON.parse(readFileSync(file, "utf8")) as Verdict;
+    return v === null || (v.format in HARDWARE && Number.isInteger(v.nanCode)) ? v : undefined;
+  } catch {
+    return undefined; // none yet, or unreadable: decide again
+  }
+}
+
+function writeVerdict(file: string | undefined, v: Verdict): void {
+  if (!file) return;
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(tmp, JSON.stringify(v));
+    renameSync(tmp, file);
+  } catch {
+    // a read-only cache folder: decided again next time
+  }
+}
+
+/** The tables an encoder pair reads, by name, with their contents. */
+function tablesRead(k: Kernel, stmts: readonly Stmt[]): Kernel["tables"] {
+  const names = new Set<string>();
+  const visit = (e: Expr): void => {
+    if (e.op === "table") names.add(e.table);
+    children(e).forEach(visit);
+  };
+  walkExprs(stmts, visit);
+  return k.tables.filter((t) => names.has(t.name));
+}
+
+/**
+ * The hardware format an encoder pair computes exactly, and its NaN code; null
+ * if none. A sample whose memo entry is a code takes that code without the
+ * exact path (what the pair computes there), so the interpreter runs only on
+ * the samples of the memo's open buckets.
+ */
+function classify(k: Kernel, lookup: Stmt & { op: "let" }, exact: Stmt, input: string): Verdict {
+  const tables = tablesRead(k, [lookup, exact]);
+  // the same encoder in another kernel differs only in its variables' numeric suffixes;
+  // the tables it reads are part of it (one memo name can hold other codes)
   const names = new Map<string, number>();
-  const key = JSON.stringify([lookup.value, exact, input]).replace(
-    /"([A-Za-z]\w*?_\d+)"/g,
-    (_, v: string) => `"#${names.get(v) ?? names.set(v, names.size).get(v)}"`,
+  const key = sha256(
+    JSON.stringify([lookup.value, exact, input, tables]).replace(
+      /"([A-Za-z]\w*?_\d+)"/g,
+      (_, v: string) => `"#${names.get(v) ?? names.set(v, names.size).get(v)}"`,
+    ),
   );
   if (verdicts.has(key)) return verdicts.get(key)!;
-  const probe = { ...encoderKernel(lookup, exact, input), tables: k.tables };
+  const file = verdictFile(key);
+  const known = readVerdict(file);
+  if (known !== undefined) {
+    verdicts.set(key, known);
+    return known;
+  }
+  const probe = { ...encoderKernel(lookup, exact, input), tables };
   const run = (x: Float32Array) => {
     const codes = new Uint32Array(x.length);
     evaluateKernel(probe, { x, codes }, { n: x.length });
     return codes;
   };
   const nan = run(NANS);
-  let verdict: { format: HardwareFormat; nanCode: number } | null = null;
+  let verdict: Verdict = null;
   if (nan.every((c) => c === nan[0])) {
-    const x = (sampleCache ??= samples());
-    const codes = run(x);
-    for (const format of Object.keys(HARDWARE) as HardwareFormat[]) {
-      const model = hardwareModel(format);
-      let same = true;
-      for (let j = 0; j < x.length && same; j++) same = codes[j] === model(x[j]);
-      if (same) {
-        verdict = { format, nanCode: nan[0] };
-        break;
-      }
+    const bits = (sampleCache ??= samples());
+    const memo = tables.find((t) => t.name === (lookup.value as { table: string }).table)!.values;
+    const codes = new Uint32Array(bits.length);
+    const open: number[] = [];
+    for (let j = 0; j < bits.length; j++) {
+      codes[j] = memo[bits[j] >>> 16] ?? 0xffff;
+      if (codes[j] === 0xffff) open.push(j);
     }
+    const exactCodes = run(Float32Array.from(open, (j) => fromBits(bits[j])));
+    open.forEach((j, o) => (codes[j] = exactCodes[o]));
+    const x = new Float32Array(bits.buffer, bits.byteOffset, bits.length);
+    const format = (Object.keys(HARDWARE) as HardwareFormat[]).find((f) => {
+      const model = modelCodes(f, x);
+      return model.every((c, j) => c === codes[j]);
+    });
+    if (format) verdict = { format, nanCode: nan[0] };
   }
   verdicts.set(key, verdict);
+  writeVerdict(file, verdict);
   return verdict;
 }
 

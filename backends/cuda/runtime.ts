@@ -16,7 +16,6 @@ import {
   renameSync,
   writeFileSync,
 } from "node:fs";
-import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { KernelSpec } from "../../ir/program.js";
@@ -34,6 +33,7 @@ import {
 import { emitCudaPlans } from "./plans.js";
 import { findNvcc, NVCC_FLAGS } from "./nvcc.js";
 import type { CudaArtifact } from "./emit.js";
+import { cacheRoot } from "./cache-dir.js";
 
 export type CudaDevice = "gpu" | "cpu";
 
@@ -44,10 +44,6 @@ export function cudaDevice(): CudaDevice {
   const smi = spawnSync("nvidia-smi", ["-L"], { encoding: "utf8" });
   return smi.status === 0 && /GPU \d/.test(smi.stdout) && findNvcc() ? "gpu" : "cpu";
 }
-
-const cacheRoot = () =>
-  process.env.QKC_CACHE_DIR ??
-  join(existsSync(homedir()) ? join(homedir(), ".cache") : tmpdir(), "qkc", "cuda");
 
 let hostSources: Buffer[] | undefined;
 
