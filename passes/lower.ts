@@ -8,7 +8,7 @@ import type { ElemType, Kernel } from "../ir/kernel.js";
 import { formatBits } from "../ir/formats/index.js";
 import type { KernelSpec } from "../ir/program.js";
 import { elemOf, lowerKernel } from "./lower/kernels.js";
-import { packKernel, unpackKernel } from "./lower/pack.js";
+import { packKernel } from "./lower/pack.js";
 import { lowerGemv } from "./lower/gemv.js";
 import { lowerRotate } from "./lower/rotate.js";
 import { centerKernel, restoreKernel } from "./lower/dq.js";
@@ -95,7 +95,7 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
   }
 
   const packed = packing.kind !== "unpacked";
-  /** The codes input (unpacked by a first step when packed); returns the buffer kernels read. */
+  /** The codes input; kernels that take it read packed bytes directly. */
   const readCodes = (): string => {
     buffers.push({
       name: "codes",
@@ -103,15 +103,7 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
       role: "input",
       length: packed ? "packed" : "elements",
     });
-    if (!packed) return "codes";
-    kernels.push(unpackKernel(`${name}_unpack`, packing));
-    buffers.push({ name: "codes_unpacked", elem: codeElem, role: "temp", length: "elements" });
-    steps.push({
-      kernel: `${name}_unpack`,
-      bind: { packed: "codes", codes: "codes_unpacked" },
-      scalars: "count",
-    });
-    return "codes_unpacked";
+    return "codes";
   };
   /** Scales, zero points and the tensor scale as inputs, bound by name. */
   const readScales = (bind: Record<string, string>): void => {
@@ -129,7 +121,7 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
 
   if (find("gemv")) {
     const codes = readCodes();
-    kernels.push(lowerGemv(packed ? `${name}_dot` : name, s, spec.input));
+    kernels.push(lowerGemv(name, s, spec.input, packing));
     const bind: Record<string, string> = { codes, x: "x", y: "y" };
     readScales(bind);
     buffers.push({ name: "x", elem: inputElem, role: "input", length: "columns" });
@@ -180,7 +172,7 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
     }
   } else {
     const codes = readCodes();
-    kernels.push(lowerKernel(packed ? `${name}_values` : name, "dequantize", s));
+    kernels.push(lowerKernel(name, "dequantize", s, "f32", packing));
     const bind: Record<string, string> = { codes, y: "y" };
     readScales(bind);
     buffers.push({ name: "y", elem: "f32", role: "output", length: "elements" });

@@ -31,7 +31,7 @@ describe("CUDA schedules and printing", () => {
     expect(info.quantize_mxfp4_pack).toMatchObject({ mode: "thread", lanes: 1, chunk: 1 });
     expect(info.qdq_nvfp4).toMatchObject({ mode: "group", lanes: 4, workspaceBytes: 4 });
     expect(info.qdq_nvfp4.globals).toEqual(["qdq_nvfp4_amax0", "qdq_nvfp4_kernel"]);
-    expect(info.gemv_mxfp4_dot).toMatchObject({
+    expect(info.gemv_mxfp4).toMatchObject({
       mode: "thread",
       schedule: expect.stringMatching(/declared order/),
     });

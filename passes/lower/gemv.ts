@@ -10,13 +10,20 @@ import type { DType } from "../../ir/tensor.js";
 import { Block, E } from "./builder.js";
 import { decodeExpr, valuesTable } from "./scale.js";
 import { checkLowerable, elemOf, LoweringError } from "./kernels.js";
+import { packedCodeExpr } from "./pack.js";
+import type { CodeLayout } from "../../ir/graph.js";
 
 const LANES = 16;
 const u = K.u32;
 const i = K.i32;
 const f = K.f32;
 
-export function lowerGemv(name: string, s: Scheme, activations: DType): Kernel {
+export function lowerGemv(
+  name: string,
+  s: Scheme,
+  activations: DType,
+  codes: CodeLayout = { kind: "unpacked" },
+): Kernel {
   checkLowerable(s);
   if (s.block.kind !== "axis" || (s.block.axis !== -1 && s.block.axis !== 1))
     throw new LoweringError(`scheme ${s.name}: gemv needs blocks along K (the last axis of W)`);
@@ -25,7 +32,12 @@ export function lowerGemv(name: string, s: Scheme, activations: DType): Kernel {
   const scale = codec(s.scale.format);
   const asym = s.scale.rule === "minmax";
   const params: Param[] = [
-    { kind: "buffer", name: "codes", elem: elemOf(formatBits(s.element)), access: "read" },
+    {
+      kind: "buffer",
+      name: "codes",
+      elem: codes.kind === "unpacked" ? elemOf(formatBits(s.element)) : "u8",
+      access: "read",
+    },
     { kind: "buffer", name: "scales", elem: elemOf(formatBits(s.scale.format)), access: "read" },
   ];
   if (asym)
@@ -67,7 +79,7 @@ export function lowerGemv(name: string, s: Scheme, activations: DType): Kernel {
     const at = lane.let("at", E.add(E.mul(K.v("n", "i32"), Kv), k));
     const blk = lane.let("blk", E.add(E.mul(K.v("n", "i32"), nb), E.div(k, bsize)));
     const sv = lane.let("s", decodeExpr(scale, K.load("scales", blk, "u32")));
-    const code = lane.let("code", K.load("codes", at, "u32"));
+    const code = lane.let("code", packedCodeExpr(codes, "codes", at));
     let w: Expr;
     if (asym) w = E.mul(E.f32(E.sub(E.i32(code), E.i32(K.load("zeros", blk, "u32")))), sv);
     else if (second) w = E.mul(E.mul(decodeExpr(elem, code), sv), second);

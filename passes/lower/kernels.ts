@@ -28,6 +28,8 @@ import { Block, E } from "./builder.js";
 import { lowerEncode, lowerEncodeMemo, tableCodesTable } from "./encode.js";
 import { decodeExpr, lowerBlockScale, valuesTable } from "./scale.js";
 import { geometry } from "./geometry.js";
+import { packedCodeExpr } from "./pack.js";
+import type { CodeLayout } from "../../ir/graph.js";
 
 const u = K.u32;
 const i = K.i32;
@@ -81,6 +83,8 @@ export function lowerKernel(
   kind: KernelKindLowered,
   s: Scheme,
   input: DType = "f32",
+  /** how dequantize reads its codes: one per byte/word, or straight from packed bytes */
+  codes: CodeLayout = { kind: "unpacked" },
 ): Kernel {
   checkLowerable(s);
   Block.resetNames();
@@ -102,7 +106,7 @@ export function lowerKernel(
   }
   if (kind === "dequantize") {
     params.push(
-      buffer("codes", elemOf(elem.bits), "read"),
+      buffer("codes", codes.kind === "unpacked" ? elemOf(elem.bits) : "u8", "read"),
       buffer("scales", elemOf(scale.bits), "read"),
     );
     if (asym) params.push(buffer("zeros", elemOf(elem.bits), "read"));
@@ -224,7 +228,7 @@ export function lowerKernel(
     const idx = blk.offset(el, K.v("t", "i32"));
     let code: Expr;
     if (kind === "dequantize") {
-      code = el.let("c", K.load("codes", idx, "u32"));
+      code = el.let("c", packedCodeExpr(codes, "codes", idx));
     } else if (kind === "qdq_backward") {
       const v = el.let("v", E.mul(loadX(el, idx), mult));
       const qmax = elementMax(s);

@@ -1,6 +1,7 @@
 /** Packing and unpacking of element codes as KernelIR (ir/layout/pack.ts is the reference). */
-import { K, type Kernel } from "../../ir/kernel.js";
+import { K, type Expr, type Kernel } from "../../ir/kernel.js";
 import type { CodeLayout } from "../../ir/graph.js";
+import { sameExpr } from "../../ir/kernel-walk.js";
 import { Block, E } from "./builder.js";
 
 const u = K.u32;
@@ -13,6 +14,65 @@ export function packedLength(layout: CodeLayout, count: number): number {
     : layout.kind === "bits6"
       ? Math.ceil((count * 6) / 8)
       : count;
+}
+
+/**
+ * Code `at` (i32) read straight from the packed bytes of `buffer`, as one
+ * expression tree so that backends can recognize it (matchPackedCode). Every
+ * byte it loads lies inside the packed tensor, and no index grows past `at`:
+ * 6-bit codes are addressed by their group of four (3 bytes), never by bit.
+ */
+export function packedCodeExpr(layout: CodeLayout, buffer: string, at: Expr): Expr {
+  if (layout.kind === "nibbles") {
+    const odd = E.and(at, i(1));
+    const high = layout.order === "low_first" ? odd : K.bin("xor", odd, i(1));
+    const byte = K.load(buffer, E.shr(at, i(1)), "u32");
+    return E.and(E.shr(byte, E.u32(E.shl(high, i(2)))), u(15));
+  }
+  if (layout.kind === "bits6") {
+    // code 4g+j occupies bits [6j, 6j+6) of bytes 3g..3g+2 (little-endian)
+    const g3 = E.mul(E.shr(at, i(2)), i(3));
+    const j3 = E.mul(E.and(at, i(3)), i(3));
+    const lo = K.load(buffer, E.add(g3, E.shr(j3, i(2))), "u32");
+    const hi = K.load(buffer, E.add(g3, E.shr(E.min(E.add(j3, i(3)), i(8)), i(2))), "u32");
+    const shift = E.u32(E.and(E.add(j3, j3), i(7))); // (6j) & 7
+    return E.and(E.shr(E.or(lo, E.shl(hi, u(8))), shift), u(63));
+  }
+  return K.load(buffer, at, "u32");
+}
+
+/**
+ * The inverse of packedCodeExpr for the packed layouts: which buffer, layout
+ * and element index `e` reads, or undefined when `e` is not such a read.
+ */
+export function matchPackedCode(
+  e: Expr,
+): { layout: CodeLayout; buffer: string; at: Expr } | undefined {
+  if (e.op !== "binary" || e.kind !== "and" || e.a.op !== "binary" || e.a.kind !== "shr")
+    return undefined;
+  const inner = e.a.a;
+  const load =
+    inner.op === "load"
+      ? inner
+      : inner.op === "binary" && inner.a.op === "load"
+        ? inner.a
+        : undefined;
+  if (!load || load.op !== "load" || load.index.op !== "binary") return undefined;
+  const index = load.index;
+  const at =
+    index.op === "binary" && index.kind === "shr"
+      ? index.a
+      : index.op === "binary" && index.a.op === "binary" && index.a.a.op === "binary"
+        ? index.a.a.a
+        : undefined;
+  if (!at) return undefined;
+  const layouts: CodeLayout[] = [
+    { kind: "nibbles", order: "low_first" },
+    { kind: "nibbles", order: "high_first" },
+    { kind: "bits6" },
+  ];
+  const layout = layouts.find((l) => sameExpr(e, packedCodeExpr(l, load.buffer, at)));
+  return layout && { layout, buffer: load.buffer, at };
 }
 
 /** codes (one per byte) -> packed bytes; `n` codes. */
@@ -47,45 +107,6 @@ export function packKernel(name: string, layout: CodeLayout): Kernel {
   }
   b.push(K.store("packed", K.v("k", "i32"), K.load("codes", K.v("k", "i32"), "u32")));
   return kernel(name, [K.for("k", i(0), n, b.stmts)]);
-}
-
-/** packed bytes -> codes (one per byte); `n` codes. */
-export function unpackKernel(name: string, layout: CodeLayout): Kernel {
-  Block.resetNames();
-  const b = new Block("u");
-  const t = K.v("t", "i32");
-  let value;
-  if (layout.kind === "nibbles") {
-    const byte = b.let("byte", K.load("packed", E.div(t, i(2)), "u32"));
-    const odd = E.eq(E.and(t, i(1)), i(1));
-    const high = layout.order === "low_first" ? odd : E.not(odd);
-    value = E.select(high, E.shr(byte, u(4)), E.and(byte, u(15)));
-  } else if (layout.kind === "bits6") {
-    const bit = b.let("bit", E.mul(t, i(6)));
-    const at = b.let("at", E.div(bit, i(8)));
-    const bytes = E.div(E.add(E.mul(n, i(6)), i(7)), i(8));
-    const lo = K.load("packed", at, "u32");
-    const hi = E.select(
-      E.lt(E.add(at, i(1)), bytes),
-      K.load("packed", E.min(E.add(at, i(1)), E.sub(bytes, i(1))), "u32"),
-      u(0),
-    );
-    const word = b.let("w", E.or(lo, E.shl(hi, u(8))));
-    value = E.and(E.shr(word, E.u32(E.and(bit, i(7)))), u(63));
-  } else {
-    value = K.load("packed", t, "u32");
-  }
-  b.push(K.store("codes", t, value));
-  return {
-    name,
-    params: [
-      { kind: "buffer", name: "packed", elem: "u8", access: "read" },
-      { kind: "buffer", name: "codes", elem: "u8", access: "write" },
-      { kind: "scalar", name: "n", type: "i32" },
-    ],
-    tables: [],
-    body: [K.for("t", i(0), n, b.stmts)],
-  };
 }
 
 function kernel(name: string, body: Kernel["body"]): Kernel {

@@ -1,35 +1,4 @@
-// qkc: kernel gemv_nvfp4_unpack
-struct QkcScalars {
-  n: i32,
-}
-@group(0) @binding(0) var<uniform> qkc_scalars: QkcScalars;
-@group(0) @binding(1) var<storage, read> packed: array<u32>;
-@group(0) @binding(2) var<storage, read_write> codes: array<atomic<u32>>;
-
-fn qkc_f32(bits: u32) -> f32 {
-  return bitcast<f32>(bits);
-}
-
-@compute @workgroup_size(64)
-fn gemv_nvfp4_unpack(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgroups) qkc_nwg: vec3<u32>, @builtin(local_invocation_index) qkc_lid: u32) {
-  let qkc_group = i32(qkc_wid.x + qkc_wid.y * qkc_nwg.x);
-  let qkc_lead = qkc_group == 0i && qkc_lid == 0u;
-  let n: i32 = qkc_scalars.n;
-  let qkc_count: i32 = max((n - 0i), 0i);
-  for (var qkc_k: i32 = 0i; qkc_k < 1i; qkc_k++) {
-    let qkc_it: i32 = (qkc_group * 1i + qkc_k) * 64i + i32(qkc_lid);
-    if (qkc_it >= qkc_count) {
-      break;
-    }
-    let qkc_ext_0: i32 = max((n - 0i), 0i);
-    let t: i32 = (0i + qkc_it);
-    let ubyte_0: u32 = ((packed[((t / 2i) >> 2u)] >> (u32((u32(((t / 2i) & 3i)) * 8u)) & 31u)) & 255u);
-    atomicAnd(&codes[(t >> 2u)], ~(0xffu << (u32((t & 3i)) * 8u)));
-    atomicOr(&codes[(t >> 2u)], (select((ubyte_0 & 15u), (ubyte_0 >> 4u), ((t & 1i) == 1i)) & 0xffu) << (u32((t & 3i)) * 8u));
-  }
-}
-
-// qkc: kernel gemv_nvfp4_dot
+// qkc: kernel gemv_nvfp4
 struct QkcScalars {
   N: i32,
   K: i32,
@@ -47,7 +16,7 @@ fn qkc_f32(bits: u32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgroups) qkc_nwg: vec3<u32>, @builtin(local_invocation_index) qkc_lid: u32) {
+fn gemv_nvfp4(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgroups) qkc_nwg: vec3<u32>, @builtin(local_invocation_index) qkc_lid: u32) {
   let qkc_group = i32(qkc_wid.x + qkc_wid.y * qkc_nwg.x);
   let qkc_lead = qkc_group == 0i && qkc_lid == 0u;
   let N: i32 = qkc_scalars.N;
@@ -87,7 +56,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_20: i32 = ((n * K) + ck_19);
         let lblk_21: i32 = ((n * nb_1) + (ck_19 / bsize_0));
         let ls_22: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_21 >> 2u)] >> (u32((u32((lblk_21 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_23: u32 = ((codes[(lat_20 >> 2u)] >> (u32((u32((lat_20 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_23: u32 = ((((codes[((lat_20 >> 1u) >> 2u)] >> (u32((u32(((lat_20 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_20 & 1i) << 2u))) & 31u)) & 15u);
         let lw_24: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_23 + 0u)]), ls_22), dscale_2);
         let lp_25: f32 = qkc_mul(lw_24, x[ck_19]);
         racc0_3 = qkc_add(racc0_3, lp_25);
@@ -97,7 +66,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_27: i32 = ((n * K) + ck_26);
         let lblk_28: i32 = ((n * nb_1) + (ck_26 / bsize_0));
         let ls_29: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_28 >> 2u)] >> (u32((u32((lblk_28 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_30: u32 = ((codes[(lat_27 >> 2u)] >> (u32((u32((lat_27 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_30: u32 = ((((codes[((lat_27 >> 1u) >> 2u)] >> (u32((u32(((lat_27 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_27 & 1i) << 2u))) & 31u)) & 15u);
         let lw_31: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_30 + 0u)]), ls_29), dscale_2);
         let lp_32: f32 = qkc_mul(lw_31, x[ck_26]);
         racc1_4 = qkc_add(racc1_4, lp_32);
@@ -107,7 +76,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_34: i32 = ((n * K) + ck_33);
         let lblk_35: i32 = ((n * nb_1) + (ck_33 / bsize_0));
         let ls_36: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_35 >> 2u)] >> (u32((u32((lblk_35 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_37: u32 = ((codes[(lat_34 >> 2u)] >> (u32((u32((lat_34 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_37: u32 = ((((codes[((lat_34 >> 1u) >> 2u)] >> (u32((u32(((lat_34 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_34 & 1i) << 2u))) & 31u)) & 15u);
         let lw_38: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_37 + 0u)]), ls_36), dscale_2);
         let lp_39: f32 = qkc_mul(lw_38, x[ck_33]);
         racc2_5 = qkc_add(racc2_5, lp_39);
@@ -117,7 +86,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_41: i32 = ((n * K) + ck_40);
         let lblk_42: i32 = ((n * nb_1) + (ck_40 / bsize_0));
         let ls_43: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_42 >> 2u)] >> (u32((u32((lblk_42 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_44: u32 = ((codes[(lat_41 >> 2u)] >> (u32((u32((lat_41 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_44: u32 = ((((codes[((lat_41 >> 1u) >> 2u)] >> (u32((u32(((lat_41 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_41 & 1i) << 2u))) & 31u)) & 15u);
         let lw_45: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_44 + 0u)]), ls_43), dscale_2);
         let lp_46: f32 = qkc_mul(lw_45, x[ck_40]);
         racc3_6 = qkc_add(racc3_6, lp_46);
@@ -127,7 +96,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_48: i32 = ((n * K) + ck_47);
         let lblk_49: i32 = ((n * nb_1) + (ck_47 / bsize_0));
         let ls_50: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_49 >> 2u)] >> (u32((u32((lblk_49 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_51: u32 = ((codes[(lat_48 >> 2u)] >> (u32((u32((lat_48 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_51: u32 = ((((codes[((lat_48 >> 1u) >> 2u)] >> (u32((u32(((lat_48 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_48 & 1i) << 2u))) & 31u)) & 15u);
         let lw_52: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_51 + 0u)]), ls_50), dscale_2);
         let lp_53: f32 = qkc_mul(lw_52, x[ck_47]);
         racc4_7 = qkc_add(racc4_7, lp_53);
@@ -137,7 +106,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_55: i32 = ((n * K) + ck_54);
         let lblk_56: i32 = ((n * nb_1) + (ck_54 / bsize_0));
         let ls_57: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_56 >> 2u)] >> (u32((u32((lblk_56 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_58: u32 = ((codes[(lat_55 >> 2u)] >> (u32((u32((lat_55 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_58: u32 = ((((codes[((lat_55 >> 1u) >> 2u)] >> (u32((u32(((lat_55 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_55 & 1i) << 2u))) & 31u)) & 15u);
         let lw_59: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_58 + 0u)]), ls_57), dscale_2);
         let lp_60: f32 = qkc_mul(lw_59, x[ck_54]);
         racc5_8 = qkc_add(racc5_8, lp_60);
@@ -147,7 +116,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_62: i32 = ((n * K) + ck_61);
         let lblk_63: i32 = ((n * nb_1) + (ck_61 / bsize_0));
         let ls_64: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_63 >> 2u)] >> (u32((u32((lblk_63 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_65: u32 = ((codes[(lat_62 >> 2u)] >> (u32((u32((lat_62 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_65: u32 = ((((codes[((lat_62 >> 1u) >> 2u)] >> (u32((u32(((lat_62 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_62 & 1i) << 2u))) & 31u)) & 15u);
         let lw_66: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_65 + 0u)]), ls_64), dscale_2);
         let lp_67: f32 = qkc_mul(lw_66, x[ck_61]);
         racc6_9 = qkc_add(racc6_9, lp_67);
@@ -157,7 +126,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_69: i32 = ((n * K) + ck_68);
         let lblk_70: i32 = ((n * nb_1) + (ck_68 / bsize_0));
         let ls_71: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_70 >> 2u)] >> (u32((u32((lblk_70 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_72: u32 = ((codes[(lat_69 >> 2u)] >> (u32((u32((lat_69 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_72: u32 = ((((codes[((lat_69 >> 1u) >> 2u)] >> (u32((u32(((lat_69 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_69 & 1i) << 2u))) & 31u)) & 15u);
         let lw_73: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_72 + 0u)]), ls_71), dscale_2);
         let lp_74: f32 = qkc_mul(lw_73, x[ck_68]);
         racc7_10 = qkc_add(racc7_10, lp_74);
@@ -167,7 +136,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_76: i32 = ((n * K) + ck_75);
         let lblk_77: i32 = ((n * nb_1) + (ck_75 / bsize_0));
         let ls_78: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_77 >> 2u)] >> (u32((u32((lblk_77 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_79: u32 = ((codes[(lat_76 >> 2u)] >> (u32((u32((lat_76 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_79: u32 = ((((codes[((lat_76 >> 1u) >> 2u)] >> (u32((u32(((lat_76 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_76 & 1i) << 2u))) & 31u)) & 15u);
         let lw_80: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_79 + 0u)]), ls_78), dscale_2);
         let lp_81: f32 = qkc_mul(lw_80, x[ck_75]);
         racc8_11 = qkc_add(racc8_11, lp_81);
@@ -177,7 +146,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_83: i32 = ((n * K) + ck_82);
         let lblk_84: i32 = ((n * nb_1) + (ck_82 / bsize_0));
         let ls_85: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_84 >> 2u)] >> (u32((u32((lblk_84 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_86: u32 = ((codes[(lat_83 >> 2u)] >> (u32((u32((lat_83 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_86: u32 = ((((codes[((lat_83 >> 1u) >> 2u)] >> (u32((u32(((lat_83 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_83 & 1i) << 2u))) & 31u)) & 15u);
         let lw_87: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_86 + 0u)]), ls_85), dscale_2);
         let lp_88: f32 = qkc_mul(lw_87, x[ck_82]);
         racc9_12 = qkc_add(racc9_12, lp_88);
@@ -187,7 +156,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_90: i32 = ((n * K) + ck_89);
         let lblk_91: i32 = ((n * nb_1) + (ck_89 / bsize_0));
         let ls_92: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_91 >> 2u)] >> (u32((u32((lblk_91 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_93: u32 = ((codes[(lat_90 >> 2u)] >> (u32((u32((lat_90 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_93: u32 = ((((codes[((lat_90 >> 1u) >> 2u)] >> (u32((u32(((lat_90 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_90 & 1i) << 2u))) & 31u)) & 15u);
         let lw_94: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_93 + 0u)]), ls_92), dscale_2);
         let lp_95: f32 = qkc_mul(lw_94, x[ck_89]);
         racc10_13 = qkc_add(racc10_13, lp_95);
@@ -197,7 +166,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_97: i32 = ((n * K) + ck_96);
         let lblk_98: i32 = ((n * nb_1) + (ck_96 / bsize_0));
         let ls_99: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_98 >> 2u)] >> (u32((u32((lblk_98 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_100: u32 = ((codes[(lat_97 >> 2u)] >> (u32((u32((lat_97 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_100: u32 = ((((codes[((lat_97 >> 1u) >> 2u)] >> (u32((u32(((lat_97 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_97 & 1i) << 2u))) & 31u)) & 15u);
         let lw_101: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_100 + 0u)]), ls_99), dscale_2);
         let lp_102: f32 = qkc_mul(lw_101, x[ck_96]);
         racc11_14 = qkc_add(racc11_14, lp_102);
@@ -207,7 +176,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_104: i32 = ((n * K) + ck_103);
         let lblk_105: i32 = ((n * nb_1) + (ck_103 / bsize_0));
         let ls_106: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_105 >> 2u)] >> (u32((u32((lblk_105 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_107: u32 = ((codes[(lat_104 >> 2u)] >> (u32((u32((lat_104 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_107: u32 = ((((codes[((lat_104 >> 1u) >> 2u)] >> (u32((u32(((lat_104 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_104 & 1i) << 2u))) & 31u)) & 15u);
         let lw_108: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_107 + 0u)]), ls_106), dscale_2);
         let lp_109: f32 = qkc_mul(lw_108, x[ck_103]);
         racc12_15 = qkc_add(racc12_15, lp_109);
@@ -217,7 +186,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_111: i32 = ((n * K) + ck_110);
         let lblk_112: i32 = ((n * nb_1) + (ck_110 / bsize_0));
         let ls_113: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_112 >> 2u)] >> (u32((u32((lblk_112 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_114: u32 = ((codes[(lat_111 >> 2u)] >> (u32((u32((lat_111 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_114: u32 = ((((codes[((lat_111 >> 1u) >> 2u)] >> (u32((u32(((lat_111 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_111 & 1i) << 2u))) & 31u)) & 15u);
         let lw_115: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_114 + 0u)]), ls_113), dscale_2);
         let lp_116: f32 = qkc_mul(lw_115, x[ck_110]);
         racc13_16 = qkc_add(racc13_16, lp_116);
@@ -227,7 +196,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_118: i32 = ((n * K) + ck_117);
         let lblk_119: i32 = ((n * nb_1) + (ck_117 / bsize_0));
         let ls_120: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_119 >> 2u)] >> (u32((u32((lblk_119 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_121: u32 = ((codes[(lat_118 >> 2u)] >> (u32((u32((lat_118 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_121: u32 = ((((codes[((lat_118 >> 1u) >> 2u)] >> (u32((u32(((lat_118 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_118 & 1i) << 2u))) & 31u)) & 15u);
         let lw_122: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_121 + 0u)]), ls_120), dscale_2);
         let lp_123: f32 = qkc_mul(lw_122, x[ck_117]);
         racc14_17 = qkc_add(racc14_17, lp_123);
@@ -237,7 +206,7 @@ fn gemv_nvfp4_dot(@builtin(workgroup_id) qkc_wid: vec3<u32>, @builtin(num_workgr
         let lat_125: i32 = ((n * K) + ck_124);
         let lblk_126: i32 = ((n * nb_1) + (ck_124 / bsize_0));
         let ls_127: f32 = bitcast<f32>(qkc_tables[(((scales[(lblk_126 >> 2u)] >> (u32((u32((lblk_126 & 3i)) * 8u)) & 31u)) & 255u) + 16u)]);
-        let lcode_128: u32 = ((codes[(lat_125 >> 2u)] >> (u32((u32((lat_125 & 3i)) * 8u)) & 31u)) & 255u);
+        let lcode_128: u32 = ((((codes[((lat_125 >> 1u) >> 2u)] >> (u32((u32(((lat_125 >> 1u) & 3i)) * 8u)) & 31u)) & 255u) >> (u32(u32(((lat_125 & 1i) << 2u))) & 31u)) & 15u);
         let lw_129: f32 = qkc_mul(qkc_mul(bitcast<f32>(qkc_tables[(lcode_128 + 0u)]), ls_127), dscale_2);
         let lp_130: f32 = qkc_mul(lw_129, x[ck_124]);
         racc15_18 = qkc_add(racc15_18, lp_130);
