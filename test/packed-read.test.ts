@@ -46,7 +46,7 @@ describe("packed code reads", () => {
           { length: n },
           (_, j) => (j * 37 + n * 11 + 5) & ((1 << bits) - 1),
         );
-        const packed = layout.kind === "bits6" ? pack6(codes) : packNibbles(codes, layout.order);
+        const packed = layout.kind === "nibbles" ? packNibbles(codes, layout.order) : pack6(codes);
         expect(packed.length).toBe(packedLength(layout, n));
         const out = new Uint8Array(n);
         evaluateKernel(readAll(layout), { packed, codes: out }, { n });
