@@ -6,6 +6,7 @@
 import type { Kernel } from "../../ir/kernel.js";
 import type { BlockShape } from "../../ir/scheme.js";
 import type { Plan } from "../../passes/lower.js";
+import { distinctKernels, uniqueKernelNames } from "../kernel-names.js";
 import { emitCuda, type CudaArtifact } from "./emit.js";
 
 const blockLength = (b: BlockShape): number =>
@@ -24,38 +25,34 @@ export function lanesFor(plans: readonly Plan[]): (k: Kernel) => number {
 }
 
 /**
- * Every kernel of `plans` in one .cu. Kernel names must be unique there:
- * a plan whose kernel names one already taken (the nested kernels of double
- * quantization are named after the nested scheme) gets those kernels renamed
- * `<spec name>_<kernel>`; the returned plans use the names of the artifact.
+ * Every kernel of `plans` in one .cu, each distinct kernel once. Names come
+ * from uniqueKernelNames (backends/kernel-names.ts): a kernel named like a
+ * different one of an earlier plan (the nested `dq_` kernels of double
+ * quantization) is renamed `<spec name>__<kernel>`; the returned plans use
+ * the names of the artifact.
  */
 export function emitCudaPlans(
   plans: readonly Plan[],
   opts: { title?: string; headerName?: string } = {},
 ): { artifact: CudaArtifact; plans: Plan[] } {
-  const taken = new Set<string>();
-  const renamed = plans.map((p): Plan => {
-    const names = new Map<string, string>();
-    for (const k of p.kernels) {
-      let name = k.name;
-      if (taken.has(name)) name = `${p.spec.name}_${k.name}`;
-      if (taken.has(name))
-        throw new Error(`two kernels are named ${name}; give the kernel requests distinct names`);
-      taken.add(name);
-      names.set(k.name, name);
-    }
-    return {
-      ...p,
-      kernels: p.kernels.map((k) => ({ ...k, name: names.get(k.name)! })),
-      steps: p.steps.map((st) => ("host" in st ? st : { ...st, kernel: names.get(st.kernel)! })),
-    };
-  });
+  const renamed = uniqueKernelNames(plans);
+  const kernels = distinctKernels(renamed);
+  const byName = new Map(kernels.map((k) => [k.name, JSON.stringify(k)]));
+  for (const p of renamed)
+    for (const k of p.kernels)
+      if (byName.get(k.name) !== JSON.stringify(k))
+        throw new Error(`two kernels are named ${k.name}; give the kernel requests distinct names`);
+  // lanes from the names the lowering gave (a renamed `dq_` kernel keeps the nested scheme's)
+  const lanesOf = lanesFor(plans);
+  const lanes = new Map<Kernel, number>();
+  renamed.forEach((p, j) =>
+    p.kernels.forEach((k, i) => lanes.set(k, lanesOf(plans[j].kernels[i]))),
+  );
   const title =
     opts.title ??
     `qkc CUDA kernels for ${[...new Set(plans.map((p) => p.spec.scheme.name))].join(", ")}`;
-  const kernels = renamed.flatMap((p) => p.kernels);
   return {
-    artifact: emitCuda(kernels, { ...opts, title, lanes: lanesFor(renamed) }),
+    artifact: emitCuda(kernels, { ...opts, title, lanes: (k) => lanes.get(k) ?? 32 }),
     plans: renamed,
   };
 }
