@@ -13,6 +13,7 @@ import { packedLength } from "../../passes/lower/pack.js";
 import { blockGrid } from "../../ir/interpret/blocks.js";
 import { elementCount } from "../../ir/tensor.js";
 import { ALIGN, MAX_PAGES, PAGE_BYTES } from "./abi.js";
+import { loadEmitter } from "./load-emitter.js";
 
 const BYTES: Record<ElemType, number> = { f32: 4, u32: 4, u16: 2, u8: 1, i8: 1 };
 const VIEW = {
@@ -28,6 +29,18 @@ export interface KernelCall {
   readonly name: string;
   readonly args: number[];
 }
+
+/** The emitted module for the plan's kernels, with or without a shared memory import. */
+export type EmitPlan = (
+  plan: Plan,
+  shared: boolean,
+) =>
+  | { readonly binary: Uint8Array; readonly reservedBytes: number }
+  | Promise<{ readonly binary: Uint8Array; readonly reservedBytes: number }>;
+
+/** Emits the plan's kernels with binaryen, loaded on first use (Node, or a page that bundles binaryen itself). */
+export const binaryenEmit: EmitPlan = async (plan, shared) =>
+  (await loadEmitter()).emitWasm(plan.kernels, { sharedMemory: shared });
 
 /** Compiles an emitted plan module and instantiates it over a new memory, shared when `shared`. */
 export async function instantiatePlan(
@@ -138,34 +151,52 @@ export function runCalls(
 }
 
 /**
- * Row bands for `threads` threads, or one band when the plan's rows are not
- * independent (see threads.ts's file comment) or the tensor is too small to share.
+ * Why rows of `plan` on a tensor of `shape` cannot be split into bands for
+ * `threads` threads (see threads.ts's file comment), or undefined when they can.
+ */
+export function whyOneBand(
+  plan: Plan,
+  shape: readonly number[],
+  threads: number,
+): string | undefined {
+  const s = plan.spec.scheme;
+  const cols = shape.slice(1).reduce((x, y) => x * y, 1);
+  const lastAxis =
+    s.block.kind === "axis" && (s.block.axis === -1 || s.block.axis === shape.length - 1);
+  if (threads < 2) return `${threads} thread asked`;
+  if (shape.length !== 2)
+    return `the tensor is ${shape.length}-D; bands split the rows of 2-D tensors`;
+  if (!lastAxis) return "blocks do not lie along the last axis, so a block spans rows";
+  if (s.tensorScale) return "a tensor scale depends on every row";
+  if (s.doubleQuant || plan.steps.some((x) => "host" in x))
+    return "double quantization's scales depend on every row";
+  if (s.rounding.mode === "stochastic")
+    return "stochastic rounding draws by absolute element index";
+  if (
+    plan.buffers.some(
+      (b) => !["elements", "blocks", "packed", "rows", "columns"].includes(b.length),
+    ) ||
+    (plan.spec.kind !== "gemv" &&
+      plan.buffers.some((b) => b.length === "rows" || b.length === "columns"))
+  )
+    return "a buffer's length does not follow the rows";
+  if ((cols * 6) % 8 !== 0) return `rows of ${cols} elements could split a packed byte`;
+  if (shape[0] * cols < 1 << 16)
+    return `${shape[0] * cols} elements are too few to share (64K at least)`;
+  return undefined;
+}
+
+/**
+ * Row bands for `threads` threads, or one band when `whyOneBand` says the rows
+ * may not be split.
  */
 export function bands(
   plan: Plan,
   shape: readonly number[],
   threads: number,
 ): (readonly [number, number])[] {
-  const s = plan.spec.scheme;
   const rows = shape[0] ?? 1;
-  const cols = shape.slice(1).reduce((x, y) => x * y, 1);
-  const one = [[0, rows] as const];
-  const lastAxis =
-    s.block.kind === "axis" && (s.block.axis === -1 || s.block.axis === shape.length - 1);
-  if (shape.length !== 2 || threads < 2 || !lastAxis || s.tensorScale || s.doubleQuant) return one;
-  if (s.rounding.mode === "stochastic" || plan.steps.some((x) => "host" in x)) return one;
-  if (
-    plan.buffers.some(
-      (b) => !["elements", "blocks", "packed", "rows", "columns"].includes(b.length),
-    )
-  )
-    return one;
-  if (
-    plan.spec.kind !== "gemv" &&
-    plan.buffers.some((b) => b.length === "rows" || b.length === "columns")
-  )
-    return one;
-  if ((cols * 6) % 8 !== 0 || rows * cols < 1 << 16) return one;
+  if (whyOneBand(plan, shape, threads) !== undefined) return [[0, rows] as const];
   const n = Math.min(threads, rows);
   return Array.from(
     { length: n },

@@ -32,6 +32,7 @@ import {
   type WasmArtifact,
   type WasmManifest,
 } from "./abi.js";
+import { loadEmitter } from "./load-emitter.js";
 
 type Exported = (...args: number[]) => void;
 
@@ -139,7 +140,7 @@ export class WasmKernels {
     kernels: readonly Kernel[],
     options: EmitOptions = {},
   ): Promise<WasmKernels> {
-    const { emitWasm } = await import("./emit.js");
+    const { emitWasm } = await loadEmitter();
     return WasmKernels.load(emitWasm(kernels, options), kernels);
   }
 

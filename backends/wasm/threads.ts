@@ -20,7 +20,14 @@ import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
-import { bands, instantiatePlan, layoutPlanBuffers, runCalls } from "./plan-bands.js";
+import {
+  bands,
+  binaryenEmit,
+  instantiatePlan,
+  layoutPlanBuffers,
+  runCalls,
+  type EmitPlan,
+} from "./plan-bands.js";
 
 export { bands };
 
@@ -73,13 +80,21 @@ export class WasmPlanRunner {
     this.heapEnd = reservedBytes;
   }
 
-  /** Compiles `plan` for tensors of `shape`, with `threads` threads (1 = the calling thread only; 0 = all cores). */
-  static async create(plan: Plan, shape: readonly number[], threads = 1): Promise<WasmPlanRunner> {
+  /**
+   * Compiles `plan` for tensors of `shape`, with `threads` threads (1 = the
+   * calling thread only; 0 = all cores). `emit` makes the module (default:
+   * binaryen); pass one that returns prebuilt modules, as the generated bindings do.
+   */
+  static async create(
+    plan: Plan,
+    shape: readonly number[],
+    threads = 1,
+    emit: EmitPlan = binaryenEmit,
+  ): Promise<WasmPlanRunner> {
     const n = threads === 0 ? availableParallelism() : threads;
     const parallel =
       n > 1 && typeof SharedArrayBuffer !== "undefined" && bands(plan, shape, n).length > 1;
-    const { emitWasm } = await import("./emit.js"); // binaryen loads on first use only
-    const artifact = emitWasm(plan.kernels, { sharedMemory: parallel });
+    const artifact = await emit(plan, parallel);
     const { module, memory, instance } = await instantiatePlan(artifact, parallel);
     const names = plan.kernels.map((k) => k.name);
     const workers = [];

@@ -15,22 +15,18 @@
 import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
 import {
-  bands,
+  binaryenEmit,
   instantiatePlan,
   layoutPlanBuffers,
   runCalls,
+  whyOneBand,
+  type EmitPlan,
   type KernelCall,
 } from "./plan-bands.js";
 
-type Exported = (...args: number[]) => void;
+export type { EmitPlan };
 
-/** The emitted module for the plan's kernels, with or without a shared memory import. */
-export type EmitPlan = (
-  plan: Plan,
-  shared: boolean,
-) =>
-  | { readonly binary: Uint8Array; readonly reservedBytes: number }
-  | Promise<{ readonly binary: Uint8Array; readonly reservedBytes: number }>;
+type Exported = (...args: number[]) => void;
 
 /** How a run went: the threads it used, and why only one when so. */
 export interface WebRunResult {
@@ -55,11 +51,6 @@ onmessage = async ({ data }) => {
   }
 };
 `;
-
-const binaryenEmit: EmitPlan = async (plan, shared) => {
-  const { emitWasm } = await import("./emit.js"); // binaryen loads on first use only
-  return emitWasm(plan.kernels, { sharedMemory: shared });
-};
 
 /** Why this page cannot share a wasm memory with workers, or undefined when it can. */
 export function sharingBlocker(): string | undefined {
@@ -99,13 +90,7 @@ export class WebPlanRunner {
       threads === 0
         ? ((globalThis as { navigator?: Navigator }).navigator?.hardwareConcurrency ?? 1)
         : threads;
-    const why =
-      asked < 2
-        ? `${asked} thread asked`
-        : (sharingBlocker() ??
-          (bands(plan, shape, asked).length < 2
-            ? "the plan's rows depend on each other or the tensor is too small to split (see bands in plan-bands.ts)"
-            : undefined));
+    const why = (asked > 1 ? sharingBlocker() : undefined) ?? whyOneBand(plan, shape, asked);
     const parallel = why === undefined;
     const artifact = await emit(plan, parallel);
     const { module, memory, instance } = await instantiatePlan(artifact, parallel);

@@ -5,26 +5,14 @@
  * shaders and imports the qkc runtime (`runPlanAsync`, `WgslKernels`); the
  * constant tables travel beside it in one binary file (`kernels.tables.bin`),
  * identical tables stored once. It runs unchanged in browsers and in Node.
+ * The scaffolding (project, prettier, plans, method signatures) is typed-bindings.ts.
  */
-import { Project, VariableDeclarationKind, type SourceFile } from "ts-morph";
-import * as prettier from "prettier";
-import type { ElemType } from "../../ir/kernel.js";
+import { VariableDeclarationKind, type SourceFile } from "ts-morph";
 import type { Plan } from "../../passes/lower.js";
 import type { WgslShader } from "./emit.js";
-import { slimPlan } from "../wasm/bindings.js";
+import { kernelMethod, plansStatement, printModule, type BindingFiles } from "../typed-bindings.js";
 
-const ARRAY: Record<ElemType, string> = {
-  f32: "Float32Array",
-  u8: "Uint8Array",
-  i8: "Int8Array",
-  u16: "Uint16Array",
-  u32: "Uint32Array",
-};
-
-export interface WgslBindingFiles {
-  ts: string;
-  js: string;
-  dts: string;
+export interface WgslBindingFiles extends BindingFiles {
   /** every shader's table words, little-endian, deduplicated */
   tables: Uint8Array;
 }
@@ -67,30 +55,11 @@ export async function generateWgslBindings(
   shaders: readonly WgslShader[],
   runtimeModule = "qkc",
 ): Promise<WgslBindingFiles> {
-  const project = new Project({
-    useInMemoryFileSystem: true,
-    compilerOptions: {
-      declaration: true,
-      target: 9 /* ES2022 */,
-      module: 199 /* NodeNext */,
-      strict: true,
-      skipLibCheck: true,
-      noResolve: true,
-    },
-  });
   const { words, at } = layTables(shaders);
-  const file = project.createSourceFile("kernels.ts", "", { overwrite: true });
-  writeModule(file, plans, shaders, at, words.length, runtimeModule);
-  const ts = await prettier.format(file.getFullText(), { parser: "typescript", printWidth: 100 });
-  file.replaceWithText(ts);
-  const out = project.emitToMemory();
-  const text = (ext: string) => out.getFiles().find((f) => f.filePath.endsWith(ext))?.text ?? "";
-  return {
-    ts,
-    js: text("kernels.js"),
-    dts: text("kernels.d.ts"),
-    tables: new Uint8Array(words.buffer),
-  };
+  const files = await printModule((file) =>
+    writeModule(file, plans, shaders, at, words.length, runtimeModule),
+  );
+  return { ...files, tables: new Uint8Array(words.buffer) };
 }
 
 function writeModule(
@@ -145,15 +114,7 @@ function writeModule(
     tables: at[j],
   }));
   file.addVariableStatements([
-    {
-      declarationKind: VariableDeclarationKind.Const,
-      declarations: [
-        {
-          name: "PLANS",
-          initializer: `${JSON.stringify(Object.fromEntries(plans.map((p) => [p.spec.name, slimPlan(p)])))} as unknown as Record<string, Plan>`,
-        },
-      ],
-    },
+    plansStatement(plans),
     {
       declarationKind: VariableDeclarationKind.Const,
       declarations: [
@@ -164,29 +125,12 @@ function writeModule(
       ],
     },
   ]);
-  const iface = file.addInterface({
+  file.addInterface({
     name: "KernelCalls",
     isExported: true,
     docs: ["One async method per kernel request."],
+    methods: plans.map((p) => kernelMethod(p, (outputs) => `Promise<${outputs}>`)),
   });
-  for (const p of plans) {
-    const fields = (role: string) =>
-      p.buffers.filter((b) => b.role === role).map((b) => `${b.name}: ${ARRAY[b.elem]}`);
-    iface.addMethod({
-      name: p.spec.name,
-      docs: [
-        `${p.spec.kind} with scheme ${p.spec.scheme.name}${p.spec.scheme.doc ? ` (${p.spec.scheme.doc})` : ""}; shape is the tensor's (for gemv: W's [N, K]).`,
-      ],
-      parameters: [
-        { name: "inputs", type: `{ ${fields("input").join("; ")} }` },
-        { name: "shape", type: "readonly number[]" },
-        ...(p.spec.kind === "quantize" || p.spec.kind === "qdq"
-          ? [{ name: "seed", type: "number", hasQuestionToken: true }]
-          : []),
-      ],
-      returnType: `Promise<{ ${fields("output").join("; ")} }>`,
-    });
-  }
   file.addInterface({
     name: "Kernels",
     isExported: true,

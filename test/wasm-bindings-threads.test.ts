@@ -1,0 +1,192 @@
+/**
+ * The generated WASM module's `loadThreaded` in Node: MXFP4 quantize and GEMV
+ * from `qkc compile --target wasm` on worker_threads and on one thread, bit for
+ * bit against the interpreter, with the reason whenever one thread ran; input
+ * errors; and the module's types as a user's TypeScript sees them (kernels.d.ts
+ * checked by tsc: right calls compile, wrong ones do not). The module's shared
+ * twin made from the plain bytes equals what the emitter makes itself.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import ts from "typescript";
+import { beforeAll, describe, expect, it } from "vitest";
+import { gemv, quantize } from "../ir/interpret/index.js";
+import { packNibbles } from "../ir/layout/index.js";
+import { builtinScheme } from "../stdlib/index.js";
+import { compile } from "../passes/pipeline.js";
+import { emitWasm } from "../backends/wasm/emit.js";
+import { withSharedMemory } from "../backends/wasm/shared-memory.js";
+import type { KernelSpec } from "../ir/program.js";
+import { compileWasm, MXFP4_PAIR } from "./wasm-artifact.js";
+import { ROOT } from "./wgsl-artifact.js";
+
+interface Threaded {
+  threads: number;
+  close(): Promise<void>;
+  [name: string]: unknown;
+}
+type Call = (
+  inputs: object,
+  shape: readonly number[],
+) => Promise<{ outputs: Record<string, ArrayBufferView>; threads: number; why?: string }>;
+
+const SHAPE = [2048, 32]; // 64K elements, the least that bands() splits
+const s = builtinScheme("mxfp4")!;
+const x = Float32Array.from({ length: SHAPE[0] * SHAPE[1] }, (_, j) =>
+  j % 1009 === 7 ? NaN : j % 4099 === 3 ? -Infinity : Math.sin(j * 0.61) * 2 ** ((j % 17) - 8),
+);
+const v = Float32Array.from({ length: SHAPE[1] }, (_, i) => Math.cos(i) * (i % 3));
+const ref = quantize(s, { dtype: "f32", shape: SHAPE, data: x });
+const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+let out: string;
+let loadThreaded: (wasm: Uint8Array, threads?: number) => Promise<Threaded>;
+let wasm: Uint8Array;
+
+beforeAll(async () => {
+  out = await compileWasm(MXFP4_PAIR);
+  ({ loadThreaded } = await import(join(out, "kernels.local.ts")));
+  wasm = readFileSync(join(out, "kernels.wasm"));
+}, 240_000);
+
+/** Quantize then GEMV on the quantized weights, through `t`. */
+async function pair(t: Threaded) {
+  const q = await (t.quantize_mxfp4 as Call)({ x }, SHAPE);
+  const g = await (t.gemv_mxfp4 as Call)({ ...q.outputs, x: v }, SHAPE);
+  return { q, g };
+}
+
+describe("generated WASM bindings on threads (Node)", () => {
+  it("quantize and GEMV on 3 worker threads equal the interpreter", async () => {
+    const t = await loadThreaded(wasm, 3);
+    const { q, g } = await pair(t);
+    await t.close();
+    expect(t.threads).toBe(3);
+    expect([q.threads, q.why, g.threads, g.why]).toEqual([3, undefined, 3, undefined]);
+    expect(bytes(q.outputs.codes)).toEqual(
+      Buffer.from(packNibbles(Uint8Array.from(ref.codes), "low_first")),
+    );
+    expect(bytes(q.outputs.scales)).toEqual(Buffer.from(ref.scales));
+    expect(bytes(g.outputs.y)).toEqual(bytes(gemv(ref, v)));
+  }, 60_000);
+
+  it("on one thread: the same bytes, and the reason", async () => {
+    const t = await loadThreaded(wasm, 1);
+    const { q, g } = await pair(t);
+    expect([q.threads, q.why, g.threads, g.why]).toEqual([
+      1,
+      "1 thread asked",
+      1,
+      "1 thread asked",
+    ]);
+    expect(bytes(q.outputs.codes)).toEqual(
+      Buffer.from(packNibbles(Uint8Array.from(ref.codes), "low_first")),
+    );
+    expect(bytes(g.outputs.y)).toEqual(bytes(gemv(ref, v)));
+    const threaded = await loadThreaded(wasm, 3);
+    const small = await (threaded.quantize_mxfp4 as Call)({ x: x.subarray(0, 64) }, [2, 32]);
+    expect(small.threads).toBe(1);
+    expect(small.why).toMatch(/64 elements are too few/);
+    await threaded.close();
+  }, 60_000);
+
+  it("bad inputs are one-line errors naming the fix", async () => {
+    const t = await loadThreaded(wasm, 3);
+    const quantizeCall = t.quantize_mxfp4 as Call;
+    await expect(quantizeCall({}, SHAPE)).rejects.toThrow(/input 'x' is missing/);
+    await expect(quantizeCall({ x: new Float64Array(x.length) }, SHAPE)).rejects.toThrow(
+      /pass a Float32Array, not a Float64Array/,
+    );
+    await expect(quantizeCall({ x: x.subarray(1) }, SHAPE)).rejects.toThrow(
+      /has 65535 values, the shape needs 65536/,
+    );
+    expect((await quantizeCall({ x }, SHAPE)).threads).toBe(3); // a failed call leaves it usable
+    await t.close();
+    await expect(loadThreaded(wasm, -1)).rejects.toThrow(/whole number >= 0/);
+  }, 60_000);
+
+  it("kernels.d.ts types a user's calls: right ones compile, wrong ones are errors", () => {
+    const user = (body: string) =>
+      `import { loadThreaded, load } from "./kernels.js";\nexport async function f(bytes: Uint8Array) {\n${body}\n}\n`;
+    writeFileSync(
+      join(out, "good.ts"),
+      user(`const t = await loadThreaded(bytes, 2);
+const q = await t.quantize_mxfp4({ x: new Float32Array(64) }, [2, 32], 7);
+const codes: Uint8Array = q.outputs.codes;
+const n: number = q.threads;
+const why: string | undefined = q.why;
+const g = await t.gemv_mxfp4({ codes, scales: q.outputs.scales, x: new Float32Array(32) }, [2, 32]);
+const y: Float32Array = g.outputs.y;
+await t.close();
+const k = await load(bytes);
+const z: Float32Array = k.gemv_mxfp4({ ...k.quantize_mxfp4({ x: y }, [1, 32]), x: y }, [1, 32]).y;
+return [n, why, z];`),
+    );
+    writeFileSync(
+      join(out, "bad.ts"),
+      user(`const t = await loadThreaded(bytes);
+await t.gemv_mxfp4({ codes: new Float32Array(1), scales: new Uint8Array(1), x: new Float32Array(1) }, [1, 1]);
+await t.quantize_mxfp4({ y: new Float32Array(1) }, [1, 1]);
+const s: string = (await t.quantize_mxfp4({ x: new Float32Array(1) }, [1, 1])).threads;
+return s;`),
+    );
+    const program = ts.createProgram([join(out, "good.ts"), join(out, "bad.ts")], {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: ["node"],
+      typeRoots: [join(ROOT, "node_modules/@types")],
+      baseUrl: out,
+      paths: { "qkc/dist/*": [`${ROOT}/*`] },
+    });
+    // the user's files only (the checker resolves what they use, not all of qkc)
+    const files = ["good.ts", "bad.ts"].map((f) => program.getSourceFile(join(out, f))!);
+    const diagnostics = [
+      ...program.getOptionsDiagnostics(),
+      ...files.flatMap((f) => [
+        ...program.getSyntacticDiagnostics(f),
+        ...program.getSemanticDiagnostics(f),
+      ]),
+    ];
+    const errors = diagnostics.map((d) => ({
+      file: d.file?.fileName.split("/").pop(),
+      line: d.file ? d.file.getLineAndCharacterOfPosition(d.start ?? 0).line : -1,
+      text: ts.flattenDiagnosticMessageText(d.messageText, " "),
+    }));
+    expect(errors.filter((e) => e.file !== "bad.ts")).toEqual([]);
+    expect(errors.map((e) => e.line).sort()).toEqual([3, 4, 5]);
+    expect(errors[0].text).toMatch(/Float32Array.*not assignable to type 'Uint8Array/);
+  }, 120_000);
+});
+
+describe("withSharedMemory", () => {
+  it("makes from the plain module the bytes the emitter makes with sharedMemory: true", () => {
+    for (const kind of ["dequantize", "gemv"] as const) {
+      const spec: KernelSpec = {
+        name: `${kind}_nvfp4`,
+        kind,
+        scheme: builtinScheme("nvfp4")!,
+        input: "f32",
+        output: "f32",
+        layout: "packed",
+      };
+      const { kernels } = compile(spec).plan;
+      const plain = emitWasm(kernels).binary;
+      const shared = emitWasm(kernels, { sharedMemory: true }).binary;
+      expect(Buffer.from(plain)).not.toEqual(Buffer.from(shared));
+      expect(Buffer.from(withSharedMemory(plain))).toEqual(Buffer.from(shared));
+      expect(Buffer.from(withSharedMemory(shared))).toEqual(Buffer.from(shared));
+    }
+  });
+
+  it("refuses bytes that are not a qkc module", () => {
+    expect(() => withSharedMemory(new Uint8Array([1, 2, 3, 4, 1, 0, 0, 0]))).toThrow(
+      /not a WebAssembly module/,
+    );
+    const empty = Uint8Array.of(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0);
+    expect(() => withSharedMemory(empty)).toThrow(/imports no memory/);
+  });
+});
