@@ -8,6 +8,7 @@ import { blockGrid } from "../ir/interpret/blocks.js";
 import { elementCount } from "../ir/tensor.js";
 import { geometryScalars } from "../passes/lower/geometry.js";
 import { packedLength } from "../passes/lower/pack.js";
+import { padTo } from "../ir/layout/swizzle.js";
 import type { KernelStep, LengthRule, Plan } from "../passes/lower.js";
 import { doubleQuantOffset } from "../ir/interpret/quantize.js";
 import type { BufferData } from "../ir/kernel-eval.js";
@@ -41,10 +42,21 @@ export function bufferLength(plan: Plan, rule: LengthRule, shape: readonly numbe
   if (rule === "rows") return shape[0];
   if (rule === "columns") return shape[shape.length - 1];
   if (rule === "one") return 1;
+  if (rule === "blocks_128x4") return swizzledScalesLength(plan, shape);
   const blocks = blockGrid(shape, plan.spec.scheme.block).count;
   if (rule === "nested_blocks")
     return blockGrid([blocks], plan.spec.scheme.doubleQuant!.scheme.block).count;
   return blocks;
+}
+
+/** Bytes of the 128x4 scale layout of a 2-D tensor: its block grid padded to 128 rows and 4 columns. */
+function swizzledScalesLength(plan: Plan, shape: readonly number[]): number {
+  if (shape.length !== 2)
+    throw new RangeError(
+      `kernel ${plan.spec.name}: nvidia_128x4 scales need a 2-D tensor [rows, K], got [${shape.join(", ")}]; reshape it to 2-D or use scale layout plain`,
+    );
+  const [rows, cols] = blockGrid(shape, plan.spec.scheme.block).gridShape;
+  return padTo(rows, 128) * padTo(cols, 4);
 }
 
 /** A backend whose kernels complete asynchronously (WebGPU). */

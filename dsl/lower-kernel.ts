@@ -5,7 +5,8 @@ import { didYouMean } from "./diagnostics.js";
 import { evaluateInt, type FormatLookup } from "./evaluate.js";
 import type { SchemeLookup } from "./lower-scheme.js";
 import { formatBits } from "../ir/formats/index.js";
-import { KERNEL_KINDS, type KernelKind, type KernelSpec, type Rotation } from "../ir/program.js";
+import { KERNEL_KINDS, SCALE_LAYOUTS, type KernelKind, type KernelSpec, type Rotation, type ScaleLayout } from "../ir/program.js";
+import { scaleLayoutProblem } from "../ir/layout/scale-placement.js";
 import type { DType } from "../ir/tensor.js";
 import type { Scheme } from "../ir/scheme.js";
 
@@ -49,6 +50,7 @@ export function lowerKernel(
   if (!scheme || (args.has("rotate") && !rotate)) return undefined;
 
   const allowed = gemv ? ["output", "accumulate", "order", "layout"] : kind === "dequantize" ? ["output", "layout"] : ["input", "output", "layout"];
+  allowed.push("scale_layout"); // qdq kernels take only plain: scaleLayoutProblem says why
   const f = ctx.fields(v.body ?? [], allowed, `a ${kind} kernel`);
   const dtype = (k: string, fallback: DType) => {
     const field = f.get(k);
@@ -69,6 +71,14 @@ export function lowerKernel(
     );
   const spec: { -readonly [K in keyof KernelSpec]: KernelSpec[K] } = { name: decl.name, kind, scheme, input, output, layout };
   if (rotate) spec.rotate = rotate;
+  const sl = f.get("scale_layout");
+  if (sl) {
+    const scaleLayout = ctx.word(sl.value, "scale layout", SCALE_LAYOUTS) as ScaleLayout | undefined;
+    if (!scaleLayout) return undefined;
+    spec.scaleLayout = scaleLayout;
+    const problem = scaleLayoutProblem(spec);
+    if (problem) return ctx.error(problem, sl.value.loc, "scale_layout: plain (the default) stores scales row-major over the block grid");
+  }
   if (gemv) {
     const acc = f.get("accumulate");
     spec.accumulate = acc ? (ctx.word(acc.value, "accumulator", ["f32"]) as "f32" | undefined) : "f32";

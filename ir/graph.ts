@@ -4,7 +4,7 @@
  * KernelIR. Nodes are in topological order; `inputs` name earlier nodes.
  */
 import type { NibbleOrder } from "./layout/index.js";
-import type { Rotation } from "./program.js";
+import type { Rotation, ScaleLayout } from "./program.js";
 import type { Scheme } from "./scheme.js";
 import type { DType } from "./tensor.js";
 
@@ -42,6 +42,10 @@ export type GraphOp =
   | { readonly op: "qdq"; readonly scheme: Scheme; readonly output: DType }
   | { readonly op: "pack"; readonly layout: CodeLayout }
   | { readonly op: "unpack"; readonly layout: CodeLayout }
+  /** block scales stored in a layout other than plain row-major (quantize side) */
+  | { readonly op: "swizzle"; readonly layout: ScaleLayout }
+  /** block scales read from a layout other than plain row-major (dequantize, gemv) */
+  | { readonly op: "unswizzle"; readonly layout: ScaleLayout }
   | { readonly op: "output"; readonly role: "codes" | "scales" | "zeros" | "tscale" | "y" | "gx" };
 
 export interface GraphNode {

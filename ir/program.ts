@@ -15,6 +15,14 @@ export const KERNEL_KINDS: readonly KernelKind[] = [
   "gemv",
 ];
 
+/**
+ * Where block scales sit in their buffer: `plain` is row-major over the block
+ * grid; `nvidia_128x4` is the tiled layout of block-scaled tensor-core GEMMs
+ * (ir/layout/swizzle.ts), padded to 128 rows and 4 scale columns with 0 bytes.
+ */
+export type ScaleLayout = "plain" | "nvidia_128x4";
+export const SCALE_LAYOUTS: readonly ScaleLayout[] = ["plain", "nvidia_128x4"];
+
 export interface Rotation {
   readonly kind: "hadamard";
   /** block size of the Hadamard transform, a power of two in 16..256 */
@@ -34,6 +42,8 @@ export interface KernelSpec {
   readonly output: DType;
   /** element codes packed per the layout pass (`packed`) or one per byte/word */
   readonly layout: "packed" | "unpacked";
+  /** placement of the scales written (quantize) or read (dequantize, gemv); plain when undefined */
+  readonly scaleLayout?: ScaleLayout;
   readonly rotate?: Rotation;
   /** gemv: accumulator type and reduction order (`fixed` is bit-exact; `any` is held to the error bound) */
   readonly accumulate?: "f32";

@@ -2,11 +2,13 @@
  * Pass 4: layouts. Codes leaving a quantize kernel are packed per the kernel's
  * `layout` field: 4-bit codes two per byte (element 2i in the low nibble, the
  * torchao/TE/ModelOpt order), 6-bit codes four per three bytes; wider codes are
- * already dense. Scales stay one per block, row-major over the block grid.
+ * already dense. Scales are one per block, row-major over the block grid or
+ * in the layout the request names (scale-layout.ts).
  */
 import type { CodeLayout, Graph, GraphNode } from "../ir/graph.js";
 import { formatBits } from "../ir/formats/index.js";
 import type { KernelSpec } from "../ir/program.js";
+import { placeScales } from "./scale-layout.js";
 
 export function codeLayout(spec: KernelSpec): CodeLayout {
   if (spec.layout === "unpacked") return { kind: "unpacked" };
@@ -17,6 +19,10 @@ export function codeLayout(spec: KernelSpec): CodeLayout {
 }
 
 export function layout(g: Graph, spec: KernelSpec): Graph {
+  return placeScales(packCodes(g, spec), spec);
+}
+
+function packCodes(g: Graph, spec: KernelSpec): Graph {
   const packing = codeLayout(spec);
   if (packing.kind === "unpacked") return g;
   const nodes: GraphNode[] = [];

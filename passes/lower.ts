@@ -6,7 +6,7 @@
 import type { CodeLayout, Graph } from "../ir/graph.js";
 import type { ElemType, Kernel } from "../ir/kernel.js";
 import { formatBits } from "../ir/formats/index.js";
-import type { KernelSpec } from "../ir/program.js";
+import type { KernelSpec, ScaleLayout } from "../ir/program.js";
 import { elemOf, lowerKernel } from "./lower/kernels.js";
 import { packKernel } from "./lower/pack.js";
 import { lowerGemv } from "./lower/gemv.js";
@@ -15,6 +15,8 @@ import { centerKernel, restoreKernel } from "./lower/dq.js";
 import { buildGraph } from "./build-graph.js";
 import { fuse } from "./fuse.js";
 import { layout } from "./layout.js";
+import { graphScaleLayout } from "./scale-layout.js";
+import { scalePadKernel } from "./lower/scale-place.js";
 
 /**
  * How long a buffer is, given the tensor: one per element, per block, packed
@@ -22,7 +24,16 @@ import { layout } from "./layout.js";
  * the blocks of the nested scheme of double quantization over the scales.
  */
 export type LengthRule =
-  "elements" | "blocks" | "packed" | "tscale" | "rows" | "columns" | "one" | "nested_blocks";
+  | "elements"
+  | "blocks"
+  | "packed"
+  | "tscale"
+  | "rows"
+  | "columns"
+  | "one"
+  | "nested_blocks"
+  /** the block grid of a 2-D tensor padded to 128 rows x 4 columns (scale layout nvidia_128x4) */
+  | "blocks_128x4";
 
 export interface BufferDecl {
   readonly name: string;
@@ -56,6 +67,8 @@ export type Step = KernelStep | HostStep;
 export interface Plan {
   readonly spec: KernelSpec;
   readonly codeLayout: CodeLayout;
+  /** where the scales crossing the plan's boundary sit; plain when undefined */
+  readonly scaleLayout?: ScaleLayout;
   readonly kernels: readonly Kernel[];
   readonly buffers: readonly BufferDecl[];
   readonly steps: readonly Step[];
@@ -73,6 +86,8 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
       : unpack?.op.op === "unpack"
         ? unpack.op.layout
         : { kind: "unpacked" };
+  const scaleLayout = graphScaleLayout(g);
+  const scaleLength: LengthRule = scaleLayout === "plain" ? "blocks" : "blocks_128x4";
   const codeElem = elemOf(formatBits(s.element));
   const scaleElem = elemOf(formatBits(s.scale.format));
   const inputElem: ElemType = spec.input === "f32" ? "f32" : "u16";
@@ -107,7 +122,7 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
   };
   /** Scales, zero points and the tensor scale as inputs, bound by name. */
   const readScales = (bind: Record<string, string>): void => {
-    buffers.push({ name: "scales", elem: scaleElem, role: "input", length: "blocks" });
+    buffers.push({ name: "scales", elem: scaleElem, role: "input", length: scaleLength });
     bind.scales = "scales";
     if (asym) {
       buffers.push({ name: "zeros", elem: codeElem, role: "input", length: "blocks" });
@@ -121,7 +136,7 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
 
   if (find("gemv")) {
     const codes = readCodes();
-    kernels.push(lowerGemv(name, s, spec.input, packing));
+    kernels.push(lowerGemv(name, s, spec.input, packing, scaleLayout));
     const bind: Record<string, string> = { codes, x: "x", y: "y" };
     readScales(bind);
     buffers.push({ name: "x", elem: inputElem, role: "input", length: "columns" });
@@ -138,7 +153,14 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
     steps.push({ kernel: name, bind: { x: xName, y: "y" }, scalars: "geometry" });
   } else if (find("quantize")) {
     kernels.push(
-      lowerKernel(packed ? `${name}_codes` : name, "quantize", s, spec.rotate ? "f32" : spec.input),
+      lowerKernel(
+        packed ? `${name}_codes` : name,
+        "quantize",
+        s,
+        spec.rotate ? "f32" : spec.input,
+        { kind: "unpacked" },
+        scaleLayout,
+      ),
     );
     buffers.push({
       name: packed ? "codes_unpacked" : "codes",
@@ -146,7 +168,7 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
       role: packed ? "temp" : "output",
       length: "elements",
     });
-    buffers.push({ name: "scales", elem: scaleElem, role: "output", length: "blocks" });
+    buffers.push({ name: "scales", elem: scaleElem, role: "output", length: scaleLength });
     const bind: Record<string, string> = {
       x: xName,
       codes: packed ? "codes_unpacked" : "codes",
@@ -161,6 +183,10 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
       bind.tscale = "tscale";
     }
     steps.push({ kernel: kernels[kernels.length - 1].name, bind, scalars: "geometry" });
+    if (scaleLayout !== "plain") {
+      kernels.push(scalePadKernel(`${name}_scales_pad`, s.block));
+      steps.push({ kernel: `${name}_scales_pad`, bind: { scales: "scales" }, scalars: "geometry" });
+    }
     if (packed) {
       kernels.push(packKernel(`${name}_pack`, packing));
       buffers.push({ name: "codes", elem: "u8", role: "output", length: "packed" });
@@ -172,13 +198,13 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
     }
   } else {
     const codes = readCodes();
-    kernels.push(lowerKernel(name, "dequantize", s, "f32", packing));
+    kernels.push(lowerKernel(name, "dequantize", s, "f32", packing, scaleLayout));
     const bind: Record<string, string> = { codes, y: "y" };
     readScales(bind);
     buffers.push({ name: "y", elem: "f32", role: "output", length: "elements" });
     steps.push({ kernel: kernels[kernels.length - 1].name, bind, scalars: "geometry" });
   }
-  return { spec, codeLayout: packing, kernels, buffers, steps };
+  return { spec, codeLayout: packing, scaleLayout, kernels, buffers, steps };
 }
 
 function plan(spec: KernelSpec): Plan {

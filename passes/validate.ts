@@ -1,6 +1,7 @@
 /** Pass 1: can this kernel be compiled? One clear error naming what is missing, before any work. */
 import type { KernelSpec } from "../ir/program.js";
 import { checkLowerable, LoweringError } from "./lower/kernels.js";
+import { scaleLayoutProblem } from "../ir/layout/scale-placement.js";
 
 export class CompileError extends Error {
   override name = "CompileError";
@@ -30,6 +31,8 @@ export function validate(spec: KernelSpec): KernelSpec {
     );
   if (spec.output !== "f32")
     throw new CompileError(`${where}: output ${spec.output} is not lowered yet; use output: f32`);
+  const placement = scaleLayoutProblem(spec);
+  if (placement) throw new CompileError(`${where}: ${placement}`);
   try {
     checkLowerable(spec.scheme);
   } catch (e) {

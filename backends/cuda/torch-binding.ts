@@ -84,6 +84,8 @@ function shapeExpr(plan: Plan, t: TorchTensor): string {
       return "grid";
     case "nested_blocks":
       return "{qkc_torch::numel(nested_grid)}";
+    case "blocks_128x4":
+      return "{(grid[0] + 127) / 128 * 128, (grid[1] + 3) / 4 * 4}";
     case "tscale":
       return "{3}";
     case "one":
@@ -182,7 +184,8 @@ function printFunction(plan: Plan, f: TorchFunction, artifact: CudaArtifact): st
       `  const qkc_torch::Shape shape = shape_arg ? *shape_arg : qkc_torch::unpacked_shape(fn, ${lead.name}, ${codeBits(plan)});`,
     );
   else o.push(`  const qkc_torch::Shape shape = ${lead.name}.sizes().vec();`);
-  if (plan.spec.kind === "gemv") o.push(`  qkc_torch::check_matrix(fn, shape);`);
+  if (plan.spec.kind === "gemv" || (plan.scaleLayout ?? "plain") !== "plain")
+    o.push(`  qkc_torch::check_matrix(fn, shape);`);
   const block = plan.spec.scheme.block;
   if (block.kind === "axis") o.push(`  qkc_torch::check_axis(fn, shape, ${block.axis});`);
   if (plan.spec.rotate) o.push(`  qkc_torch::check_rotation(fn, shape, ${plan.spec.rotate.size});`);

@@ -109,6 +109,8 @@ function shapeText(plan: Plan, b: BufferDecl): string {
       return gemv ? grid.replace("...", "N") : grid;
     case "nested_blocks":
       return `[ceil(blocks/${blockSize(plan)})]`;
+    case "blocks_128x4":
+      return `[pad(${gemv ? "N" : "rows"}, 128), pad(${grid.replace(/^\[\.\.\., |\]$/g, "")}, 4)] (NVIDIA 128x4 swizzle)`;
     case "tscale":
       return "[3]";
     case "one":

@@ -12,6 +12,8 @@ import { decodeExpr, valuesTable } from "./scale.js";
 import { checkLowerable, elemOf, LoweringError } from "./kernels.js";
 import { packedCodeExpr } from "./pack.js";
 import type { CodeLayout } from "../../ir/graph.js";
+import type { ScaleLayout } from "../../ir/program.js";
+import { scaleIndex } from "./scale-place.js";
 
 const LANES = 16;
 const u = K.u32;
@@ -23,6 +25,7 @@ export function lowerGemv(
   s: Scheme,
   activations: DType,
   codes: CodeLayout = { kind: "unpacked" },
+  scaleLayout: ScaleLayout = "plain",
 ): Kernel {
   checkLowerable(s);
   if (s.block.kind !== "axis" || (s.block.axis !== -1 && s.block.axis !== 1))
@@ -77,7 +80,7 @@ export function lowerGemv(
     const lane = new Block("l");
     const k = chunk.let("k", E.add(E.mul(K.v("kb", "i32"), i(LANES)), i(l)));
     const at = lane.let("at", E.add(E.mul(K.v("n", "i32"), Kv), k));
-    const blk = lane.let("blk", E.add(E.mul(K.v("n", "i32"), nb), E.div(k, bsize)));
+    const blk = lane.let("blk", scaleIndex(scaleLayout, K.v("n", "i32"), E.div(k, bsize), nb));
     const sv = lane.let("s", decodeExpr(scale, K.load("scales", blk, "u32")));
     const code = lane.let("code", packedCodeExpr(codes, "codes", at));
     let w: Expr;

@@ -30,6 +30,8 @@ import { decodeExpr, lowerBlockScale, valuesTable } from "./scale.js";
 import { geometry } from "./geometry.js";
 import { packedCodeExpr } from "./pack.js";
 import type { CodeLayout } from "../../ir/graph.js";
+import type { ScaleLayout } from "../../ir/program.js";
+import { blockScaleAt } from "./scale-place.js";
 
 const u = K.u32;
 const i = K.i32;
@@ -85,6 +87,8 @@ export function lowerKernel(
   input: DType = "f32",
   /** how dequantize reads its codes: one per byte/word, or straight from packed bytes */
   codes: CodeLayout = { kind: "unpacked" },
+  /** where quantize stores and dequantize loads the block scales */
+  scaleLayout: ScaleLayout = "plain",
 ): Kernel {
   checkLowerable(s);
   Block.resetNames();
@@ -186,12 +190,13 @@ export function lowerKernel(
 
   geo.loop(top, (perBlock, blk) => {
     const blockIndex = blk.index;
+    const scaleAt = blockScaleAt(perBlock, scaleLayout, s.block, blockIndex);
     const len = blk.len;
     let scaleValue: Expr;
     let mult: Expr = f(NaN);
     let zero: Expr = u(0);
     if (kind === "dequantize") {
-      scaleValue = perBlock.let("scale", decodeExpr(scale, K.load("scales", blockIndex, "u32")));
+      scaleValue = perBlock.let("scale", decodeExpr(scale, K.load("scales", scaleAt, "u32")));
       if (asym) zero = perBlock.let("zero", K.load("zeros", blockIndex, "u32"));
     } else {
       const amax = perBlock.mutable("amax", f(0));
@@ -219,7 +224,7 @@ export function lowerKernel(
       mult = sc.mult;
       zero = sc.zero;
       if (kind === "quantize") {
-        perBlock.push(K.store("scales", blockIndex, sc.code));
+        perBlock.push(K.store("scales", scaleAt, sc.code));
         if (asym) perBlock.push(K.store("zeros", blockIndex, zero));
       }
     }

@@ -1,0 +1,32 @@
+/**
+ * Which kernels can place their scales in a layout other than `plain`. The
+ * NVIDIA 128x4 swizzle tiles a 2-D matrix of 8-bit scales S[rows, K/block]
+ * (SEMANTICS.md section 5), so it needs blocks along the last axis, one 8-bit
+ * scale per block and nothing else per block (no zero points), on a kernel
+ * that writes or reads scales. The DSL and the validate pass both ask here.
+ */
+import { formatBits } from "../formats/index.js";
+import type { KernelSpec, ScaleLayout } from "../program.js";
+
+/** The layout a request places its scales in. */
+export const scaleLayoutOf = (spec: KernelSpec): ScaleLayout => spec.scaleLayout ?? "plain";
+
+/** Why `spec` cannot place its scales in its scale layout (a sentence naming the fix), or undefined. */
+export function scaleLayoutProblem(spec: KernelSpec): string | undefined {
+  const layout = scaleLayoutOf(spec);
+  if (layout === "plain") return undefined;
+  const s = spec.scheme;
+  const fix = "use scale layout plain";
+  if (spec.kind === "qdq" || spec.kind === "qdq_backward")
+    return `a ${spec.kind} kernel keeps its scales to itself; the ${layout} scale layout is for quantize, dequantize and gemv`;
+  if (s.block.kind !== "axis" || ![-1, 1].includes(s.block.axis))
+    return `${layout} scales need blocks along the last axis of a 2-D tensor; scheme ${s.name} has ${s.block.kind === "tile" ? `${s.block.rows}x${s.block.cols} tiles` : `blocks on axis ${s.block.axis}`} (${fix})`;
+  if (s.doubleQuant)
+    return `scheme ${s.name} compresses its scales with double quantization; ${layout} holds plain 8-bit scales (${fix})`;
+  const bits = formatBits(s.scale.format);
+  if (bits !== 8)
+    return `${layout} holds 8-bit scales (E8M0, E4M3); scheme ${s.name} has ${bits}-bit ${s.scale.format.name} scales (${fix})`;
+  if (s.scale.rule === "minmax")
+    return `scheme ${s.name} has a zero point per block, which ${layout} has no place for (${fix})`;
+  return undefined;
+}
