@@ -8,7 +8,7 @@ import { runError } from "./commands/error.js";
 import { runCheck } from "./commands/check.js";
 import { BENCH_KERNELS, runBench } from "./commands/bench.js";
 import { runFmt } from "./commands/fmt.js";
-import { runCompile, TARGETS } from "./commands/compile.js";
+import { runCompile, SCALE_LAYOUTS, TARGETS } from "./commands/compile.js";
 import { ARCHS } from "../backends/cuda/nvcc.js";
 import { useCudaNotice } from "../backends/cuda/runtime.js";
 import { runList } from "./commands/list.js";
@@ -141,6 +141,11 @@ Examples:
     )
     .addOption(
       new Option("--emit <extra>", "--target cuda: also a PyTorch extension (setup.py, C++ binding)").choices(["torch"]),
+    )
+    .addOption(
+      new Option("--scale-layout <layout>", "where quantize, dequantize and gemv kernels place block scales").choices([
+        ...SCALE_LAYOUTS,
+      ]),
     )
     .action((source: string, opts) => runCompile(source, opts, io));
 

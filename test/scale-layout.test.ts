@@ -4,7 +4,7 @@
  * the offset helper against the host reference; the compile-time and run-time
  * refusals; the graph and plan that record the choice.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +23,7 @@ import { scaleIndex } from "../passes/lower/scale-place.js";
 import { BUILTIN_SCHEMES } from "../stdlib/index.js";
 import { kernelRequest } from "./kernel-request.js";
 import { loadProgram, type LoadResult } from "../dsl/load.js";
+import { main } from "../cli/main.js";
 import { byName, scaleLayoutCases, SPECS, swizzled } from "./scale-layout-cases.js";
 
 describe("128x4 scales on the KernelIR evaluator (the reference executor)", () => {
@@ -180,5 +181,74 @@ kernel c = quantize(mxfp4) { scale_layout: swizzled }
     expect(e[1]).toMatch(/^3:39 a qdq kernel keeps its scales to itself/);
     expect(e[2]).toMatch(/^4:44 unknown scale layout 'swizzled'/);
     expect(e).toHaveLength(3);
+  });
+});
+
+describe("qkc compile --scale-layout", () => {
+  const run = async (...argv: string[]) => {
+    let out = "";
+    let err = "";
+    const code = await main(argv, {
+      stdout: (t) => void (out += t),
+      stderr: (t) => void (err += t),
+    });
+    return { code, out, err };
+  };
+
+  it("prints the swizzle in the layout dump and the manifest", async () => {
+    const dump = await run(
+      "compile",
+      "nvfp4",
+      "--scale-layout",
+      "nvidia_128x4",
+      "--dump-ir=layout",
+    );
+    expect(dump.code).toBe(0);
+    expect(dump.out).toMatch(
+      /quantize_nvfp4 after layout[^]*swizzle\(%\d+\) layout="nvidia_128x4"/,
+    );
+    expect(dump.out).toMatch(/gemv_nvfp4 after layout[^]*unswizzle\(%\d+\) layout="nvidia_128x4"/);
+    const out = mkdtempSync(join(tmpdir(), "qkc-128x4-cli-"));
+    const r = await run(
+      "compile",
+      "mxfp4",
+      "--target",
+      "ir",
+      "--scale-layout",
+      "nvidia_128x4",
+      "--out",
+      out,
+    );
+    expect(r.code, r.err).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as {
+      kernels: {
+        name: string;
+        scaleLayout: { kind: string };
+        buffers: { name: string; length: string }[];
+      }[];
+    };
+    const byKernel = Object.fromEntries(manifest.kernels.map((k) => [k.name, k]));
+    expect(byKernel.quantize_mxfp4.scaleLayout).toMatchObject({
+      kind: "nvidia_128x4",
+      tile: [128, 4],
+    });
+    expect(byKernel.gemv_mxfp4.buffers.find((b) => b.name === "scales")!.length).toBe(
+      "blocks_128x4",
+    );
+    expect(byKernel.qdq_mxfp4.scaleLayout.kind).toBe("row_major_block_grid");
+  });
+
+  it("refuses a scheme the layout cannot hold and a kernel that declares another layout", async () => {
+    const nf4 = await run("compile", "nf4", "--scale-layout", "nvidia_128x4", "--dump-ir=layout");
+    expect(nf4.code).not.toBe(0);
+    expect(nf4.err).toMatch(/nvidia_128x4 holds 8-bit scales.*\(use scale layout plain\)/);
+    const dir = mkdtempSync(join(tmpdir(), "qkc-128x4-qs-"));
+    const file = join(dir, "k.qs");
+    writeFileSync(file, "kernel q = quantize(mxfp4) { scale_layout: plain }\n");
+    const clash = await run("compile", file, "--scale-layout", "nvidia_128x4", "--dump-ir=layout");
+    expect(clash.code).not.toBe(0);
+    expect(clash.err).toMatch(
+      /kernel q declares scale_layout: plain; drop --scale-layout nvidia_128x4 or the field/,
+    );
   });
 });

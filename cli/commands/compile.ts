@@ -7,7 +7,8 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { loadForCommand, resolveScheme } from "../../dsl/resolve.js";
 import { printKernel } from "../../ir/kernel-print.js";
-import type { KernelSpec } from "../../ir/program.js";
+import { SCALE_LAYOUTS, type KernelSpec, type ScaleLayout } from "../../ir/program.js";
+import { scaleLayoutOf } from "../../ir/layout/scale-placement.js";
 import type { Scheme } from "../../ir/scheme.js";
 import { compile, CompileError, PASS_NAMES, type PassName } from "../../passes/pipeline.js";
 import { distinctKernels, uniqueKernelNames } from "../../backends/kernel-names.js";
@@ -18,6 +19,7 @@ import { qkcVersion } from "../version.js";
 import { NVCC_FLAGS } from "../../backends/cuda/nvcc.js";
 
 export const TARGETS = ["ir", "wasm", "wgsl", "cuda"] as const;
+export { SCALE_LAYOUTS };
 export type Target = (typeof TARGETS)[number];
 
 export interface CompileOptions {
@@ -29,6 +31,8 @@ export interface CompileOptions {
   out?: string;
   dumpIr?: string;
   kernel?: string;
+  /** the scale layout of every quantize, dequantize and gemv kernel (a .qs field may say the same) */
+  scaleLayout?: ScaleLayout;
 }
 
 /** Every kernel kind of one scheme, f32 in and out, packed codes. */
@@ -77,6 +81,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
     specs = specs.filter((k) => k.name === opts.kernel);
     if (specs.length === 0) throw new UserError(`no kernel named '${opts.kernel}' in ${source}`);
   }
+  if (opts.scaleLayout) specs = specs.map((spec) => withScaleLayout(spec, opts.scaleLayout!));
   const results = specs.map((spec) => {
     try {
       return compile(spec, { dump: dump as PassName[] });
@@ -115,6 +120,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   if (opts.target === "wgsl") {
     const { emitWgsl } = await import("../../backends/wgsl/emit.js");
     const { generateWgslBindings } = await import("../../backends/wgsl/bindings.js");
+    const { writeBindingFiles } = await import("../../backends/typed-bindings.js");
     const plans = outPlans;
     const shaders = distinctKernels(plans).map((k) => emitWgsl(k));
     for (const s of shaders) {
@@ -125,10 +131,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
     }
     const bindings = await generateWgslBindings(plans, shaders);
     await writeFileAtomic(join(opts.out, "kernels.tables.bin"), bindings.tables);
-    await writeFileAtomic(join(opts.out, "kernels.ts"), bindings.ts);
-    await writeFileAtomic(join(opts.out, "kernels.js"), bindings.js);
-    await writeFileAtomic(join(opts.out, "kernels.d.ts"), bindings.dts);
-    files.push("kernels.tables.bin", "kernels.ts", "kernels.js", "kernels.d.ts");
+    files.push("kernels.tables.bin", ...(await writeBindingFiles(opts.out, bindings)));
   } else if (opts.target === "cuda") {
     const { emitCudaPlans } = await import("../../backends/cuda/plans.js");
     const { THREADS } = await import("../../backends/cuda/emit.js");
@@ -187,16 +190,14 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   } else {
     const { emitWasm } = await import("../../backends/wasm/emit.js");
     const { generateBindings } = await import("../../backends/wasm/bindings.js");
+    const { writeBindingFiles } = await import("../../backends/typed-bindings.js");
     const plans = outPlans;
     const wasm = emitWasm(distinctKernels(plans));
     artifact = wasm;
     const bindings = await generateBindings(plans, wasm.reservedBytes);
     await writeFileAtomic(join(opts.out, "kernels.wasm"), wasm.binary);
     await writeFileAtomic(join(opts.out, "kernels.wat"), wasm.wat);
-    await writeFileAtomic(join(opts.out, "kernels.ts"), bindings.ts);
-    await writeFileAtomic(join(opts.out, "kernels.js"), bindings.js);
-    await writeFileAtomic(join(opts.out, "kernels.d.ts"), bindings.dts);
-    files.push("kernels.wasm", "kernels.wat", "kernels.ts", "kernels.js", "kernels.d.ts");
+    files.push("kernels.wasm", "kernels.wat", ...(await writeBindingFiles(opts.out, bindings)));
   }
   const manifest = {
     qkc: qkcVersion(),
@@ -211,7 +212,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
       output: plan.spec.output,
       rotate: plan.spec.rotate ?? null,
       codeLayout: plan.codeLayout,
-      scaleLayout: { kind: "row_major_block_grid" },
+      scaleLayout: scaleLayoutManifest(plan.spec),
       buffers: plan.buffers,
       steps: plan.steps,
       functions: plan.kernels.map((k) => ({
@@ -245,4 +246,27 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   io.stdout(
     `${results.length} kernel(s) for target ${opts.target} in ${opts.out}: ${files.join(", ")}, manifest.json\n`,
   );
+}
+
+/** --scale-layout on one kernel: kernels that keep their scales inside (qdq) are left as they are. */
+function withScaleLayout(spec: KernelSpec, layout: ScaleLayout): KernelSpec {
+  if (spec.kind === "qdq" || spec.kind === "qdq_backward") return spec;
+  if (spec.scaleLayout && spec.scaleLayout !== layout)
+    throw new UserError(
+      `kernel ${spec.name} declares scale_layout: ${spec.scaleLayout}; drop --scale-layout ${layout} or the field`,
+    );
+  return { ...spec, scaleLayout: layout };
+}
+
+/** The manifest's account of where the scales are. */
+function scaleLayoutManifest(spec: KernelSpec): Record<string, unknown> {
+  if (scaleLayoutOf(spec) === "plain" || spec.kind === "qdq" || spec.kind === "qdq_backward")
+    return { kind: "row_major_block_grid" };
+  return {
+    kind: "nvidia_128x4",
+    tile: [128, 4],
+    tileBytes: 512,
+    offset: "((r / 128) * (C_pad / 4) + c / 4) * 512 + (r % 32) * 16 + ((r % 128) / 32) * 4 + c % 4",
+    padding: { rows: 128, columns: 4, fill: 0 },
+  };
 }
