@@ -18,6 +18,7 @@ import { compile } from "../passes/pipeline.js";
 import type { Plan } from "../passes/lower.js";
 import { runPlan, runPlanAsync, type AsyncExecute, type Execute } from "./host.js";
 import { WasmKernels } from "./wasm/runtime.js";
+import { Lru, type LruLimits } from "./lru.js";
 import { cudaKernel } from "./cuda/runtime.js";
 import type { BufferData } from "../ir/kernel-eval.js";
 
@@ -41,21 +42,48 @@ export const interpreter: Runner = {
   gemv: async (w, x) => interpGemv(w, x),
 };
 
-const compiled = new Map<string, Promise<{ plan: Plan; execute: Execute }>>();
+/** The bounds of the WASM kernel cache unless `limitWasmKernelCache` changes them. */
+export const WASM_CACHE_LIMITS: LruLimits = { maxEntries: 64, maxBytes: 1 << 30 };
 
-/** A compiled WASM kernel set for one kernel request, built once per process. */
+/** A cached WASM kernel set: its memory is counted once the module is instantiated. */
+interface CachedWasm {
+  readonly entry: Promise<{ plan: Plan; execute: Execute }>;
+  kernels?: WasmKernels;
+}
+
+const compiled = new Lru<CachedWasm>(
+  WASM_CACHE_LIMITS,
+  (c) => c.kernels?.memory.buffer.byteLength ?? 0,
+);
+
+/**
+ * Bounds the WASM kernel sets kept by `wasmKernel` (least recently used go
+ * first); returns the cache's state after evicting.
+ */
+export function limitWasmKernelCache(limits: LruLimits): { entries: number; bytes: number } {
+  compiled.limit(limits);
+  return { entries: compiled.size, bytes: compiled.bytes };
+}
+
+/**
+ * A compiled WASM kernel set for one kernel request, built once and kept while
+ * it is among the most recently used (see WASM_CACHE_LIMITS).
+ */
 export function wasmKernel(spec: KernelSpec): Promise<{ plan: Plan; execute: Execute }> {
   const key = JSON.stringify(spec);
-  let entry = compiled.get(key);
-  if (!entry) {
-    entry = (async () => {
+  const hit = compiled.get(key);
+  if (hit) return hit.entry;
+  const cached: CachedWasm = {
+    entry: (async () => {
       const { plan } = compile(spec);
       const wasm = await WasmKernels.compile(plan.kernels);
+      cached.kernels = wasm;
       return { plan, execute: wasm.execute };
-    })();
-    compiled.set(key, entry);
-  }
-  return entry;
+    })(),
+  };
+  compiled.set(key, cached);
+  cached.entry.catch(() => compiled.delete(key, cached)); // a failed build is not kept
+  return cached.entry;
 }
 
 const request = (
