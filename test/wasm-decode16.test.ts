@@ -1,9 +1,11 @@
 /**
  * The 16-lane decode path (backends/wasm/decode16.ts, decode-tables.ts,
- * gemv-rows.ts): it is taken for dequantize and GEMV (two rows per step) of
- * the 4-bit and 8-bit schemes, packed or not,
+ * gemv-rows.ts, nibbles.ts): it is taken for dequantize and GEMV (two rows
+ * per step) of the 4-bit and 8-bit schemes, packed or not,
  * and the results equal the interpreter bit for bit on the shared corpus
- * (ragged rows: 300 columns, so every loop also runs its scalar tail). Where
+ * (ragged rows: 300 columns, so every loop also runs its scalar tail). Packed
+ * nibbles are read in place in both nibble orders, from even and odd first
+ * codes (odd K), with NaN and Inf scales. Where
  * it must refuse or bail out (6-bit codes, a 256-entry table no decoder
  * reproduces, codes past a 4-bit table, blocks on the other axis) the result
  * still equals the interpreter or the scalar module.
@@ -15,7 +17,10 @@ import { WasmKernels } from "../backends/wasm/runtime.js";
 import { emitWasm } from "../backends/wasm/emit.js";
 import { tableDecoder } from "../backends/wasm/decode-tables.js";
 import { dequantize, gemv, quantize, type QuantizedTensor } from "../ir/interpret/index.js";
-import { packNibbles } from "../ir/layout/index.js";
+import { packNibbles, unpackNibbles, type NibbleOrder } from "../ir/layout/index.js";
+import { lowerKernel } from "../passes/lower/kernels.js";
+import { lowerGemv } from "../passes/lower/gemv.js";
+import { nibbleShuffle } from "../backends/wasm/nibbles.js";
 import { resolveScheme } from "../cli/schemes.js";
 import { scheme, type Scheme } from "../ir/scheme.js";
 import { formatBits } from "../ir/formats/index.js";
@@ -96,7 +101,8 @@ describe("16-lane decode: taken, and bit-exact with the interpreter", () => {
         for (const kind of ["dequantize", "gemv"] as const) {
           const { plan } = compile(spec(s, kind, layout));
           const artifact = emitWasm(plan.kernels);
-          // the element kernel (and the nibble unpack) run 16 codes per step
+          // the element kernel runs 16 codes per step (packed: one kernel reading the nibbles)
+          if (layout === "packed") expect(plan.kernels).toHaveLength(1);
           for (const k of plan.kernels)
             expect(func(artifact.wat, k.name), `${k.name} 16 lanes`).toContain("$d16_");
           const main = plan.kernels.at(-1)!;
@@ -221,4 +227,119 @@ describe("16-lane decode: refusals and bail-outs stay exact", () => {
     const y = runPlan(plan, shape, typed(plan, inputs(q, false)), wasm.execute).y as Float32Array;
     expect(bits(y)).toEqual(bits(dequantize(q)));
   });
+});
+
+describe("16-lane decode: packed nibbles read in place", () => {
+  const ORDERS: NibbleOrder[] = ["low_first", "high_first"];
+
+  it("the interleave shuffle puts codes in element order, for both orders and both parities", () => {
+    const codes = Uint8Array.from({ length: 18 }, (_, i) => (i * 7 + 3) & 15);
+    for (const order of ORDERS) {
+      const bytes = packNibbles(codes, order);
+      const lo = Array.from(bytes, (b) => b & 15);
+      const hi = Array.from(bytes, (b) => b >> 4);
+      const pick = (mask: number[]) => mask.map((j) => (j < 16 ? lo[j] : hi[j - 16]));
+      for (const skip of [0, 1] as const)
+        expect(pick(nibbleShuffle(order, skip)), `${order} +${skip}`).toEqual(
+          Array.from(unpackNibbles(bytes, 18, order).slice(skip, skip + 16)),
+        );
+      // the other order's mask reads different codes: the check above can fail
+      const other = order === "low_first" ? "high_first" : "low_first";
+      expect(pick(nibbleShuffle(other, 0))).not.toEqual(Array.from(codes.slice(0, 16)));
+    }
+  });
+
+  /** the plan of `kind` with its one kernel lowered for nibbles in `order` */
+  const planFor = (s: Scheme, kind: "dequantize" | "gemv", order: NibbleOrder) => {
+    const { plan } = compile(spec(s, kind, "packed"));
+    const name = plan.kernels[0].name;
+    const layout = { kind: "nibbles", order } as const;
+    const kernel =
+      kind === "gemv"
+        ? lowerGemv(name, s, "f32", layout)
+        : lowerKernel(name, "dequantize", s, "f32", layout);
+    return { ...plan, kernels: [kernel] };
+  };
+
+  /** the 16-lane steps of a function's WAT (the text of each `$d16_` loop) */
+  const steps = (wat: string) =>
+    [...wat.matchAll(/\(block \$(d16_\d+)\n[\s\S]*?\(br \$\1\.next\)/g)].map((m) => m[0]);
+
+  // odd K: rows (and dequantize's blocks) start on odd codes every other row
+  const shapes = [
+    [5, 301],
+    [3, 300],
+    [2, 33],
+    [4, 17],
+  ];
+  /** NaN and Inf scale codes of the scale formats the schemes below use */
+  const specialScales: Record<string, number[]> = {
+    mxfp4: [0xff],
+    nvfp4: [0x7f, 0xff],
+    onnx_int4_b32: [0x7fc00000, 0x7f800000, 0xff800000],
+    int4_g128_asym: [0x7e00, 0x7c00, 0xfc00],
+  };
+
+  for (const name of ["mxfp4", "nvfp4", "bench/onnx-int4.qs:onnx_int4_b32", "int4_g128_asym"])
+    for (const order of ORDERS)
+      it(`${name.split(":").at(-1)} (${order}): dequantize and gemv, odd K, NaN/Inf scales`, async () => {
+        const s = resolveScheme(name);
+        for (const kind of ["dequantize", "gemv"] as const) {
+          const plan = planFor(s, kind, order);
+          const artifact = emitWasm(plan.kernels);
+          const wat = func(artifact.wat, plan.kernels[0].name);
+          const loops = steps(wat);
+          expect(loops.length, "a 16-lane loop").toBeGreaterThan(0);
+          for (const step of loops) {
+            expect(step, "8 packed bytes per step").toContain("v128.load64_zero");
+            expect(step, "the odd start's ninth byte").toContain("v128.load8_lane offset=8 8");
+            expect(step, "interleaved in element order").toContain(
+              `i8x16.shuffle ${nibbleShuffle(order, 0).join(" ")}`,
+            );
+            expect(step, "no division in a step").not.toContain("div_s");
+            expect(step, "no scalar code load").not.toMatch(
+              /i32\.load8_u[\s(]+i32\.add[\s(]+local\.get \$codes/,
+            );
+          }
+          if (kind === "gemv") expect(wat, "two rows per step").toContain("$rows_");
+          const wasm = await WasmKernels.load(artifact, plan.kernels);
+          for (const [rows, cols] of shapes) {
+            const data = Float32Array.from(
+              { length: rows * cols },
+              (_, i) => Math.sin(i * 1.7) * 2 ** ((i % 13) - 6),
+            );
+            const q0 = quantize(s, { dtype: "f32", shape: [rows, cols], data });
+            const scales = Array.from(q0.scales);
+            (specialScales[s.name] ?? []).forEach((c, j) => {
+              scales[(j * 5 + 1) % scales.length] = c;
+            });
+            const q: QuantizedTensor = { ...q0, scales: Uint32Array.from(scales) };
+            const xv = Float32Array.from({ length: cols }, (_, i) => Math.cos(i) * 3);
+            const inputs = typed(plan, {
+              codes: packNibbles(Uint8Array.from(q.codes), order),
+              scales: q.scales,
+              ...(q.zeros ? { zeros: q.zeros } : {}),
+              ...(q.tensorScale
+                ? { tscale: [q.tensorScale.amax, q.tensorScale.encode, q.tensorScale.decode] }
+                : {}),
+              ...(kind === "gemv" ? { x: xv } : {}),
+            });
+            const y = runPlan(plan, [rows, cols], inputs, wasm.execute).y as Float32Array;
+            const want = kind === "gemv" ? gemv(q, xv) : dequantize(q);
+            expect(bits(y), `${kind} ${rows}x${cols}`).toEqual(bits(want));
+            // a deliberately broken variant (the bytes packed in the other order) fails the check
+            // (on the larger shapes: in the small ones NaN scales cover nearly every block)
+            if (rows * cols < 900) continue;
+            const swapped = {
+              ...inputs,
+              codes: packNibbles(
+                Uint8Array.from(q.codes),
+                order === "low_first" ? "high_first" : "low_first",
+              ),
+            };
+            const bad = runPlan(plan, [rows, cols], swapped, wasm.execute).y as Float32Array;
+            expect(bits(bad), `${kind} ${rows}x${cols}: swapped nibbles`).not.toEqual(bits(want));
+          }
+        }
+      });
 });

@@ -5,9 +5,11 @@
  * loop, and either emits its vector prefix or refuses, leaving the loop to the
  * generic 4-lane vectorizer (vectorize.ts) and the scalar code.
  *
- * Two loop shapes are taken, both reading codes from a byte buffer:
- * - a per-element loop `for t { ...; store }` (dequantize's element loop, the
- *   nibble unpack of packed codes): 16 iterations per step;
+ * Two loop shapes are taken, both reading codes from a byte buffer, one code
+ * per byte or two (packed nibbles, read in place by nibbles.ts wherever the
+ * lowering's packedCodeExpr is recognized):
+ * - a per-element loop `for t { ...; store }` (dequantize's element loop):
+ *   16 iterations per step;
  * - GEMV's lane groups (passes/lower/gemv.ts): a chunk loop whose body is 16
  *   copies of one lane body `let k = base + c; if (k < K) { ...; acc_c = acc_c + p }`;
  *   one step is one chunk, the 16 accumulators are four f32x4 (lanes 0-3, 4-7,
@@ -18,12 +20,15 @@
  * - uniform: equal in all 16 lanes (scalar code; a per-block scale is decoded
  *   once per 16 elements: the block index `k / bsize` is uniform because the
  *   step's first index is a multiple of 16, as bsize must be at run time);
- * - index: lane 0's value + l (a contiguous load or store), or + l/2 (nibbles);
- * - bytes: 16 byte-sized values in one v128 (a load of 16 codes), decoded by
- *   the swizzle / arithmetic decoders of decode-tables.ts, widened otherwise;
+ * - index: lane 0's value + l (a contiguous load or store);
+ * - bytes: 16 byte-sized values in one v128 (a load of 16 codes, or 16
+ *   nibbles split from 8 packed bytes), decoded by the swizzle / arithmetic
+ *   decoders of decode-tables.ts, widened otherwise;
  * - four f32x4 or i32x4 (and their masks).
  * A step whose codes index past a small table runs, with the rest of the loop,
- * as scalar code. Run-time guards (strides of 1, bsize a multiple of 16, no
+ * as scalar code (nibbles cannot, for a table of 16: no check is emitted).
+ * Uniform values keep their rewritten form (a block index `k / 32` becomes
+ * `k >> 5` wherever it is nested), so no division is left in a step. Run-time guards (strides of 1, bsize a multiple of 16, no
  * aliasing between a loaded and a stored buffer of one element type) send the
  * whole loop to the generic code when they fail. `test/wasm-decode16.test.ts`
  * holds the cases.
@@ -38,6 +43,8 @@ import {
 } from "./binaryen.js";
 import { laneGroups, vectorBinary, type LaneGroups, type LoopContext } from "./vectorize.js";
 import { emitTableDecode, tableDecoder, widenBytes } from "./decode-tables.js";
+import { matchPackedCode, packedCodeExpr } from "../../passes/lower/pack.js";
+import { nibbleCodes } from "./nibbles.js";
 
 type For = Extract<Stmt, { op: "for" }>;
 const LANES = 16;
@@ -51,8 +58,7 @@ export const refuse = (why: string): never => {
 type Val =
   | { readonly k: "u"; readonly e: Expr }
   | { readonly k: "i"; readonly e: Expr; readonly aligned: boolean }
-  | { readonly k: "h"; readonly e: Expr }
-  | { readonly k: "b"; readonly v: number; readonly signed: boolean }
+  | { readonly k: "b"; readonly v: number; readonly signed: boolean; readonly nibbles?: true }
   | { readonly k: "bm"; readonly v: number }
   | { readonly k: "f"; readonly v: readonly number[] }
   | { readonly k: "w"; readonly v: readonly number[]; readonly type: "i32" | "u32" }
@@ -94,8 +100,6 @@ export function lanesOf(s: For): LaneGroups | undefined {
   const g = laneGroups(s);
   return g?.accs.length === LANES ? g : undefined;
 }
-
-const BYTE_PAIRS = Array.from({ length: 16 }, (_, j) => j >> 1);
 
 export class Decode16 {
   private readonly m: Module;
@@ -283,11 +287,11 @@ export class Decode16 {
     if (this.vals.has(x.name)) refuse(`${x.name} is declared twice`);
     if (this.rowDependent(x.value)) this.perRow.add(x.name);
     const v = this.val(x.value);
-    if (v.k === "u" || v.k === "i" || v.k === "h") {
+    if (v.k === "u" || v.k === "i") {
       const local = this.ctx.declare(x.name, x.type);
       this.out.push(this.m.local.set(local.index, this.ctx.ex(v.e)));
       const e = var_(x.name, x.type);
-      this.vals.set(x.name, v.k === "i" ? { k: "i", e, aligned: v.aligned } : { k: v.k, e });
+      this.vals.set(x.name, v.k === "i" ? { k: "i", e, aligned: v.aligned } : { k: "u", e });
     } else this.vals.set(x.name, v);
   }
 
@@ -359,12 +363,13 @@ export class Decode16 {
       case "table":
         return this.table(e);
       case "binary":
-        return this.binary(e);
+        return this.packed(e) ?? this.binary(e);
       case "unary":
         return this.unary(e);
       case "select": {
         const [c, a, b] = [this.val(e.cond), this.val(e.a), this.val(e.b)];
-        if (c.k === "u" && a.k === "u" && b.k === "u") return { k: "u", e };
+        if (c.k === "u" && a.k === "u" && b.k === "u")
+          return { k: "u", e: { ...e, cond: c.e, a: a.e, b: b.e } };
         const { m } = this;
         if (c.k === "bm" && a.k === "b" && b.k === "b")
           return {
@@ -381,7 +386,7 @@ export class Decode16 {
       }
       case "bitcast": {
         const a = this.val(e.a);
-        if (a.k === "u") return { k: "u", e };
+        if (a.k === "u") return { k: "u", e: { ...e, a: a.e } };
         if (a.k === "b") return refuse("a bitcast of bytes");
         if (a.k === "f" || a.k === "w")
           return e.type === "f32" ? { k: "f", v: a.v } : { k: "w", v: a.v, type: intType(e.type) };
@@ -389,7 +394,7 @@ export class Decode16 {
       }
       case "convert": {
         const a = this.val(e.a);
-        if (a.k === "u") return { k: "u", e };
+        if (a.k === "u") return { k: "u", e: { ...e, a: a.e } };
         const { m } = this;
         if (e.type === "f32") {
           if (a.k === "f") return a;
@@ -422,15 +427,6 @@ export class Decode16 {
     }
   }
 
-  private address(param: number, shift: number, lane0: Expr, bytes = 0): Ref {
-    const { m } = this;
-    const at = this.ctx.ex(lane0);
-    return m.i32.add(
-      m.local.get(param, binaryen.i32),
-      m.i32.add(shift ? m.i32.shl(at, m.i32.const(shift)) : at, m.i32.const(bytes)),
-    );
-  }
-
   /** does `e` read the row variable, or a let computed from it? */
   private rowDependent(e: Expr): boolean {
     return [...exprVars(e)].some((v) => v === this.rowVar || this.perRow.has(v));
@@ -448,19 +444,9 @@ export class Decode16 {
   private loadOnce(e: Extract<Expr, { op: "load" }>): Val {
     const idx = this.val(e.index);
     this.loaded.add(e.buffer);
-    if (idx.k === "u") return { k: "u", e };
+    if (idx.k === "u") return { k: "u", e: { ...e, index: idx.e } };
     const { m } = this;
     const b = this.ctx.buffer(e.buffer) ?? refuse(`no buffer ${e.buffer}`);
-    if (idx.k === "h") {
-      if (b.elem !== "u8") return refuse("a half-rate load of a wide buffer");
-      this.decodes = true;
-      const half = this.keep(m.v128.load64_zero(0, 1, this.address(b.param, 0, idx.e)));
-      return {
-        k: "b",
-        v: this.keep(m.i8x16.shuffle(this.get(half), this.get(half), BYTE_PAIRS)),
-        signed: false,
-      };
-    }
     if (idx.k !== "i") return refuse(`a gather from ${e.buffer}`);
     // lane 0's index once: up to four loads at 16-byte steps
     const lane0 = this.ctx.temp("i32");
@@ -490,6 +476,24 @@ export class Decode16 {
     }
   }
 
+  /** 16 codes read straight from packed nibbles (passes/lower/pack.ts's packedCodeExpr), else undefined */
+  private packed(e: Expr): Val | undefined {
+    const p = matchPackedCode(e);
+    if (p?.layout.kind !== "nibbles") return undefined;
+    const idx = this.val(p.at);
+    if (idx.k === "u") return { k: "u", e: packedCodeExpr(p.layout, p.buffer, idx.e) };
+    if (idx.k !== "i") return refuse(`packed codes at a ${idx.k} index`);
+    const b = this.ctx.buffer(p.buffer) ?? refuse(`no buffer ${p.buffer}`);
+    if (b.elem !== "u8") refuse(`packed codes in a ${b.elem} buffer`);
+    this.loaded.add(p.buffer);
+    this.decodes = true;
+    const lane0 = this.ctx.temp("i32");
+    this.out.push(this.m.local.set(lane0, this.ctx.ex(idx.e)));
+    const temp = () => this.ctx.temp("v128");
+    const v = nibbleCodes(this.m, b.param, lane0, p.layout.order, temp, this.out);
+    return { k: "b", v, signed: false, nibbles: true };
+  }
+
   /** buffer `param` + (lane0 << shift); callers add constant byte offsets as the access's offset immediate */
   private addressAt(param: number, shift: number, lane0: number): Ref {
     const { m } = this;
@@ -502,17 +506,20 @@ export class Decode16 {
 
   private table(e: Extract<Expr, { op: "table" }>): Val {
     const idx = this.val(e.index);
-    if (idx.k === "u") return { k: "u", e };
+    if (idx.k === "u") return { k: "u", e: { ...e, index: idx.e } };
     const t = this.ctx.table(e.table) ?? refuse(`no table ${e.table}`);
     if (idx.k !== "b" || idx.signed) return refuse(`table ${e.table} indexed by ${idx.k}`);
     const d = tableDecoder(t.table) ?? refuse(`no 16-lane decoder for table ${e.table}`);
     const { m } = this;
     if (d.kind === "swizzle") {
+      // nibbles never index past a table of 16
       const bad =
-        d.length === 16
-          ? m.v128.and(this.get(idx.v), m.v128.const(new Array<number>(16).fill(0xf0)))
-          : m.i8x16.gt_u(this.get(idx.v), m.i8x16.splat(m.i32.const(d.length - 1)));
-      this.checks.push(m.v128.any_true(bad));
+        idx.nibbles && d.length === 16
+          ? undefined
+          : d.length === 16
+            ? m.v128.and(this.get(idx.v), m.v128.const(new Array<number>(16).fill(0xf0)))
+            : m.i8x16.gt_u(this.get(idx.v), m.i8x16.splat(m.i32.const(d.length - 1)));
+      if (bad) this.checks.push(m.v128.any_true(bad));
     } else if (t.table.values.length !== 256) refuse(`table ${e.table}`);
     const v = emitTableDecode(m, d, idx.v, () => this.ctx.temp("v128"), this.out);
     return t.table.type === "f32" ? { k: "f", v } : { k: "w", v, type: "u32" };
@@ -546,22 +553,24 @@ export class Decode16 {
 
   private binary(e: Extract<Expr, { op: "binary" }>): Val {
     const [a, b] = [this.val(e.a), this.val(e.b)];
-    if (a.k === "u" && b.k === "u") return { k: "u", e };
+    if (a.k === "u" && b.k === "u") return { k: "u", e: { ...e, a: a.e, b: b.e } };
     const { m } = this;
     const kind = e.kind;
     // index arithmetic
-    if (a.k === "i" || b.k === "i" || a.k === "h" || b.k === "h") {
+    if (a.k === "i" || b.k === "i") {
+      // lane 0's value, with the uniform operands as rewritten (block indices)
+      const lane0: Expr | undefined = "e" in a && "e" in b ? { ...e, a: a.e, b: b.e } : undefined;
       if (a.k === "i" && b.k === "u" && (kind === "add" || kind === "sub"))
-        return { k: "i", e, aligned: false };
-      if (a.k === "u" && b.k === "i" && kind === "add") return { k: "i", e, aligned: false };
+        return { k: "i", e: lane0!, aligned: false };
+      if (a.k === "u" && b.k === "i" && kind === "add")
+        return { k: "i", e: lane0!, aligned: false };
       if (kind === "mul" && (a.k === "i" ? b : a).k === "u") {
         const i = (a.k === "i" ? a : b) as Extract<Val, { k: "i" }>;
         this.guardOne(a.k === "i" ? e.b : e.a);
-        return { k: "i", e, aligned: i.aligned };
+        return { k: "i", e: lane0!, aligned: i.aligned };
       }
       if (a.k === "i" && a.aligned && b.k === "u") {
-        if (kind === "div" && isConst(e.b, 2)) return { k: "h", e };
-        if (kind === "div") return { k: "u", e: this.blockIndex(e.a, e.b) };
+        if (kind === "div") return { k: "u", e: this.blockIndex(a.e, b.e) };
         if (
           kind === "and" &&
           e.b.op === "const" &&
@@ -622,7 +631,7 @@ export class Decode16 {
 
   private unary(e: Extract<Expr, { op: "unary" }>): Val {
     const a = this.val(e.a);
-    if (a.k === "u") return { k: "u", e };
+    if (a.k === "u") return { k: "u", e: { ...e, a: a.e } };
     const { m } = this;
     const t = e.a.type;
     const op =
