@@ -45,16 +45,13 @@ export const interpreter: Runner = {
 /** The bounds of the WASM kernel cache unless `limitWasmKernelCache` changes them. */
 export const WASM_CACHE_LIMITS: LruLimits = { maxEntries: 64, maxBytes: 1 << 30 };
 
-/** A cached WASM kernel set: its memory is counted once the module is instantiated. */
+/** A cached WASM kernel set and the bytes of its wasm memory (0 until it is instantiated). */
 interface CachedWasm {
   readonly entry: Promise<{ plan: Plan; execute: Execute }>;
-  kernels?: WasmKernels;
+  readonly bytes: () => number;
 }
 
-const compiled = new Lru<CachedWasm>(
-  WASM_CACHE_LIMITS,
-  (c) => c.kernels?.memory.buffer.byteLength ?? 0,
-);
+const compiled = new Lru<CachedWasm>(WASM_CACHE_LIMITS, (c) => c.bytes());
 
 /**
  * Bounds the WASM kernel sets kept by `wasmKernel` (least recently used go
@@ -73,14 +70,13 @@ export function wasmKernel(spec: KernelSpec): Promise<{ plan: Plan; execute: Exe
   const key = JSON.stringify(spec);
   const hit = compiled.get(key);
   if (hit) return hit.entry;
-  const cached: CachedWasm = {
-    entry: (async () => {
-      const { plan } = compile(spec);
-      const wasm = await WasmKernels.compile(plan.kernels);
-      cached.kernels = wasm;
-      return { plan, execute: wasm.execute };
-    })(),
-  };
+  let kernels: WasmKernels | undefined;
+  const entry = (async () => {
+    const { plan } = compile(spec);
+    kernels = await WasmKernels.compile(plan.kernels);
+    return { plan, execute: kernels.execute };
+  })();
+  const cached: CachedWasm = { entry, bytes: () => kernels?.memory.buffer.byteLength ?? 0 };
   compiled.set(key, cached);
   cached.entry.catch(() => compiled.delete(key, cached)); // a failed build is not kept
   return cached.entry;
