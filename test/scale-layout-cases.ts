@@ -33,10 +33,10 @@ export const swizzled = (s: Scheme, kind: KernelSpec["kind"]): KernelSpec =>
 /** Every request the checks run, for backends that compile them up front. */
 export const SPECS = SCHEMES.flatMap((s) => KINDS.map((kind) => swizzled(s, kind)));
 
-const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+export const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
 /** Deterministic data whose blocks span 2^-12..2^12, so neighbouring scales differ; a few specials. */
-function tensor(rows: number, cols: number, salt: number): Float32Array {
+export function tensor(rows: number, cols: number, salt: number): Float32Array {
   let state = (0x9e3779b9 ^ Math.imul(salt + 1, 0x85ebca6b)) >>> 0;
   const next = () => {
     state ^= state << 13;
@@ -55,7 +55,7 @@ function tensor(rows: number, cols: number, salt: number): Float32Array {
 }
 
 /** The interpreter's quantization with its scales swizzled: the reference of a 128x4 plan. */
-function reference(s: Scheme, shape: number[], x: Float32Array) {
+export function reference(s: Scheme, shape: number[], x: Float32Array) {
   const q = quantize(s, { dtype: "f32", shape, data: x });
   const [rows, cols] = q.scaleShape;
   return {
@@ -65,7 +65,7 @@ function reference(s: Scheme, shape: number[], x: Float32Array) {
   };
 }
 
-const tscaleOf = (q: QuantizedTensor): Record<string, BufferData> =>
+export const tscaleOf = (q: QuantizedTensor): Record<string, BufferData> =>
   q.tensorScale
     ? { tscale: Float32Array.of(q.tensorScale.amax, q.tensorScale.encode, q.tensorScale.decode) }
     : {};

@@ -4,6 +4,7 @@
  * the offset helper against the host reference; the compile-time and run-time
  * refusals; the graph and plan that record the choice.
  */
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,7 +25,18 @@ import { BUILTIN_SCHEMES } from "../stdlib/index.js";
 import { kernelRequest } from "./kernel-request.js";
 import { loadProgram, type LoadResult } from "../dsl/load.js";
 import { main } from "../cli/main.js";
-import { byName, scaleLayoutCases, SPECS, swizzled } from "./scale-layout-cases.js";
+import {
+  bits,
+  byName,
+  reference,
+  scaleLayoutCases,
+  SPECS,
+  swizzled,
+  tensor,
+  tscaleOf,
+} from "./scale-layout-cases.js";
+import { planProgram } from "../backends/c/program.js";
+import { gemv } from "../ir/interpret/index.js";
 
 describe("128x4 scales on the KernelIR evaluator (the reference executor)", () => {
   scaleLayoutCases(() => ({ plan: (spec) => compile(spec).plan, execute: evaluateKernel }));
@@ -87,6 +99,40 @@ describe.skipIf(!hasHostCompiler())("128x4 scales on the CUDA CPU execution laye
     for (const p of renamed) plans.set(p.spec.name, p);
   }, 240_000);
   scaleLayoutCases(() => ({ plan: (spec) => plans.get(spec.name)!, execute }));
+});
+
+const gcc = spawnSync("gcc", ["--version"]).status === 0;
+
+describe.skipIf(!gcc)("128x4 scales in the C program of a plan (gcc)", () => {
+  /** Builds and runs the C program of `spec` on `shape`; returns its output buffers' bytes. */
+  const runC = (spec: KernelSpec, shape: number[], inputs: Record<string, ArrayBufferView>) => {
+    const dir = mkdtempSync(join(tmpdir(), "qkc-128x4-c-"));
+    const { plan } = compile(spec);
+    writeFileSync(join(dir, "k.c"), planProgram(plan, shape));
+    const cc = ["-O1", "-std=c99", "-D_POSIX_C_SOURCE=199309L", "-ffp-contract=off"];
+    execFileSync("gcc", [...cc, "-o", join(dir, "k"), join(dir, "k.c"), "-lm"]);
+    for (const [name, data] of Object.entries(inputs))
+      writeFileSync(
+        join(dir, `${name}.bin`),
+        new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      );
+    execFileSync(join(dir, "k"), [dir, "1"]);
+    return (name: string) => new Uint8Array(readFileSync(join(dir, `${name}.bin`)));
+  };
+
+  it("nvfp4 quantize writes the swizzled scales, gemv reads them", () => {
+    const s = byName("nvfp4");
+    const shape = [130, 167];
+    const x = tensor(shape[0], shape[1], 3);
+    const ref = reference(s, shape, x);
+    const q = runC(swizzled(s, "quantize"), shape, { x });
+    expect(Array.from(q("scales"))).toEqual(Array.from(ref.scales));
+    expect(Array.from(q("codes"))).toEqual(Array.from(ref.codes));
+    const xv = Float32Array.from({ length: shape[1] }, (_, i) => Math.sin(i) * 2);
+    const inputs = { codes: ref.codes, scales: ref.scales, ...tscaleOf(ref.q), x: xv };
+    const y = new Float32Array(runC(swizzled(s, "gemv"), shape, inputs)("y").buffer);
+    expect(bits(y)).toEqual(bits(gemv(ref.q, xv)));
+  });
 });
 
 describe("128x4 scales: refusals, the graph and the plan", () => {
