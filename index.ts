@@ -1,4 +1,4 @@
-/** The qkc library: formats, schemes, the .qs front end and the reference interpreter. */
+/** The qkc library: formats, schemes, the .qs front end, the reference interpreter and the WASM runtime. */
 export * from "./ir/formats/index.js";
 export * from "./ir/scheme.js";
 export * from "./ir/program.js";
@@ -12,3 +12,7 @@ export { Diagnostic, renderDiagnostic } from "./dsl/diagnostics.js";
 export { resolveScheme, SpecError } from "./dsl/resolve.js";
 export { BUILTIN_FORMATS, BUILTIN_SCHEMES, builtinFormat, builtinScheme } from "./stdlib/index.js";
 export { errorMetrics, qsnrDb, type ErrorMetrics } from "./tune/metrics.js";
+// the WASM runtime behind the generated bindings (pages import these through the bindings, not index.js, which loads .qs files with node:fs)
+export { WasmKernels } from "./backends/wasm/runtime.js";
+export { KernelThreads, type ThreadedResult } from "./backends/wasm/threaded.js";
+export { WebPlanRunner, type WebRunResult } from "./backends/wasm/web-threads.js";
