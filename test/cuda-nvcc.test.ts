@@ -29,7 +29,8 @@ if (!nvcc)
 /**
  * A representative subset, one of each schedule the emitter produces: warp
  * groups with exact shuffle reductions and nibble packing (mxfp4 quantize),
- * thread-per-item GEMV and unpacking, 16-lane groups and a hoisted tensor amax
+ * thread-per-item dequantize of packed nibbles and GEMV in lane chunks,
+ * 16-lane groups and a hoisted tensor amax
  * (nvfp4 qdq), index-tracked min/max (int4_g128_asym), Philox and the Hadamard
  * rotation (mxfp4_sr rotated). `npm run bench -- cuda` builds every stdlib
  * scheme and kernel kind for the same archs.
@@ -108,9 +109,11 @@ describe.skipIf(!nvcc)(`nvcc builds generated CUDA for ${CHECK_ARCHS.join(", ")}
 });
 
 describe.skipIf(!nvcc)("128-bit global accesses in the hot loops (PTX for sm_90a)", () => {
-  // every stdlib scheme's quantize, dequantize and qdq, PTX only (no ptxas: ~20 s)
+  // every stdlib scheme's quantize, dequantize, qdq and gemv, PTX only (no ptxas: ~30 s)
   const specs = BUILTIN_SCHEMES.flatMap((s) =>
-    (["quantize", "dequantize", "qdq"] as const).map((k) => kernelRequest(s, k)),
+    (["quantize", "dequantize", "qdq", "gemv"] as const)
+      .filter((k) => k !== "gemv" || !s.doubleQuant)
+      .map((k) => kernelRequest(s, k)),
   );
   const { artifact, plans } = emitCudaPlans(specs.map((k) => compile(k).plan));
   let ptx: Awaited<ReturnType<typeof nvccPtx>>;
@@ -127,16 +130,39 @@ describe.skipIf(!nvcc)("128-bit global accesses in the hot loops (PTX for sm_90a
       ).toBe(true);
   });
 
-  it("each chunked kernel, in both index widths, loads with ld.global.nc.v4 (and the pre-passes too)", () => {
+  it("each chunked kernel, in both index widths, has the vector loads it declares (the pre-passes ld.global.nc.v4)", () => {
     for (const k of artifact.kernels.filter((x) => x.chunk > 1))
       for (const g of k.globals)
         for (const w of [32, 64]) {
           const scan = ptx.get(`${g}/${w}`);
           expect(scan, `${g}/${w} in the PTX`).toBeDefined();
-          expect(scan!.loads["128"] ?? 0, `${g} (${w}-bit indices): 128-bit loads`).toBeGreaterThan(
-            0,
-          );
+          const bits = g === `${k.name}_kernel` ? k.vectorLoadBits : 128;
+          if (bits === 0) continue; // a chunk that only stores (below)
+          expect(
+            scan!.loads[bits] ?? 0,
+            `${g} (${w}-bit indices): ${bits}-bit loads`,
+          ).toBeGreaterThan(0);
         }
+  });
+
+  it("vector loads are 128-bit but where an item holds under 16 bytes of codes", () => {
+    const chunked = artifact.kernels.filter((x) => x.chunk > 1);
+    const narrow = chunked
+      .filter((k) => k.vectorLoadBits !== 128)
+      .map((k) => `${k.name}: ${k.vectorLoadBits}`);
+    // blocks of 16 nibbles are 8 bytes; 6-bit codes are read byte by byte (their chunk only stores)
+    expect(narrow.sort()).toEqual(
+      [
+        "dequantize_nvfp4: 64",
+        "dequantize_nvint4: 64",
+        "dequantize_mxfp6_e2m3: 0",
+        "dequantize_mxfp6_e3m2: 0",
+      ].sort(),
+    );
+    // every GEMV reads its activations (and byte or nibble codes) in lane chunks of 128-bit loads
+    const gemvs = artifact.kernels.filter((k) => k.name.startsWith("gemv_"));
+    expect(gemvs.length).toBe(BUILTIN_SCHEMES.filter((s) => !s.doubleQuant).length);
+    for (const k of gemvs) expect([k.name, k.vectorLoadBits]).toEqual([k.name, 128]);
   });
 
   it("the kernels writing a plan's f32 elements (dequantize, qdq) store them with st.global.v4", () => {

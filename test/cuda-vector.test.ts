@@ -4,7 +4,9 @@
  * or whose addresses are not aligned (every buffer 4 bytes past an aligned
  * allocation, QKC_HOST_OFFSET) runs the loop body as written. Both give the
  * interpreter's bits; test/cuda.test.ts holds the 128-bit side on the corpus.
- * bf16 input (chunks of 8 two-byte elements) runs both sides here.
+ * bf16 input (chunks of 8 two-byte elements) runs both sides here, and so
+ * does GEMV's lane chunks (f32 and bf16 activations, K a multiple of 32 so
+ * that every row starts aligned, and the corpus's ragged K).
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +16,7 @@ import { compile } from "../passes/pipeline.js";
 import { runPlan, type Execute } from "../backends/host.js";
 import { emitCudaPlans } from "../backends/cuda/plans.js";
 import { buildCpuAsync, cpuExecute, hasHostCompiler } from "../backends/cuda/cpu.js";
-import { dequantize, qdq, quantize } from "../ir/interpret/index.js";
+import { dequantize, gemv, qdq, quantize } from "../ir/interpret/index.js";
 import { packNibbles } from "../ir/layout/index.js";
 import { builtinScheme } from "../stdlib/index.js";
 import { scheme, type Scheme } from "../ir/scheme.js";
@@ -34,6 +36,22 @@ const axis0 = (s: Scheme) =>
   scheme({ ...s, name: `${s.name}_axis0`, block: { ...s.block, axis: 0 } as Scheme["block"] });
 const schemes = [...base, ...base.filter((s) => s.block.kind === "axis").map(axis0)];
 const halfInput = [base[0], base[1], axis0(base[0])];
+const toBf16 = (x: Float32Array) =>
+  Uint16Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length), (b) => b >>> 16);
+const fromBf16 = (x: Uint16Array) => new Float32Array(Uint32Array.from(x, (b) => b << 16).buffer);
+/** GEMV weights: the corpus and two shapes whose rows all start on 16 bytes of packed codes */
+const gemvCases = () => [
+  ...corpus(),
+  ...[
+    [5, 256],
+    [3, 512],
+  ].map(([rows, cols]) => ({
+    name: `${rows}x${cols}`,
+    rows,
+    cols,
+    data: Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37) * 2 ** (i % 9)),
+  })),
+];
 
 describe.skipIf(!cxx)(
   "CUDA vector chunks: blocks along axis 0 and misaligned buffers equal the interpreter",
@@ -55,6 +73,10 @@ describe.skipIf(!cxx)(
             kernelRequest(s, k, { name: `${k}_${s.name}_bf16`, input: "bf16" }),
           ),
         ),
+        ...base.flatMap((s) => [
+          kernelRequest(s, "gemv"),
+          kernelRequest(s, "gemv", { name: `gemv_${s.name}_bf16`, input: "bf16" }),
+        ]),
       ];
       const { artifact, plans: renamed } = emitCudaPlans(specs.map((sp) => compile(sp).plan));
       for (const p of renamed) plans.set(p.spec.name, p);
@@ -92,6 +114,24 @@ describe.skipIf(!cxx)(
           }
         });
       }
+
+    for (const s of base)
+      for (const where of ["aligned", "offset"] as const)
+        it(`${s.name}, ${where} buffers: gemv with f32 and bf16 activations`, () => {
+          const run = (name: string, shape: number[], inputs: Parameters<typeof runPlan>[2]) =>
+            runPlan(plans.get(name)!, shape, inputs, hosts[where]!, 11);
+          for (const c of gemvCases()) {
+            const shape = [c.rows, c.cols];
+            const ref = quantize(s, { dtype: "f32", shape, data: c.data });
+            const w = run(`quantize_${s.name}`, shape, { x: c.data });
+            const x = Float32Array.from({ length: c.cols }, (_, i) => Math.cos(i) * 3);
+            const y = run(`gemv_${s.name}`, shape, { ...w, x }).y as Float32Array;
+            expect(bits(y), `${c.name} gemv`).toEqual(bits(gemv(ref, x)));
+            const xh = toBf16(x);
+            const yh = run(`gemv_${s.name}_bf16`, shape, { ...w, x: xh }).y as Float32Array;
+            expect(bits(yh), `${c.name} gemv, bf16 x`).toEqual(bits(gemv(ref, fromBf16(xh))));
+          }
+        });
 
     for (const s of halfInput)
       for (const where of ["aligned", "offset"] as const)

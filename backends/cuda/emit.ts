@@ -28,9 +28,11 @@ import { HARDWARE, HARDWARE_PRELUDE, hardwareEncoders, type HardwareEncoder } fr
 import {
   accessBytes,
   chunkLength,
+  laneChunks,
   replaceLoads,
   substitute,
   vectorAccesses,
+  type LaneChunks,
   type VectorAccess,
 } from "./vectorize.js";
 
@@ -43,6 +45,12 @@ export const THREADS = 256;
  * keep ptxas's own choice.
  */
 export const CHUNK_MIN_BLOCKS = 3;
+/**
+ * The same for GEMV's lane chunks (128 registers a thread): a chunk of 32
+ * codes and 32 activations in registers next to the 16 accumulators spills
+ * at 85 in the 64-bit index instance.
+ */
+export const LANE_CHUNK_MIN_BLOCKS = 2;
 /** Upper bound on the grid; grid-stride loops cover the rest. */
 export const MAX_BLOCKS = 65535;
 
@@ -54,8 +62,10 @@ export interface CudaKernelInfo {
   readonly mode: Schedule["mode"];
   readonly lanes: number;
   readonly schedule: string;
-  /** iterations per vector chunk of the item's loops (1: none; vectorize.ts) */
+  /** elements per vector chunk of the item's loops (1: none; vectorize.ts) */
   readonly chunk: number;
+  /** bits of the narrowest vector load of the chunks (128 unless a chunk holds under 16 bytes; 0: none) */
+  readonly vectorLoadBits: number;
   /** bytes of device workspace the launcher needs (0: no workspace parameter) */
   readonly workspaceBytes: number;
   /** the __global__ functions it launches, in order */
@@ -182,6 +192,8 @@ interface Chunking {
   /** iterations per chunk */
   readonly length: number;
   readonly accesses: readonly VectorAccess[];
+  /** a lane group loop (GEMV): its lanes run from vector registers */
+  readonly lanes?: LaneChunks;
 }
 
 type Overrides = (body: readonly Stmt[]) => Map<Stmt, (indent: string) => string[]>;
@@ -254,6 +266,7 @@ function printStmts(
         const chunk = ctx.where === "plain" ? ctx.chunks?.get(s) : undefined;
         if (split === "map") printMap(ctx, s, indent, out, declared);
         else if (split) printReduction(ctx, s, split, indent, out, declared);
+        else if (chunk?.lanes) printLaneChunks(ctx, s, chunk.lanes, indent, out, declared);
         else if (chunk) {
           out.push(`${indent}/* ${s.var}: in order, ${chunk.length} iterations at a time */`);
           printChunks(
@@ -363,31 +376,18 @@ function printChunks(
   out.push(
     `${indent}for (${t} ${t0} = ${bound(s.start)} + (${t})${V} * (${t})(${first}), ${end} = ${bound(s.end)}; ${t0} < ${end}; ${t0} += ${step}) {`,
   );
-  const at = (a: VectorAccess) => `qkc_${a.buffer}_at`;
-  const vec = (a: VectorAccess) => `qkc_${a.buffer}_v`;
-  for (const a of chunk.accesses)
-    out.push(
-      `${i1}${a.kind === "load" ? "const " : ""}${ELEM[a.elem]}* ${at(a)} = ${a.buffer} + ${p.index(substitute(a.index, s.var, K.v(t0, "i32")))};`,
-    );
-  const conds = [
-    ...strides,
-    `${t0} + ${V} <= ${end}`,
-    ...chunk.accesses.map((a) => `qkc_aligned(${at(a)}, ${accessBytes(a.elem, V)})`),
-  ];
-  out.push(`${i1}if (${conds.join(" && ")}) {`);
-  const loads = chunk.accesses.filter((a) => a.kind === "load");
+  const v = vectorLines(p, chunk.accesses, V, (a) => substitute(a.index, s.var, K.v(t0, "i32")));
+  out.push(...v.decls.map((l) => i1 + l));
+  out.push(`${i1}if (${[...strides, `${t0} + ${V} <= ${end}`, ...v.conds].join(" && ")}) {`);
+  out.push(...v.loads.map((l) => i2 + l));
   const stores = chunk.accesses.filter((a) => a.kind === "store");
-  for (const a of loads)
-    out.push(
-      `${i2}${CTYPE[loadType(a.elem)]} ${vec(a)}[${V}];`,
-      `${i2}qkc_vload(${vec(a)}, ${at(a)});`,
-    );
-  for (const a of stores) out.push(`${i2}${ELEM[a.elem]} ${vec(a)}[${V}];`);
+  for (const a of stores) out.push(`${i2}${ELEM[a.elem]} ${vecOf(a)}[${V}];`);
   // the body on the chunk's registers; lets only the replaced accesses' indices read are dropped
-  const read = replaceLoads(s.body, new Map(loads.map((a) => [a.buffer, `${vec(a)}[qkc_i]`]))).map(
-    (x) =>
+  const read = v
+    .read(s.body, "qkc_i")
+    .map((x) =>
       x.op === "store" && stores.some((a) => a.buffer === x.buffer) ? { ...x, index: K.i32(0) } : x,
-  );
+    );
   const local = new Set<string>();
   walk(read, (x) => x.op === "let" && local.add(x.name));
   const outer = new Set<string>();
@@ -397,7 +397,7 @@ function printChunks(
   for (const x of body) {
     const a = x.op === "store" ? stores.find((y) => y.buffer === x.buffer) : undefined;
     if (a && x.op === "store")
-      own.set(x, (ind) => [`${ind}${vec(a)}[qkc_i] = (${ELEM[a.elem]})(${p.expr(x.value)});`]);
+      own.set(x, (ind) => [`${ind}${vecOf(a)}[qkc_i] = (${ELEM[a.elem]})(${p.expr(x.value)});`]);
   }
   out.push(`${i2}QKC_UNROLL`, `${i2}for (int qkc_i = 0; qkc_i < ${V}; qkc_i++) {`);
   let readsVar = false;
@@ -406,7 +406,7 @@ function printChunks(
   if (readsVar || overrides(body).size) out.push(`${i3}const ${t} ${s.var} = ${t0} + (${t})qkc_i;`);
   printStmts({ ...ctx, where: "lane", overrides: own }, body, i3, out, new Set(declared));
   out.push(`${i2}}`);
-  for (const a of stores) out.push(`${i2}qkc_vstore(${at(a)}, ${vec(a)});`);
+  for (const a of stores) out.push(`${i2}qkc_vstore(${atOf(a)}, ${vecOf(a)});`);
   out.push(
     `${i1}} else {`,
     `${i2}for (${t} ${s.var} = ${t0}, qkc_${s.var}_stop = qkc_imin<${t}>(${t0} + ${V}, ${end}); ${s.var} < qkc_${s.var}_stop; ${s.var}++) {`,
@@ -418,6 +418,112 @@ function printChunks(
     out,
     new Set(declared),
   );
+  out.push(`${i2}}`, `${i1}}`, `${indent}}`);
+}
+
+const atOf = (a: VectorAccess) => `qkc_${a.buffer}_at`;
+const vecOf = (a: VectorAccess) => `qkc_${a.buffer}_v`;
+
+/**
+ * A chunk's vector accesses of V elements, the first of access `a` at
+ * element index `first(a)`: the pointer declarations, the conditions under
+ * which they are 16-byte accesses (aligned; a packed run starts on a byte),
+ * the loads into registers, and `read`: statements with the replaced loads
+ * reading element `at` of those registers.
+ */
+function vectorLines(
+  p: Printer,
+  accesses: readonly VectorAccess[],
+  V: number,
+  first: (a: VectorAccess) => Expr,
+) {
+  const decls: string[] = [];
+  const conds: string[] = [];
+  const loads: string[] = [];
+  for (const a of accesses) {
+    const index = p.index(first(a));
+    if (a.packed) {
+      const code = `qkc_${a.buffer}_code`;
+      decls.push(
+        `const qkc_index_t ${code} = ${index};`,
+        `const uint8_t* ${atOf(a)} = ${a.buffer} + (${code} >> 1);`,
+      );
+      conds.push(`(${code} & 1) == 0`);
+    } else
+      decls.push(
+        `${a.kind === "load" ? "const " : ""}${ELEM[a.elem]}* ${atOf(a)} = ${a.buffer} + ${index};`,
+      );
+    conds.push(`qkc_aligned(${atOf(a)}, ${accessBytes(a, V)})`);
+    if (a.kind === "load")
+      loads.push(
+        `${CTYPE[loadType(a.elem)]} ${vecOf(a)}[${V}];`,
+        a.packed
+          ? `qkc_vload_nibbles<${a.packed.order === "high_first"}>(${vecOf(a)}, ${atOf(a)});`
+          : `qkc_vload(${vecOf(a)}, ${atOf(a)});`,
+      );
+  }
+  const loaded = accesses.filter((a) => a.kind === "load");
+  const packed = new Set(loaded.filter((a) => a.packed).map((a) => a.buffer));
+  const read = (stmts: readonly Stmt[], at: string) =>
+    replaceLoads(stmts, new Map(loaded.map((a) => [a.buffer, `${vecOf(a)}[${at}]`])), packed);
+  return { decls, conds, loads, read };
+}
+
+/**
+ * A lane group loop (GEMV, vectorize.ts laneChunks) in chunks of R
+ * iterations: while all R G lanes are in range and the runs are contiguous
+ * and aligned, the chunk's elements are loaded once and every lane reads its
+ * own from registers, in the loop's order (iteration by iteration, lane 0
+ * first); any other chunk runs the loop body as written.
+ */
+function printLaneChunks(
+  ctx: Ctx,
+  s: For,
+  lc: LaneChunks,
+  indent: string,
+  out: string[],
+  declared: Set<string>,
+): void {
+  const { p } = ctx;
+  const { group, width: G, iterations: R } = lc;
+  const t = p.loopType(s.var);
+  const bound = loopBound(p, s.var);
+  const t0 = `qkc_${s.var}0`;
+  const end = `${s.var}_end`;
+  const [i1, i2, i3] = [1, 2, 3].map((d) => indent + "  ".repeat(d));
+  const base = substitute(group.base, s.var, K.v(t0, "i32"));
+  const k = group.lanes[0].k;
+  const v = vectorLines(p, lc.accesses, R * G, (a) => substitute(a.index, k, base));
+  const strides = lc.accesses
+    .filter((a) => !(a.stride.op === "const" && a.stride.value === 1))
+    .map((a) => `${p.index(a.stride)} == 1`);
+  const range = `${p.index(base)} + ${R * G} <= ${p.index(group.limit)}`;
+  out.push(
+    `${indent}/* ${s.var}: ${R} iteration${R > 1 ? "s" : ""} of ${G} lanes at a time, from vector registers while all lanes are in range */`,
+    `${indent}for (${t} ${t0} = ${bound(s.start)}, ${end} = ${bound(s.end)}; ${t0} < ${end}; ${t0} += ${R}) {`,
+    ...v.decls.map((l) => i1 + l),
+    `${i1}if (${[...new Set(strides), `${t0} + ${R} <= ${end}`, range, ...v.conds].join(" && ")}) {`,
+    ...v.loads.map((l) => i2 + l),
+  );
+  // lane c of iteration r reads element r G + c; the guards hold, so the lanes run unguarded
+  const lanes = s.body.flatMap((x): Stmt[] => {
+    if (x.op !== "if") return [x];
+    const c = group.lanes.findIndex((l) => l.stmts.includes(x.then.at(-1)!));
+    return v.read(x.then, `qkc_r * ${G} + ${c}`);
+  });
+  const body = pruneDead({ ...p.k, body: lanes }, new Set(group.lanes.map((l) => l.acc))).body;
+  out.push(
+    `${i2}QKC_UNROLL`,
+    `${i2}for (int qkc_r = 0; qkc_r < ${R}; qkc_r++) {`,
+    `${i3}const ${t} ${s.var} = ${t0} + (${t})qkc_r;`,
+  );
+  printStmts({ ...ctx, where: "plain", chunks: undefined }, body, i3, out, new Set(declared));
+  out.push(
+    `${i2}}`,
+    `${i1}} else {`,
+    `${i2}for (${t} ${s.var} = ${t0}, qkc_${s.var}_stop = qkc_imin<${t}>(${t0} + ${R}, ${end}); ${s.var} < qkc_${s.var}_stop; ${s.var}++) {`,
+  );
+  printStmts({ ...ctx, chunks: undefined }, s.body, i3, out, new Set(declared));
   out.push(`${i2}}`, `${i1}}`, `${indent}}`);
 }
 
@@ -588,8 +694,14 @@ function chunking(k: Kernel, loops: readonly Stmt[], limit: number): Map<Stmt, C
     2 ** Math.floor(Math.log2(limit)),
   );
   const out = new Map<Stmt, Chunking>();
-  if (length < 2) return out;
-  for (const [s, accesses] of found) if (accesses.length) out.set(s, { length, accesses });
+  if (length >= 2)
+    for (const [s, accesses] of found) if (accesses.length) out.set(s, { length, accesses });
+  // lane groups keep their own chunk (their iterations are not split among lanes)
+  for (const [s, accesses] of found) {
+    const lanes = !accesses.length && s.op === "for" ? laneChunks(k, s) : undefined;
+    if (lanes)
+      out.set(s, { length: lanes.iterations * lanes.width, accesses: lanes.accesses, lanes });
+  }
   return out;
 }
 
@@ -603,14 +715,28 @@ function vectorSchedule(k: Kernel, lanesHint: number) {
   if (first.mode === "serial" || first.syncAfterWrites)
     return { sched: first, chunks: new Map<Stmt, Chunking>() };
   const chunks = chunking(k, first.body, Math.max(1, lanesHint));
-  const V = chunks.size ? [...chunks.values()][0].length : 1;
+  const V = [...chunks.values()].find((c) => !c.lanes)?.length ?? 1;
   if (V === 1) return { sched: first, chunks };
   const sched = schedule(k, Math.max(1, Math.floor(lanesHint / V)));
   return { sched, chunks: sched.mode === "serial" ? new Map<Stmt, Chunking>() : chunks };
 }
 
-const launchBounds = (chunked: boolean) =>
-  `__launch_bounds__(${THREADS}${chunked ? `, ${CHUNK_MIN_BLOCKS}` : ""})`;
+function narrowestLoadBits(chunks: ReadonlyMap<Stmt, Chunking>): number {
+  const bits = [...chunks.values()].flatMap((c) =>
+    c.accesses.filter((a) => a.kind === "load").map((a) => 8 * accessBytes(a, c.length)),
+  );
+  return bits.length ? Math.min(...bits) : 0;
+}
+
+const launchBounds = (chunks: ReadonlyMap<Stmt, Chunking>) => {
+  const all = [...chunks.values()];
+  const min = all.some((c) => c.lanes)
+    ? LANE_CHUNK_MIN_BLOCKS
+    : all.length
+      ? CHUNK_MIN_BLOCKS
+      : undefined;
+  return `__launch_bounds__(${THREADS}${min ? `, ${min}` : ""})`;
+};
 
 /** C text of "some index can reach 2^30": the product of the kernel's i32 sizes, each at least 1. */
 function wideTest(k: Kernel): string {
@@ -659,7 +785,7 @@ function printKernel(
     out.push(
       `/* ${k.name}: ${h.var} = max over the tensor (non-negative, so the u32 bits order like the floats) */`,
       `template <typename qkc_index_t>`,
-      `__global__ void ${launchBounds(preChunk.size > 0)} ${g}(${allParams}) {`,
+      `__global__ void ${launchBounds(preChunk)} ${g}(${allParams}) {`,
     );
     printStmts(ctx, before, "  ", out, new Set());
     const t = ph.loopType(loop.var);
@@ -719,7 +845,7 @@ function printKernel(
     `/* ${first?.op === "comment" ? first.text : k.name} */`,
     `/* schedule: ${sched.mode}, ${sched.why} */`,
     `template <typename qkc_index_t>`,
-    `__global__ void ${launchBounds(chunks.size > 0)} ${k.name}_kernel(${allParams}) {`,
+    `__global__ void ${launchBounds(chunks)} ${k.name}_kernel(${allParams}) {`,
   );
   if (sched.mode === "serial") {
     out.push(`  if (blockIdx.x != 0 || threadIdx.x != 0) return;`);
@@ -849,6 +975,7 @@ function printKernel(
       mode: sched.mode,
       lanes: L,
       chunk: chunks.size ? [...chunks.values()][0].length : 1,
+      vectorLoadBits: narrowestLoadBits(chunks),
       schedule: sched.why,
       workspaceBytes: 4 * words,
       globals,
@@ -907,6 +1034,17 @@ static __host__ __device__ __forceinline__ void qkc_vload(R (&r)[V], const T* p)
     memcpy(t, &a, B);
     QKC_UNROLL
     for (int i = 0; i < N; i++) r[k + i] = (R)t[i];
+  }
+}
+/* r[i] = code i of the V nibbles at p (V / 2 bytes), the low nibble of a byte first unless HIGH */
+template <bool HIGH, int V>
+static __host__ __device__ __forceinline__ void qkc_vload_nibbles(uint32_t (&r)[V], const uint8_t* p) {
+  uint32_t b[V / 2];
+  qkc_vload(b, p);
+  QKC_UNROLL
+  for (int i = 0; i < V / 2; i++) {
+    r[2 * i] = HIGH ? b[i] >> 4 : b[i] & 15u;
+    r[2 * i + 1] = HIGH ? b[i] & 15u : b[i] >> 4;
   }
 }
 /* p[i] = v[i]; p is aligned to the access */

@@ -16,11 +16,23 @@
  *   loads of that buffer in the loop at the same index;
  * - or the loop's only store to a buffer the kernel never loads, at the top
  *   level of the loop body (every iteration stores it).
- * V is 16 bytes over the narrowest loaded element, so that every vector load
- * is at least 128 bits.
+ * A read of a code from packed nibbles (passes/lower/pack.ts packedCodeExpr,
+ * recognized by matchPackedCode) counts as a load of its code index: when
+ * every load of the buffer in the loop is such a read at one index, a chunk
+ * of V codes starting at an even index is V / 2 contiguous bytes, loaded
+ * once and split into codes in registers.
+ * V is 16 bytes over the narrowest loaded element (half a byte for a nibble),
+ * so that every vector load is at least 128 bits.
+ *
+ * The lane groups of GEMV (backends/lane-groups.ts) are vectorized as one
+ * loop over their element index: lane 0's statements are its body, and a
+ * chunk of the group loop is R iterations of G lanes, all in range.
  */
 import type { ElemType, Expr, Kernel, Stmt } from "../../ir/kernel.js";
-import { children, exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
+import type { CodeLayout } from "../../ir/graph.js";
+import { children, exprVars, sameExpr, walk, walkExprs } from "../../ir/kernel-walk.js";
+import { matchPackedCode } from "../../passes/lower/pack.js";
+import { laneGroup, type LaneGroup } from "../lane-groups.js";
 import { loadedBuffers, storedBuffers } from "./schedule.js";
 
 type For = Extract<Stmt, { op: "for" }>;
@@ -36,11 +48,16 @@ export interface VectorAccess {
   readonly stride: Expr;
   /** the store statement (kind "store") */
   readonly store?: Extract<Stmt, { op: "store" }>;
+  /** a load of codes packed two to a byte: `index` is the code's, the bytes are at index / 2 */
+  readonly packed?: Extract<CodeLayout, { kind: "nibbles" }>;
 }
 
+/** Bytes of memory per element of an access. */
+export const bytesPerElement = (a: VectorAccess): number => (a.packed ? 0.5 : ELEM_BYTES[a.elem]);
+
 /** Bytes per access of a chunk of `v` elements: 16 (several accesses when the chunk is longer) or the chunk. */
-export const accessBytes = (elem: ElemType, v: number): number =>
-  Math.min(16, v * ELEM_BYTES[elem]);
+export const accessBytes = (a: VectorAccess, v: number): number =>
+  Math.min(16, v * bytesPerElement(a));
 
 /** `e` with every sub-expression for which `f` gives a replacement replaced (outermost first). */
 export function rewrite(e: Expr, f: (x: Expr) => Expr | undefined): Expr {
@@ -122,16 +139,33 @@ function loadsByReach(stmts: readonly Stmt[]) {
   return { always, sometimes };
 }
 
+/** The packed code reads in `stmts` (matchPackedCode), outermost only. */
+function packedReads(stmts: readonly Stmt[]) {
+  const out: { layout: CodeLayout; buffer: string; at: Expr }[] = [];
+  const visit = (e: Expr): void => {
+    const m = matchPackedCode(e);
+    if (m) out.push(m);
+    else children(e).forEach(visit);
+  };
+  walkExprs(stmts, visit);
+  return out;
+}
+
 /**
  * The vector accesses of `loop` in kernel `k` (empty: the loop stays scalar).
- * `k` is the whole kernel, whose other loads and stores decide what may move.
+ * `k` is the whole kernel, whose other loads and stores decide what may move;
+ * `outer` names variables that vary although the loop does not assign them.
  */
-export function vectorAccesses(k: Kernel, loop: For): VectorAccess[] {
+export function vectorAccesses(
+  k: Kernel,
+  loop: For,
+  outer: readonly string[] = [],
+): VectorAccess[] {
   let nested = false;
   walk(loop.body, (s) => (nested ||= s.op === "for"));
   if (nested) return [];
   const lets = new Map<string, Expr>();
-  const variant = new Set([loop.var]);
+  const variant = new Set([loop.var, ...outer]);
   walk(loop.body, (s) => {
     if (s.op === "let") variant.add(s.name);
     if (s.op === "assign") variant.add(s.name);
@@ -161,14 +195,29 @@ export function vectorAccesses(k: Kernel, loop: For): VectorAccess[] {
   const { always, sometimes } = loadsByReach(loop.body);
   const storesHere = new Set<string>();
   walk(loop.body, (s) => s.op === "store" && storesHere.add(s.buffer));
+  const packed = packedReads(loop.body);
   for (const buffer of new Set(always.map((l) => l.buffer))) {
     if (kernelStores.has(buffer) || sometimes.some((l) => l.buffer === buffer)) continue;
-    const indices = always.filter((l) => l.buffer === buffer).map((l) => resolve(l.index));
-    const first = JSON.stringify(indices[0]);
-    if (indices.some((i) => JSON.stringify(i) !== first)) continue;
+    const reads = packed.filter((r) => r.buffer === buffer);
+    const loads = always.filter((l) => l.buffer === buffer);
+    // packed nibbles: every load of the buffer is one code read (one byte each)
+    const nibbles = reads[0]?.layout.kind === "nibbles" ? reads[0].layout : undefined;
+    if (reads.length && (!nibbles || reads.length !== loads.length)) continue;
+    const indices = (nibbles ? reads.map((r) => r.at) : loads.map((l) => l.index)).map(resolve);
+    if (indices.some((i) => !sameExpr(i, indices[0]))) continue;
+    if (reads.some((r) => r.layout.kind !== "nibbles" || r.layout.order !== nibbles?.order))
+      continue;
     const a = affine(indices[0], loop.var, variant);
     const elem = elems.get(buffer);
-    if (a && elem) out.push({ buffer, elem, kind: "load", index: indices[0], stride: a.stride });
+    if (a && elem)
+      out.push({
+        buffer,
+        elem,
+        kind: "load",
+        index: indices[0],
+        stride: a.stride,
+        ...(nibbles ? { packed: nibbles } : {}),
+      });
   }
   for (const buffer of storesHere) {
     if (kernelLoads.has(buffer)) continue;
@@ -189,17 +238,64 @@ export function chunkLength(accesses: readonly VectorAccess[]): number {
   const loads = accesses.filter((a) => a.kind === "load");
   const from = loads.length ? loads : accesses;
   if (!from.length) return 1;
-  return 16 / Math.min(...from.map((a) => ELEM_BYTES[a.elem]));
+  return 16 / Math.min(...from.map(bytesPerElement));
 }
 
-/** Expressions of `stmts` with every load of a buffer in `by` replaced by that buffer's variable. */
-export function replaceLoads(stmts: readonly Stmt[], by: ReadonlyMap<string, string>): Stmt[] {
+/** A lane group loop (GEMV) whose lanes read vector registers while all are in range. */
+export interface LaneChunks {
+  readonly group: LaneGroup;
+  /** lanes per iteration (G) */
+  readonly width: number;
+  /** iterations per chunk (R): the chunk is R G elements */
+  readonly iterations: number;
+  /** the accesses of lane 0's statements, as a loop over its element index */
+  readonly accesses: readonly VectorAccess[];
+}
+
+/**
+ * The lane group chunks of `loop` in kernel `k`, or undefined. The group's
+ * base must advance by G per iteration (consecutive iterations continue one
+ * run of elements) and some load must be a vector access.
+ */
+export function laneChunks(k: Kernel, loop: For): LaneChunks | undefined {
+  const group = laneGroup(loop);
+  if (!group) return undefined;
+  const width = group.lanes.length;
+  const step = affine(group.base, loop.var, new Set([loop.var]));
+  if (!(step?.stride.op === "const" && step.stride.value === width)) return undefined;
+  const [first] = group.lanes;
+  const lanes: For = {
+    op: "for",
+    var: first.k,
+    start: group.base,
+    end: group.limit,
+    body: first.stmts,
+  };
+  const accesses = vectorAccesses(k, lanes, [loop.var]);
+  if (!accesses.some((a) => a.kind === "load") || accesses.some((a) => a.kind === "store"))
+    return undefined;
+  const iterations = Math.max(1, chunkLength(accesses) / width);
+  return { group, width, iterations, accesses };
+}
+
+/**
+ * Expressions of `stmts` with every load of a buffer in `by` replaced by that
+ * buffer's variable; for a buffer in `packed`, every code read of it.
+ */
+export function replaceLoads(
+  stmts: readonly Stmt[],
+  by: ReadonlyMap<string, string>,
+  packed: ReadonlySet<string> = new Set(),
+): Stmt[] {
   const e = (x: Expr): Expr =>
-    rewrite(x, (y) =>
-      y.op === "load" && by.has(y.buffer)
+    rewrite(x, (y) => {
+      const read = packed.size ? matchPackedCode(y) : undefined;
+      if (read && packed.has(read.buffer))
+        return { op: "var", name: by.get(read.buffer)!, type: y.type };
+      return y.op === "load" && by.has(y.buffer) && !packed.has(y.buffer)
         ? { op: "var", name: by.get(y.buffer)!, type: y.type }
-        : undefined,
-    );
+        : undefined;
+    });
   return stmts.map((s): Stmt => {
     switch (s.op) {
       case "let":
@@ -211,11 +307,11 @@ export function replaceLoads(stmts: readonly Stmt[], by: ReadonlyMap<string, str
         return {
           ...s,
           cond: e(s.cond),
-          then: replaceLoads(s.then, by),
-          ...(s.else ? { else: replaceLoads(s.else, by) } : {}),
+          then: replaceLoads(s.then, by, packed),
+          ...(s.else ? { else: replaceLoads(s.else, by, packed) } : {}),
         };
       case "for":
-        return { ...s, start: e(s.start), end: e(s.end), body: replaceLoads(s.body, by) };
+        return { ...s, start: e(s.start), end: e(s.end), body: replaceLoads(s.body, by, packed) };
       case "comment":
         return s;
     }
