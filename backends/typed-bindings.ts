@@ -14,18 +14,9 @@ import {
   type VariableStatementStructure,
 } from "ts-morph";
 import * as prettier from "prettier";
-import type { ElemType } from "../ir/kernel.js";
+import { ARRAY_NAME } from "./typed-arrays.js";
 import type { Plan } from "../passes/lower.js";
 import { writeFileAtomic } from "../cli/atomic.js";
-
-/** The typed array that holds each element type. */
-export const ARRAY: Record<ElemType, string> = {
-  f32: "Float32Array",
-  u8: "Uint8Array",
-  i8: "Int8Array",
-  u16: "Uint16Array",
-  u32: "Uint32Array",
-};
 
 /** What the runtime needs of a plan: no KernelIR bodies, only signatures. */
 export function slimPlan(p: Plan): object {
@@ -83,7 +74,9 @@ export function plansStatement(plans: readonly Plan[]): OptionalKind<VariableSta
 
 /** `{ name: TypedArray; ... }` of the plan's buffers of `role`. */
 export function bufferFields(p: Plan, role: "input" | "output"): string {
-  const fields = p.buffers.filter((b) => b.role === role).map((b) => `${b.name}: ${ARRAY[b.elem]}`);
+  const fields = p.buffers
+    .filter((b) => b.role === role)
+    .map((b) => `${b.name}: ${ARRAY_NAME[b.elem]}`);
   return `{ ${fields.join("; ")} }`;
 }
 

@@ -12,14 +12,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gemv, quantize } from "../ir/interpret/index.js";
-import { packNibbles } from "../ir/layout/index.js";
-import { builtinScheme } from "../stdlib/index.js";
 import { openBrowser, type Browser } from "./browser.js";
-import { compileWasm, MXFP4_PAIR } from "./wasm-artifact.js";
+import { compileWasm, mxfp4Case, MXFP4_PAIR } from "./wasm-artifact.js";
 import { sourceOf } from "./wgsl-artifact.js";
 
-const SHAPE = [2048, 32]; // 64K elements, the least that bands() splits
 const ISOLATION = {
   "cross-origin-opener-policy": "same-origin",
   "cross-origin-embedder-policy": "require-corp",
@@ -52,19 +48,10 @@ interface PageResult {
   gemv: { threads: number; why?: string; y: string };
 }
 
-const s = builtinScheme("mxfp4")!;
-const x = Float32Array.from({ length: SHAPE[0] * SHAPE[1] }, (_, j) =>
-  j % 1009 === 7 ? NaN : j % 4099 === 3 ? -Infinity : Math.sin(j * 0.61) * 2 ** ((j % 17) - 8),
-);
-const v = Float32Array.from({ length: SHAPE[1] }, (_, i) => Math.cos(i) * (i % 3));
-const ref = quantize(s, { dtype: "f32", shape: SHAPE, data: x });
+const { shape: SHAPE, x, v, want: bytes } = mxfp4Case();
 const base64 = (a: ArrayBufferView) =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString("base64");
-const want = {
-  codes: base64(packNibbles(Uint8Array.from(ref.codes), "low_first")),
-  scales: base64(Uint8Array.from(ref.scales)),
-  y: base64(gemv(ref, v)),
-};
+const want = { codes: base64(bytes.codes), scales: base64(bytes.scales), y: base64(bytes.y) };
 
 let browser: Browser | undefined;
 

@@ -9,6 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../cli/main.js";
 import { sourceOf } from "./wgsl-artifact.js";
+import { gemv, quantize } from "../ir/interpret/index.js";
+import { packNibbles } from "../ir/layout/index.js";
+import { builtinScheme } from "../stdlib/index.js";
 
 /** MXFP4 quantize and GEMV on packed codes: the pair the threaded bindings tests run. */
 export const MXFP4_PAIR = `kernel quantize_mxfp4 = quantize(mxfp4) { layout: packed }
@@ -32,4 +35,24 @@ export async function compileWasm(qs: string): Promise<string> {
     ts.replace(/"(qkc\/dist\/[^"]+)"/g, (_, s: string) => JSON.stringify(sourceOf(s))),
   );
   return out;
+}
+
+/**
+ * What the threaded tests run: a [2048, 32] tensor (64K elements, the least
+ * that bands() splits) with NaN and -Inf among its values, GEMV activations,
+ * and the interpreter's bytes of packed codes, scales and y = W v.
+ */
+export function mxfp4Case() {
+  const shape = [2048, 32];
+  const x = Float32Array.from({ length: shape[0] * shape[1] }, (_, j) =>
+    j % 1009 === 7 ? NaN : j % 4099 === 3 ? -Infinity : Math.sin(j * 0.61) * 2 ** ((j % 17) - 8),
+  );
+  const v = Float32Array.from({ length: shape[1] }, (_, i) => Math.cos(i) * (i % 3));
+  const ref = quantize(builtinScheme("mxfp4")!, { dtype: "f32", shape, data: x });
+  const want = {
+    codes: packNibbles(Uint8Array.from(ref.codes), "low_first"),
+    scales: Uint8Array.from(ref.scales),
+    y: new Uint8Array(gemv(ref, v).buffer),
+  };
+  return { shape, x, v, want };
 }

@@ -33,6 +33,7 @@ import {
   type WasmManifest,
 } from "./abi.js";
 import { loadEmitter } from "./load-emitter.js";
+import { ARRAY_NAME as ARRAY_OF, arrayKind } from "../typed-arrays.js";
 
 type Exported = (...args: number[]) => void;
 
@@ -48,17 +49,6 @@ export interface KernelSignature {
 /** An emitted module: its bytes, or emitWasm's artifact (at least `binary`; `reservedBytes` matters only for a module without a manifest). */
 export type WasmSource =
   Uint8Array | ArrayBuffer | (Partial<WasmArtifact> & { readonly binary: Uint8Array });
-
-const ARRAY_OF: Record<ElemType, string> = {
-  f32: "Float32Array",
-  u8: "Uint8Array",
-  i8: "Int8Array",
-  u16: "Uint16Array",
-  u32: "Uint32Array",
-};
-
-const arrayKind = (a: unknown): string =>
-  ArrayBuffer.isView(a) ? Object.prototype.toString.call(a).slice(8, -1) : typeof a;
 
 function readManifest(module: WebAssembly.Module): WasmManifest | undefined {
   const [section] = WebAssembly.Module.customSections(module, MANIFEST_SECTION);

@@ -11,13 +11,13 @@
  * binaryen is never loaded. Calls are queued: a runner's buffers live in wasm
  * memory, inputs are copied in and outputs copied out, one call at a time.
  */
-import type { ElemType } from "../../ir/kernel.js";
 import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
 import { bufferLength, runPlan } from "../host.js";
 import { whyOneBand, type EmitPlan } from "./plan-bands.js";
 import { WasmKernels } from "./runtime.js";
 import { withSharedMemory } from "./shared-memory.js";
+import { ARRAY_NAME, arrayKind } from "../typed-arrays.js";
 import { sharingBlocker, WebPlanRunner } from "./web-threads.js";
 
 /** What a threaded call returns: the plan's outputs, the threads it used, and why only one when so. */
@@ -40,17 +40,6 @@ type NodeThreads = typeof import("./threads.js");
 // variables, so that bundlers leave Node's runner (and node: modules) out of browser bundles
 const NODE_THREADS = "./threads.js";
 const NODE_OS = "node:os";
-
-const ARRAY_OF: Record<ElemType, string> = {
-  f32: "Float32Array",
-  u8: "Uint8Array",
-  i8: "Int8Array",
-  u16: "Uint16Array",
-  u32: "Uint32Array",
-};
-
-const arrayKind = (a: unknown): string =>
-  ArrayBuffer.isView(a) ? Object.prototype.toString.call(a).slice(8, -1) : typeof a;
 
 const inNode = (): boolean =>
   typeof (globalThis as { process?: { versions?: { node?: unknown } } }).process?.versions?.node ===
@@ -145,9 +134,9 @@ export class KernelThreads {
       const length = bufferLength(plan, b.length, shape);
       if (given === undefined)
         throw new Error(`kernel ${plan.spec.name}: input '${b.name}' is missing`);
-      if (arrayKind(given) !== ARRAY_OF[b.elem])
+      if (arrayKind(given) !== ARRAY_NAME[b.elem])
         throw new TypeError(
-          `kernel ${plan.spec.name}: input '${b.name}' holds ${b.elem}; pass a ${ARRAY_OF[b.elem]}, not a ${arrayKind(given)}`,
+          `kernel ${plan.spec.name}: input '${b.name}' holds ${b.elem}; pass a ${ARRAY_NAME[b.elem]}, not a ${arrayKind(given)}`,
         );
       if (given.length !== length)
         throw new RangeError(
