@@ -4,8 +4,8 @@
  * nibble first (or high first, the layout's order) for even i.
  *
  * An even `at` covers exactly the 8 bytes from at / 2: one v128.load64_zero,
- * the low nibbles (and 0x0f) and the high ones (shr_u 4) as two vectors, and
- * one i8x16.shuffle that interleaves them into element order. An odd `at`
+ * the low nibbles (and 0x0f) and the high ones (a 16-bit shift by 4, and
+ * 0x0f), and one i8x16.shuffle that interleaves them into element order. An odd `at`
  * starts on the second nibble of its byte and ends on the first nibble of the
  * ninth, so that byte comes in by a load8_lane into lane 8 and the shuffle
  * starts one nibble later. Both loads read only bytes that hold one of the 16
@@ -49,12 +49,15 @@ export function nibbleCodes(
     m.i32.add(m.local.get(base, i32), m.i32.shr_u(m.local.get(lane0, i32), m.i32.const(1)));
   const raw = temp();
   const codes = temp();
+  // the high nibbles by a 16-bit shift and the same mask: V8 lowers i8x16.shr_u to a
+  // shift plus a mask it builds anew on every use
+  const nibble = (v: Ref) => m.v128.and(v, m.i8x16.splat(m.i32.const(0x0f)));
   const interleave = (skip: 0 | 1) =>
     m.local.set(
       codes,
       m.i8x16.shuffle(
-        m.v128.and(m.local.get(raw, v128), m.i8x16.splat(m.i32.const(0x0f))),
-        m.i8x16.shr_u(m.local.get(raw, v128), m.i32.const(4)),
+        nibble(m.local.get(raw, v128)),
+        nibble(m.i16x8.shr_u(m.local.get(raw, v128), m.i32.const(4))),
         nibbleShuffle(order, skip),
       ),
     );
