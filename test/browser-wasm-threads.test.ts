@@ -63,15 +63,7 @@ beforeAll(async () => {
     platform: "browser",
     write: false,
     logLevel: "silent",
-    // the page is handed prebuilt modules, so binaryen (reached through emit.js) stays out
-    plugins: [
-      {
-        name: "no-emit",
-        setup(b) {
-          b.onResolve({ filter: /\/emit\.js$/ }, (a) => ({ path: a.path, external: true }));
-        },
-      },
-    ],
+    // the page is handed prebuilt modules; binaryen stays out of the bundle (load-emitter.ts)
   });
   const js = bundle.outputFiles[0].text;
   browser = await openBrowser(

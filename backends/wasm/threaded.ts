@@ -106,8 +106,8 @@ export class KernelThreads {
   ): Promise<ThreadedResult> {
     const plan = this.plans[name];
     if (!plan)
-      throw new Error(
-        `these kernels have no ${name}; they have ${Object.keys(this.plans).join(", ")}`,
+      return Promise.reject(
+        new Error(`these kernels have no ${name}; they have ${Object.keys(this.plans).join(", ")}`),
       );
     const next = this.queue.then(() => this.call(plan, inputs, shape, seed));
     this.queue = next.catch(() => {});
