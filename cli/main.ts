@@ -197,13 +197,19 @@ Examples:
     .addOption(backendOption())
     .addOption(adapterOption())
     .addOption(seedOption(ROUNDING_SEED))
+    .addOption(
+      new Option("--scale-layout <layout>", "nvidia_128x4: scales.npy in NVIDIA's 128x4 swizzle (2-D, 8-bit scales)")
+        .choices([...SCALE_LAYOUTS])
+        .default("plain"),
+    )
     .action(runQuantize)
     .addHelpText(
       "after",
       `
 Writes to DIR:
   codes.npy      one element code per element (u8 or u16), the input's shape
-  scales.npy     raw scale codes, one per block (u8, u16, or u32 = f32 bits)
+  scales.npy     raw scale codes, one per block (u8, u16, or u32 = f32 bits);
+                 with --scale-layout nvidia_128x4 u8 [pad(rows, 128), pad(blocks per row, 4)]
   zeros.npy      zero points, for schemes with scale rule minmax
   dq_codes.npy, dq_scales.npy   the compressed scales, for double quantization
   manifest.json  scheme, shapes, seed, tensor scale, qkc version, sha256 of the input`,

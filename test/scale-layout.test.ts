@@ -25,6 +25,7 @@ import { BUILTIN_SCHEMES } from "../stdlib/index.js";
 import { kernelRequest } from "./kernel-request.js";
 import { loadProgram, type LoadResult } from "../dsl/load.js";
 import { main } from "../cli/main.js";
+import { readNpy, writeNpy } from "../cli/npy.js";
 import {
   bits,
   byName,
@@ -230,17 +231,14 @@ kernel c = quantize(mxfp4) { scale_layout: swizzled }
   });
 });
 
-describe("qkc compile --scale-layout", () => {
-  const run = async (...argv: string[]) => {
-    let out = "";
-    let err = "";
-    const code = await main(argv, {
-      stdout: (t) => void (out += t),
-      stderr: (t) => void (err += t),
-    });
-    return { code, out, err };
-  };
+const run = async (...argv: string[]) => {
+  let out = "";
+  let err = "";
+  const code = await main(argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t) });
+  return { code, out, err };
+};
 
+describe("qkc compile --scale-layout", () => {
   it("prints the swizzle in the layout dump and the manifest", async () => {
     const dump = await run(
       "compile",
@@ -296,5 +294,64 @@ describe("qkc compile --scale-layout", () => {
     expect(clash.err).toMatch(
       /kernel q declares scale_layout: plain; drop --scale-layout nvidia_128x4 or the field/,
     );
+  });
+});
+
+describe("qkc quantize --scale-layout nvidia_128x4", () => {
+  const dir = mkdtempSync(join(tmpdir(), "qkc-128x4-quantize-"));
+  const shape = [130, 167];
+  const x = tensor(shape[0], shape[1], 7);
+  const input = join(dir, "w.npy");
+  beforeAll(() => writeNpy(input, { dtype: "f32", shape, data: x }));
+
+  for (const backend of ["interp", "wasm"])
+    it(`writes the swizzled scales (${backend})`, async () => {
+      const out = join(dir, backend);
+      const argv = ["quantize", "nvfp4", "--in", input, "--out", out, "--backend", backend];
+      const r = await run(...argv, "--scale-layout", "nvidia_128x4");
+      expect(r.code, r.err).toBe(0);
+      const ref = reference(byName("nvfp4"), shape, x);
+      const scales = await readNpy(join(out, "scales.npy"));
+      expect([scales.dtype, ...scales.shape]).toEqual(["u8", 256, 12]);
+      expect(Array.from(scales.data as Uint8Array)).toEqual(Array.from(ref.scales));
+      const codes = await readNpy(join(out, "codes.npy"));
+      expect(Array.from(codes.data as Uint8Array)).toEqual(Array.from(ref.q.codes));
+      const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as {
+        scaleLayout: { kind: string };
+        tensorScale: { decode: number };
+      };
+      expect(manifest.scaleLayout.kind).toBe("nvidia_128x4");
+      expect(manifest.tensorScale.decode).toBe(ref.q.tensorScale!.decode);
+    });
+
+  it("refuses a tensor that is not 2-D and a scheme without 8-bit scales, in one line", async () => {
+    const flat = join(dir, "flat.npy");
+    await writeNpy(flat, { dtype: "f32", shape: [shape[0] * shape[1]], data: x });
+    const out = join(dir, "refused");
+    const oneD = await run(
+      "quantize",
+      "nvfp4",
+      "--in",
+      flat,
+      "--out",
+      out,
+      "--scale-layout",
+      "nvidia_128x4",
+    );
+    expect(oneD.code).not.toBe(0);
+    expect(oneD.err.trim()).toMatch(
+      /^error: nvidia_128x4 scales need a 2-D tensor \[rows, K\]; the input has shape \[21710\] \(reshape it, or use scale layout plain\)$/,
+    );
+    const nf4 = await run(
+      "quantize",
+      "nf4",
+      "--in",
+      input,
+      "--out",
+      out,
+      "--scale-layout",
+      "nvidia_128x4",
+    );
+    expect(nf4.err.trim()).toMatch(/8-bit scales.*\(use scale layout plain\)$/);
   });
 });

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { loadForCommand, resolveScheme } from "../../dsl/resolve.js";
 import { printKernel } from "../../ir/kernel-print.js";
 import { SCALE_LAYOUTS, type KernelSpec, type ScaleLayout } from "../../ir/program.js";
-import { scaleLayoutOf } from "../../ir/layout/scale-placement.js";
+import { describeScaleLayout, scaleLayoutOf } from "../../ir/layout/scale-placement.js";
 import type { Scheme } from "../../ir/scheme.js";
 import { compile, CompileError, PASS_NAMES, type PassName } from "../../passes/pipeline.js";
 import { distinctKernels, uniqueKernelNames } from "../../backends/kernel-names.js";
@@ -258,15 +258,8 @@ function withScaleLayout(spec: KernelSpec, layout: ScaleLayout): KernelSpec {
   return { ...spec, scaleLayout: layout };
 }
 
-/** The manifest's account of where the scales are. */
-function scaleLayoutManifest(spec: KernelSpec): Record<string, unknown> {
-  if (scaleLayoutOf(spec) === "plain" || spec.kind === "qdq" || spec.kind === "qdq_backward")
-    return { kind: "row_major_block_grid" };
-  return {
-    kind: "nvidia_128x4",
-    tile: [128, 4],
-    tileBytes: 512,
-    offset: "((r / 128) * (C_pad / 4) + c / 4) * 512 + (r % 32) * 16 + ((r % 128) / 32) * 4 + c % 4",
-    padding: { rows: 128, columns: 4, fill: 0 },
-  };
-}
+/** The manifest's account of where the scales are (qdq kernels keep theirs inside: plain). */
+const scaleLayoutManifest = (spec: KernelSpec): Record<string, unknown> =>
+  describeScaleLayout(
+    spec.kind === "qdq" || spec.kind === "qdq_backward" ? "plain" : scaleLayoutOf(spec),
+  );

@@ -12,6 +12,9 @@ import { fsReason, UserError } from "../errors.js";
 import { codesArray, readTensor, writeNpy, type NpyArray } from "../npy.js";
 import { bitsForShape, resolveScheme, type Backend } from "../schemes.js";
 import { toJson } from "../table.js";
+import type { ScaleLayout } from "../../ir/program.js";
+import { describeScaleLayout } from "../../ir/layout/scale-placement.js";
+import { placementProblem, quantizePlaced } from "../../backends/quantize-scale-layout.js";
 import { qkcVersion } from "../version.js";
 
 export interface QuantizeOptions {
@@ -19,6 +22,8 @@ export interface QuantizeOptions {
   out: string;
   backend: Backend;
   seed: number;
+  /** where scales.npy holds the scales (nvidia_128x4: [pad(rows, 128), pad(K/block, 4)], padding 0) */
+  scaleLayout?: ScaleLayout;
 }
 
 /** Every array file quantize may write; stale ones from an earlier run are removed. */
@@ -37,7 +42,20 @@ function arrays(q: QuantizedTensor, prefix = ""): [string, NpyArray][] {
 export async function runQuantize(schemeName: string, opts: QuantizeOptions): Promise<void> {
   const scheme = resolveScheme(schemeName);
   const { tensor, bytes } = await readTensor(opts.in);
-  const q = await runner(opts.backend).quantize(scheme, tensor, opts.seed);
+  const layout = opts.scaleLayout ?? "plain";
+  if (layout !== "plain") {
+    const problem = placementProblem(scheme, tensor.shape, layout);
+    if (problem) throw new UserError(problem);
+  }
+  // placed scales come from the kernel of that layout (scaleShape is then the padded one)
+  const q: QuantizedTensor =
+    layout === "plain"
+      ? await runner(opts.backend).quantize(scheme, tensor, opts.seed)
+      : {
+          scheme,
+          shape: tensor.shape,
+          ...(await quantizePlaced(opts.backend, scheme, tensor, layout, opts.seed)),
+        };
 
   try {
     await mkdir(opts.out, { recursive: true });
@@ -66,6 +84,7 @@ export async function runQuantize(schemeName: string, opts: QuantizeOptions): Pr
       sha256: createHash("sha256").update(bytes).digest("hex"),
     },
     seed: opts.seed,
+    scaleLayout: describeScaleLayout(layout),
     files,
     ...(q.tensorScale && { tensorScale: q.tensorScale }),
     ...(q.doubleQuant && {

@@ -30,3 +30,16 @@ export function scaleLayoutProblem(spec: KernelSpec): string | undefined {
     return `scheme ${s.name} has a zero point per block, which ${layout} has no place for (${fix})`;
   return undefined;
 }
+
+/** The manifest's account of a scale layout: what a reader needs to find scale (r, c). */
+export function describeScaleLayout(layout: ScaleLayout): Record<string, unknown> {
+  if (layout === "plain") return { kind: "row_major_block_grid" };
+  return {
+    kind: "nvidia_128x4",
+    tile: [128, 4],
+    tileBytes: 512,
+    offset:
+      "((r / 128) * (C_pad / 4) + c / 4) * 512 + (r % 32) * 16 + ((r % 128) / 32) * 4 + c % 4",
+    padding: { rows: 128, columns: 4, fill: 0 },
+  };
+}

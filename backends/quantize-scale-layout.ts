@@ -1,0 +1,90 @@
+/**
+ * Quantize with the scales in a layout other than plain, on any backend (plain
+ * scales: Runner.quantize in runner.ts). The compiled
+ * backends run the kernel of a request with that scale layout (the scales
+ * come out of the kernel already placed); the interpreter, which knows no
+ * layouts, gives its scales placed by the host reference (ir/layout/swizzle.ts).
+ * For `qkc quantize --scale-layout`.
+ */
+import { quantize as interpQuantize } from "../ir/interpret/index.js";
+import { blockGrid } from "../ir/interpret/blocks.js";
+import type { BufferData } from "../ir/kernel-eval.js";
+import { scaleLayoutProblem } from "../ir/layout/scale-placement.js";
+import { padTo, swizzleNvidia128x4 } from "../ir/layout/swizzle.js";
+import type { KernelSpec, ScaleLayout } from "../ir/program.js";
+import type { Scheme } from "../ir/scheme.js";
+import type { CodeArray, Tensor } from "../ir/tensor.js";
+import { runPlan, runPlanAsync } from "./host.js";
+import { wasmKernel, wgslKernel, type Backend } from "./runner.js";
+import { cudaKernel } from "./cuda/runtime.js";
+
+/** The scale layouts other than plain (one today). */
+export type PlacedLayout = Exclude<ScaleLayout, "plain">;
+
+export interface PlacedQuantization {
+  /** one code per element, row-major */
+  readonly codes: CodeArray;
+  /** the scale codes in `layout` (padding bytes 0) */
+  readonly scales: Uint8Array;
+  /** the shape of `scales` as stored: [pad(rows, 128), pad(cols, 4)] */
+  readonly scaleShape: readonly number[];
+  readonly tensorScale?: { amax: number; encode: number; decode: number };
+}
+
+/** The one-line reason `layout` cannot hold the scales of `s` on tensor shape `shape`, or undefined. */
+export function placementProblem(
+  s: Scheme,
+  shape: readonly number[],
+  layout: PlacedLayout,
+): string | undefined {
+  const problem = scaleLayoutProblem(request(s, "f32", layout));
+  if (problem) return problem;
+  if (shape.length !== 2)
+    return `${layout} scales need a 2-D tensor [rows, K]; the input has shape [${shape.join(", ")}] (reshape it, or use scale layout plain)`;
+  return undefined;
+}
+
+const request = (s: Scheme, input: KernelSpec["input"], layout: PlacedLayout): KernelSpec => ({
+  name: `quantize_${s.name}_${layout}`,
+  kind: "quantize",
+  scheme: s,
+  input,
+  output: "f32",
+  layout: "unpacked",
+  scaleLayout: layout,
+});
+
+export async function quantizePlaced(
+  backend: Backend,
+  s: Scheme,
+  x: Tensor,
+  layout: PlacedLayout,
+  seed = 0,
+): Promise<PlacedQuantization> {
+  const problem = placementProblem(s, x.shape, layout);
+  if (problem) throw new RangeError(problem);
+  const [rows, cols] = blockGrid(x.shape, s.block).gridShape;
+  const scaleShape = [padTo(rows, 128), padTo(cols, 4)];
+  if (backend === "interp") {
+    const q = interpQuantize(s, x, { seed });
+    const scales = swizzleNvidia128x4(Uint8Array.from(q.scales), rows, cols, 0);
+    return { codes: q.codes, scales, scaleShape, tensorScale: q.tensorScale };
+  }
+  const spec = request(s, x.dtype, layout);
+  const inputs = { x: x.data };
+  let out: Record<string, BufferData>;
+  if (backend === "wgsl") {
+    const { plan, execute } = await wgslKernel(spec);
+    out = await runPlanAsync(plan, x.shape, inputs, execute, seed);
+  } else {
+    const { plan, execute } = await (backend === "wasm" ? wasmKernel : cudaKernel)(spec);
+    out = runPlan(plan, x.shape, inputs, execute, seed);
+  }
+  const t = out.tscale as Float32Array | undefined;
+  return {
+    codes: out.codes as CodeArray,
+    scales: out.scales as Uint8Array,
+    scaleShape,
+    ...(t ? { tensorScale: { amax: t[0], encode: t[1], decode: t[2] } } : {}),
+  };
+}
