@@ -1,5 +1,6 @@
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -8,11 +9,13 @@ import { qdq, quantize } from "../ir/interpret/index.js";
 import { builtinScheme } from "../stdlib/index.js";
 
 const root = join(import.meta.dirname, "..");
+const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "qkc-bind-"));
 
 describe("qkc compile --target wasm", () => {
-  beforeAll(() => {
-    execFileSync("npm", ["run", "build"], { cwd: root, stdio: "ignore" });
+  beforeAll(async () => {
+    // async, so that vitest's worker keeps answering while tsc runs
+    await run("npm", ["run", "build"], { cwd: root });
     // the generated module imports the runtime from the `qkc` package
     mkdirSync(join(dir, "node_modules"));
     symlinkSync(root, join(dir, "node_modules", "qkc"));
@@ -32,7 +35,9 @@ describe("qkc compile --target wasm", () => {
     );
     expect(readFileSync(join(out, "kernels.wat"), "utf8")).toMatch(/\(import "env" "memory"/);
     const mod = (await import(join(out, "kernels.js"))) as {
-      load: (b: Uint8Array) => Promise<Record<string, (inputs: object, shape: number[]) => Record<string, unknown>>>;
+      load: (
+        b: Uint8Array,
+      ) => Promise<Record<string, (inputs: object, shape: number[]) => Record<string, unknown>>>;
     };
     const k = await mod.load(readFileSync(join(out, "kernels.wasm")));
     const x = Float32Array.from({ length: 8 * 64 }, (_, i) => Math.sin(i) * (i % 5));
@@ -46,6 +51,30 @@ describe("qkc compile --target wasm", () => {
     expect(Array.from(q.scales as Uint8Array)).toEqual(Array.from(ref.scales));
   });
 
+  it("loadThreaded in plain Node (outside vitest): the runtime finds its worker_threads runner, and a scheme with a tensor scale says why it ran on one thread", async () => {
+    const out = join(dir, "k");
+    writeFileSync(
+      join(out, "user.mjs"),
+      `import { readFileSync } from "node:fs";
+import { load, loadThreaded } from "./kernels.js";
+const bytes = readFileSync(new URL("./kernels.wasm", import.meta.url));
+const x = Float32Array.from({ length: 2048 * 64 }, (_, i) => Math.sin(i * 0.3) * (i % 11));
+const t = await loadThreaded(bytes, 2);
+const r = await t.quantize_nvfp4({ x }, [2048, 64]);
+await t.close();
+const k = await load(bytes);
+const same = Buffer.from(r.outputs.codes).equals(Buffer.from(k.quantize_nvfp4({ x }, [2048, 64]).codes));
+console.log(JSON.stringify({ threads: r.threads, why: r.why, same }));
+`,
+    );
+    const { stdout } = await run(process.execPath, [join(out, "user.mjs")]);
+    expect(JSON.parse(stdout)).toEqual({
+      threads: 1,
+      why: "a tensor scale depends on every row",
+      same: true,
+    });
+  });
+
   it("holds every plan of a double-quantized scheme in one module (nested kernels that share a name are renamed apart)", async () => {
     const out = join(dir, "dq");
     let err = "";
@@ -56,7 +85,9 @@ describe("qkc compile --target wasm", () => {
     expect(err).toBe("");
     expect(code).toBe(0);
     const mod = (await import(join(out, "kernels.js"))) as {
-      load: (b: Uint8Array) => Promise<Record<string, (inputs: object, shape: number[]) => Record<string, unknown>>>;
+      load: (
+        b: Uint8Array,
+      ) => Promise<Record<string, (inputs: object, shape: number[]) => Record<string, unknown>>>;
     };
     const k = await mod.load(readFileSync(join(out, "kernels.wasm")));
     const shape = [4, 512];
