@@ -26,6 +26,7 @@ import { geometryScalars } from "../passes/lower/geometry.js";
 import type { CodeLayout } from "../ir/graph.js";
 import { builtinScheme } from "../stdlib/index.js";
 import type { Format, Rounding } from "../ir/formats/index.js";
+import { wasmPlan } from "./wasm-encode-plan.js";
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -221,21 +222,8 @@ describe("quantize's 16-lane loops (encode16.ts, stats16.ts) on ragged blocks", 
   ];
   for (const s of variants) {
     it(`${s.name}: quantize and qdq equal the interpreter, in place too; a NaN or Inf in each lane of a step`, async () => {
-      const run = async (kind: "quantize" | "qdq") => {
-        const { plan } = compile({
-          name: `${kind}_${s.name}`,
-          kind,
-          scheme: s,
-          input: "f32",
-          output: "f32",
-          layout: "unpacked",
-        });
-        const artifact = emitWasm(plan.kernels);
-        const wasm = await WasmKernels.load(artifact, plan.kernels);
-        return { plan, exec: wasm.execute, wat: artifact.wat };
-      };
-      const q = await run("quantize");
-      const f = await run("qdq");
+      const q = await wasmPlan(s, "quantize");
+      const f = await wasmPlan(s, "qdq");
       if (s.block.kind === "axis" && s.block.axis === -1) {
         expect(q.wat, "16-lane statistics").toContain("i32x4.max_u");
         expect(q.wat, "16-byte code stores").toMatch(/v128\.store\b(?!\d|_lane)/);

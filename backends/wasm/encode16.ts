@@ -31,7 +31,7 @@ import { nanLanes } from "./swizzle.js";
 import { isVar, LANES, load16, loadPrefix, loop16, type For } from "./steps16.js";
 import type { LoopContext } from "./vectorize.js";
 
-interface EncodeLoop {
+export interface EncodeLoop {
   readonly form: { base?: Expr; inner?: string };
   readonly x: string;
   readonly mult: Expr;
@@ -88,7 +88,8 @@ function qdqTail(
   return { y: st.buffer, table: t.values, factors };
 }
 
-function match(ctx: LoopContext, s: For): EncodeLoop | undefined {
+/** quantize's or qdq's element loop `s`, or undefined */
+export function matchEncode(ctx: LoopContext, s: For): EncodeLoop | undefined {
   const body = s.body.filter((x) => x.op !== "comment");
   if (body.length !== 6 && body.length !== 7) return undefined;
   const [li, lx, lv, lm, cond, ...tail] = body;
@@ -168,8 +169,39 @@ export function encodeLoop(
   startLocal: number,
   endLocal: number,
 ): Ref | undefined {
-  const e = match(ctx, s);
+  const e = matchEncode(ctx, s);
   if (!e) return undefined;
+  const { m } = ctx;
+  const step = encodeStep(ctx, e);
+  return loop16(ctx, s, startLocal, endLocal, e.form, {
+    before: step.before(m.f32x4.splat(ctx.ex(e.mult))),
+    step: (at) => {
+      const j = () => m.local.get(at.j, binaryen.i32);
+      return [
+        ...step.products(at.index),
+        // a NaN product takes the exact path: the step runs as the scalar body
+        m.if(
+          m.v128.any_true(step.nan()),
+          m.block(null, [
+            ctx.scalarLoop(s, j(), m.i32.add(j(), m.i32.const(LANES))),
+            m.br(at.label),
+          ]),
+        ),
+        ...step.codes(at.index),
+      ];
+    },
+    after: [],
+  });
+}
+
+/**
+ * The parts of one 16-element step of `e`: `before` sets the multiplier (an
+ * f32x4) and qdq's factors; `products` loads X[index + 16 * k ..]
+ * (`offset` = 64 * k bytes) and multiplies; `nan` is the mask of NaN
+ * products (the encoder's output is undefined there); `codes` encodes and
+ * stores the 16 codes, or qdq's 16 values.
+ */
+export function encodeStep(ctx: LoopContext, e: EncodeLoop) {
   const { m } = ctx;
   const i32 = binaryen.i32;
   const v128 = binaryen.v128;
@@ -178,38 +210,34 @@ export function encodeLoop(
   const get = (l: number) => m.local.get(l, v128);
   const factors = (e.qdq?.factors ?? []).map(() => ctx.temp("v128"));
   const codes = ctx.temp("v128");
-  return loop16(ctx, s, startLocal, endLocal, e.form, {
-    before: [
-      m.local.set(mult, m.f32x4.splat(ctx.ex(e.mult))),
-      ...factors.map((l, k) => m.local.set(l, m.f32x4.splat(ctx.ex(e.qdq!.factors[k])))),
+  const at = (buffer: string, index: number, shift: number) =>
+    m.i32.add(
+      m.local.get(ctx.buffer(buffer)!.param, i32),
+      m.i32.shl(m.local.get(index, i32), m.i32.const(shift)),
+    );
+  return {
+    mult,
+    /** the multiplier and qdq's factors (f32x4; by default the factors' scalar values, splat) */
+    before: (multiplier: Ref, factorVectors?: readonly Ref[]): Ref[] => [
+      m.local.set(mult, multiplier),
+      ...factors.map((l, k) =>
+        m.local.set(l, factorVectors?.[k] ?? m.f32x4.splat(ctx.ex(e.qdq!.factors[k]))),
+      ),
     ],
-    step: (at) => {
-      const j = () => m.local.get(at.j, i32);
-      const nan = x.map((l) => nanLanes(m, get(l))).reduce((a, b) => m.v128.or(a, b));
+    products: (index: number, offset = 0): Ref[] => [
+      ...load16(ctx, e.x, index, x, offset),
+      ...x.map((l) => m.local.set(l, m.f32x4.mul(get(l), get(mult)))),
+    ],
+    nan: (): Ref => x.map((l) => nanLanes(m, get(l))).reduce((a, b) => m.v128.or(a, b)),
+    codes: (index: number, offset = 0): Ref[] => {
       const encode = emitLaneEncoder16(
         m,
         x.map((l) => () => get(l)),
         e.encoder,
         () => ctx.temp("v128"),
       );
-      const at4 = (buffer: string, shift: number) =>
-        m.i32.add(
-          m.local.get(ctx.buffer(buffer)!.param, i32),
-          m.i32.shl(m.local.get(at.index, i32), m.i32.const(shift)),
-        );
-      const prefix = [
-        ...load16(ctx, e.x, at.index, x),
-        ...x.map((l) => m.local.set(l, m.f32x4.mul(get(l), get(mult)))),
-        m.if(
-          m.v128.any_true(nan),
-          m.block(null, [
-            ctx.scalarLoop(s, j(), m.i32.add(j(), m.i32.const(LANES))),
-            m.br(at.label),
-          ]),
-        ),
-        m.local.set(codes, encode),
-      ];
-      if (!e.qdq) return [...prefix, m.v128.store(0, 1, at4(e.codes!, 0), get(codes))];
+      const set = m.local.set(codes, encode);
+      if (!e.qdq) return [set, m.v128.store(offset / 4, 1, at(e.codes!, index, 0), get(codes))];
       const [setup, ...values] = decode16(ctx, e.qdq.table, () => get(codes));
       const y = values.map((v) => {
         let p = v;
@@ -219,13 +247,12 @@ export function encodeLoop(
         return [m.local.set(t, p), m.v128.bitselect(m.f32x4.splat(m.f32.const(NaN)), get(t), nanY)];
       });
       return [
-        ...prefix,
+        set,
         setup,
-        ...y.map(([set, value], q) =>
-          m.block(null, [set, m.v128.store(16 * q, 1, at4(e.qdq!.y, 2), value)]),
+        ...y.map(([sety, value], q) =>
+          m.block(null, [sety, m.v128.store(offset + 16 * q, 1, at(e.qdq!.y, index, 2), value)]),
         ),
       ];
     },
-    after: [],
-  });
+  };
 }

@@ -23,7 +23,7 @@ import type { LoopContext } from "./vectorize.js";
 
 const INF = 0x7f800000;
 
-interface StatsLoop {
+export interface StatsLoop {
   readonly form: { base?: Expr; inner?: string };
   readonly x: string;
   readonly amax?: string;
@@ -43,7 +43,8 @@ function reads(stmts: readonly Stmt[], name: string): number {
   return n;
 }
 
-function match(ctx: LoopContext, s: For): StatsLoop | undefined {
+/** the statistics loop `s`, or undefined */
+export function matchStats(ctx: LoopContext, s: For): StatsLoop | undefined {
   const body = s.body.filter((x) => x.op !== "comment");
   const [li, lx, la, lf, ...rest] = body;
   const load = loadPrefix(ctx, s, li, lx);
@@ -104,7 +105,7 @@ export function statsLoop(
   startLocal: number,
   endLocal: number,
 ): Ref | undefined {
-  const e = match(ctx, s);
+  const e = matchStats(ctx, s);
   if (!e) return undefined;
   const { m } = ctx;
   const i32 = binaryen.i32;
@@ -147,19 +148,39 @@ export function statsLoop(
   return loop16(ctx, s, startLocal, endLocal, e.form, {
     guard: amax ? m.i32.eqz(m.i32.shr_u(amaxBits(), m.i32.const(31))) : undefined,
     before,
-    step: (at) => {
-      const abs = x.map((l) => m.v128.and(get(l), splat(0x7fffffff)));
-      const out: Ref[] = [
-        ...load16(ctx, e.x, at.index, x),
-        ...x.map((l, k) => m.local.set(l, abs[k])),
-      ];
-      for (const l of x) {
-        const finite = m.i32x4.lt_u(get(l), splat(INF));
-        if (amax) out.push(m.local.set(top, m.i32x4.max_u(get(top), m.v128.and(get(l), finite))));
-        if (bad) out.push(m.local.set(any, m.v128.or(get(any), m.i32x4.ge_u(get(l), splat(INF)))));
-      }
-      return out;
-    },
+    step: (at) => statsStep(ctx, e.x, at.index, x, amax ? top : undefined, bad ? any : undefined),
     after,
   });
+}
+
+/**
+ * One step over X[index .. index + 15] (from `offset` bytes on), with four v128
+ * temporaries `x`: `top` (when given) keeps per lane the max_u of the bits of
+ * the finite |x|, `any` (when given) ORs in a mask of the non-finite ones.
+ */
+export function statsStep(
+  ctx: LoopContext,
+  X: string,
+  index: number,
+  x: readonly number[],
+  top: number | undefined,
+  any: number | undefined,
+  offset = 0,
+): Ref[] {
+  const { m } = ctx;
+  const get = (l: number) => m.local.get(l, binaryen.v128);
+  const splat = (v: number) => splatI32(m, v);
+  const abs = x.map((l) => m.v128.and(get(l), splat(0x7fffffff)));
+  const out: Ref[] = [
+    ...load16(ctx, X, index, x, offset),
+    ...x.map((l, k) => m.local.set(l, abs[k])),
+  ];
+  for (const l of x) {
+    const finite = m.i32x4.lt_u(get(l), splat(INF));
+    if (top !== undefined)
+      out.push(m.local.set(top, m.i32x4.max_u(get(top), m.v128.and(get(l), finite))));
+    if (any !== undefined)
+      out.push(m.local.set(any, m.v128.or(get(any), m.i32x4.ge_u(get(l), splat(INF)))));
+  }
+  return out;
 }

@@ -56,7 +56,7 @@ export interface Steps {
 
 /**
  * The 16-lane prefix of loop `s` over [start, end): `before` once, then `step`
- * per 16 iterations, then `after`; only while `inner` (when given) is 1 and
+ * per 16 iterations (or `width`, a power of two), then `after`; only while `inner` (when given) is 1 and
  * `guard` holds. Leaves `start` at the first iteration the scalar loop runs.
  */
 export function loop16(
@@ -67,6 +67,8 @@ export function loop16(
   form: { base?: Expr; inner?: string },
   parts: {
     guard?: Ref;
+    /** iterations per step (16 unless given) */
+    width?: number;
     before: Ref[];
     step: (at: Steps) => Ref[];
     after: Ref[];
@@ -75,7 +77,8 @@ export function loop16(
   const { m } = ctx;
   const i32 = binaryen.i32;
   const get = (l: number) => m.local.get(l, i32);
-  let guard = m.i32.ge_s(m.i32.sub(get(endLocal), get(startLocal)), m.i32.const(LANES));
+  const width = parts.width ?? LANES;
+  let guard = m.i32.ge_s(m.i32.sub(get(endLocal), get(startLocal)), m.i32.const(width));
   if (form.inner) {
     const inner = ctx.lookup(form.inner);
     if (!inner) return undefined;
@@ -99,7 +102,7 @@ export function loop16(
           vecEnd,
           m.i32.add(
             get(startLocal),
-            m.i32.and(m.i32.sub(get(endLocal), get(startLocal)), m.i32.const(-LANES)),
+            m.i32.and(m.i32.sub(get(endLocal), get(startLocal)), m.i32.const(-width)),
           ),
         ),
         m.local.set(j, get(startLocal)),
@@ -110,7 +113,7 @@ export function loop16(
               m.local.set(index, form.base ? m.i32.add(ctx.ex(form.base), get(j)) : get(j)),
               ...parts.step(at),
             ]),
-            m.local.set(j, m.i32.add(get(j), m.i32.const(LANES))),
+            m.local.set(j, m.i32.add(get(j), m.i32.const(width))),
             m.br(loop, m.i32.lt_s(get(j), get(vecEnd))),
           ]),
         ),
@@ -122,8 +125,14 @@ export function loop16(
   ]);
 }
 
-/** four f32x4 of buffer `x` (elements index .. index + 15) into `into` */
-export function load16(ctx: LoopContext, x: string, index: number, into: readonly number[]): Ref[] {
+/** four f32x4 of buffer `x` (elements index .. index + 15, `offset` bytes on) into `into` */
+export function load16(
+  ctx: LoopContext,
+  x: string,
+  index: number,
+  into: readonly number[],
+  offset = 0,
+): Ref[] {
   const { m } = ctx;
   const i32 = binaryen.i32;
   const ptr = () =>
@@ -131,5 +140,5 @@ export function load16(ctx: LoopContext, x: string, index: number, into: readonl
       m.local.get(ctx.buffer(x)!.param, i32),
       m.i32.shl(m.local.get(index, i32), m.i32.const(2)),
     );
-  return into.map((l, k) => m.local.set(l, m.v128.load(16 * k, 1, ptr())));
+  return into.map((l, k) => m.local.set(l, m.v128.load(offset + 16 * k, 1, ptr())));
 }

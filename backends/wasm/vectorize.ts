@@ -50,6 +50,7 @@ import { emitLaneEncoder, laneEncoder, type LaneEncoder } from "./lane-encoder.j
 import { encodeLoop } from "./encode16.js";
 import { statsLoop } from "./stats16.js";
 import { packLoop } from "./pack16.js";
+import { blockLoop } from "./blocks4.js";
 
 type For = Extract<Stmt, { op: "for" }>;
 
@@ -205,8 +206,10 @@ export function vectorizeLoop(
   endLocal: number,
 ): Ref | undefined {
   try {
-    // quantize's element, statistics and packing loops: 16 lanes per step (encode16.ts, stats16.ts, pack16.ts)
+    // quantize's block loop four blocks per step (blocks4.ts); its element, statistics and
+    // packing loops 16 lanes per step (encode16.ts, stats16.ts, pack16.ts)
     const wide =
+      blockLoop(ctx, s, startLocal, endLocal) ??
       encodeLoop(ctx, s, startLocal, endLocal) ??
       statsLoop(ctx, s, startLocal, endLocal) ??
       packLoop(ctx, s, startLocal, endLocal);
@@ -407,7 +410,7 @@ function emitLaneGroups(
   ]);
 }
 
-class LoopVectorizer {
+export class LoopVectorizer {
   private readonly m: Module;
   private readonly body: readonly Stmt[];
   /** variables the loop body declares (let), in all of its statements */
@@ -431,9 +434,18 @@ class LoopVectorizer {
     private readonly s: For,
     /** lane-group mode (GroupVectorizer): the real loop, and per-lane accumulators allowed */
     private readonly groupMode?: { readonly loop: Stmt },
+    /** block mode (blocks4.ts): the real loop, and variables already held in v128 locals */
+    private readonly blockMode?: {
+      readonly loop: Stmt;
+      readonly given: ReadonlyMap<string, number>;
+    },
   ) {
     this.m = ctx.m;
     this.body = s.body.filter((x) => x.op !== "comment");
+    for (const [name, l] of blockMode?.given ?? []) {
+      this.kinds.set(name, VARY);
+      this.slots.set(name, l);
+    }
     const defs = new Map<string, Stmt[]>();
     walkStmts(ctx.kernel.body, (x) => {
       if (x.op === "let" || x.op === "assign") defs.set(x.name, [...(defs.get(x.name) ?? []), x]);
@@ -493,7 +505,7 @@ class LoopVectorizer {
     const outside = new Set<string>();
     const collect = (list: readonly Stmt[]) => {
       for (const x of list) {
-        if (x === s || x === this.groupMode?.loop) continue;
+        if (x === s || x === this.groupMode?.loop || x === this.blockMode?.loop) continue;
         for (const e of stmtExprs(x))
           walkExpr(e, (v) => {
             if (v.op === "var") outside.add(v.name);
@@ -653,6 +665,7 @@ class LoopVectorizer {
   }
 
   private isInvariantVar(name: string): boolean {
+    if (this.blockMode?.given.has(name)) return false;
     return !this.local.has(name) && !this.reductions.has(name) && name !== this.s.var;
   }
 
@@ -857,6 +870,39 @@ class LoopVectorizer {
       r.vector = vector;
     }
     return this.statements(this.body, "");
+  }
+
+  // ---- block mode (blocks4.ts): the body as straight-line code over 4 iterations
+
+  /** the statements of `list` (of the body) for the 4 iterations from the value of local `first` */
+  straight(list: readonly Stmt[], first: number): Ref[] {
+    if (list.some((x) => x.op === "if")) refuse("an if among the block statements");
+    this.group = first;
+    return this.statements(list, "");
+  }
+
+  /** `e` of the 4 iterations as one v128 (after `straight` set what it reads) */
+  lanesOf(e: Expr): Ref {
+    return this.vec(this.val(e), e.type);
+  }
+
+  /** iteration `lane`'s value of the i32 `e` */
+  laneOf(e: Expr, lane: number): Ref {
+    const { m } = this;
+    const v = this.val(e);
+    if (v.k === "u") return v.ref;
+    if (v.k === "a") return m.i32.add(v.base, m.i32.const(v.offsets[lane]));
+    return m.i32x4.extract_lane(v.ref, lane as unknown as Ref);
+  }
+
+  /** the run-time conditions the straight-line code relies on (strides of 1, buffers apart) */
+  guards(): Ref[] {
+    const { m, ctx } = this;
+    const out = [...this.guardVars].map((name) => {
+      const l = ctx.lookup(name) ?? refuse(`no variable ${name}`);
+      return m.i32.eq(m.local.get(l.index, binaryen.i32), m.i32.const(1));
+    });
+    return [...out, ...this.aliasGuards()];
   }
 
   /** pointer inequality of buffers that could be one array and are used at different indices */
