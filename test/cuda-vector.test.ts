@@ -17,7 +17,7 @@ import { runPlan, type Execute } from "../backends/host.js";
 import { emitCudaPlans } from "../backends/cuda/plans.js";
 import { buildCpuAsync, cpuExecute, hasHostCompiler } from "../backends/cuda/cpu.js";
 import { dequantize, gemv, qdq, quantize } from "../ir/interpret/index.js";
-import { packNibbles } from "../ir/layout/index.js";
+import { packNibbles, pack6 } from "../ir/layout/index.js";
 import { builtinScheme } from "../stdlib/index.js";
 import { scheme, type Scheme } from "../ir/scheme.js";
 import { formatBits } from "../ir/formats/index.js";
@@ -27,11 +27,19 @@ import { corpus } from "./corpus/corpus.js";
 
 const cxx = hasHostCompiler();
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
-const codesOf = (s: Scheme, c: ArrayLike<number>) =>
-  Array.from(formatBits(s.element) === 4 ? packNibbles(Uint8Array.from(c), "low_first") : c);
+const codesOf = (s: Scheme, c: ArrayLike<number>) => {
+  const b = formatBits(s.element);
+  const u = Uint8Array.from(c);
+  return Array.from(b === 4 ? packNibbles(u, "low_first") : b === 6 ? pack6(u) : c);
+};
 
-/** f32 chunks of 4 (mxfp4, nvfp4 with its amax pre-pass), u8 chunks of 16 (dequantize), indexed min/max (int4 asym) */
-const base = ["mxfp4", "nvfp4", "int4_g128_asym", "mxfp8_e4m3"].map((n) => builtinScheme(n)!);
+/**
+ * f32 chunks of 4 (mxfp4, nvfp4 with its amax pre-pass), packed nibbles in chunks of 32 and 16,
+ * 6-bit codes in chunks of 32 (24 bytes), u8 codes (mxfp8), indexed min/max (int4 asym)
+ */
+const base = ["mxfp4", "nvfp4", "int4_g128_asym", "mxfp8_e4m3", "mxfp6_e2m3"].map((n) =>
+  builtinScheme(n)!,
+);
 const axis0 = (s: Scheme) =>
   scheme({ ...s, name: `${s.name}_axis0`, block: { ...s.block, axis: 0 } as Scheme["block"] });
 const schemes = [...base, ...base.filter((s) => s.block.kind === "axis").map(axis0)];
@@ -140,10 +148,7 @@ describe.skipIf(!cxx)(
             runPlan(plans.get(`${kind}_${s.name}_bf16`)!, shape, { x }, hosts[where]!, 11);
           for (const c of corpus()) {
             const shape = [c.rows, c.cols];
-            const x = Uint16Array.from(
-              new Uint32Array(c.data.buffer, c.data.byteOffset, c.data.length),
-              (b) => b >>> 16,
-            );
+            const x = toBf16(c.data);
             const tensor = { dtype: "bf16" as const, shape, data: x };
             const ref = quantize(s, tensor, { seed: 11 });
             const out = run("quantize", shape, x);

@@ -444,11 +444,12 @@ function vectorLines(
     const index = p.index(first(a));
     if (a.packed) {
       const code = `qkc_${a.buffer}_code`;
+      const nibbles = a.packed.kind === "nibbles";
       decls.push(
         `const qkc_index_t ${code} = ${index};`,
-        `const uint8_t* ${atOf(a)} = ${a.buffer} + (${code} >> 1);`,
+        `const uint8_t* ${atOf(a)} = ${a.buffer} + ${nibbles ? `(${code} >> 1)` : `3 * (${code} >> 2)`};`,
       );
-      conds.push(`(${code} & 1) == 0`);
+      conds.push(`(${code} & ${nibbles ? 1 : 3}) == 0`);
     } else
       decls.push(
         `${a.kind === "load" ? "const " : ""}${ELEM[a.elem]}* ${atOf(a)} = ${a.buffer} + ${index};`,
@@ -457,9 +458,11 @@ function vectorLines(
     if (a.kind === "load")
       loads.push(
         `${CTYPE[loadType(a.elem)]} ${vecOf(a)}[${V}];`,
-        a.packed
-          ? `qkc_vload_nibbles<${a.packed.order === "high_first"}>(${vecOf(a)}, ${atOf(a)});`
-          : `qkc_vload(${vecOf(a)}, ${atOf(a)});`,
+        !a.packed
+          ? `qkc_vload(${vecOf(a)}, ${atOf(a)});`
+          : a.packed.kind === "nibbles"
+            ? `qkc_vload_nibbles<${a.packed.order === "high_first"}>(${vecOf(a)}, ${atOf(a)});`
+            : `qkc_vload_bits6<${accessBytes(a, V)}>(${vecOf(a)}, ${atOf(a)});`,
       );
   }
   const loaded = accesses.filter((a) => a.kind === "load");
@@ -1017,10 +1020,10 @@ template <> struct qkc_access<2> { typedef uint16_t type; };
 [[maybe_unused]] static __host__ __device__ __forceinline__ bool qkc_aligned(const void* p, unsigned bytes) {
   return ((uintptr_t)p & (bytes - 1)) == 0;
 }
-/* r[i] = p[i], widened as a KernelIR load; p is aligned to the access */
-template <int V, class T, class R>
+/* r[i] = p[i], widened as a KernelIR load, in accesses of W bytes at most; p is aligned to the access */
+template <int W = 16, int V, class T, class R>
 static __host__ __device__ __forceinline__ void qkc_vload(R (&r)[V], const T* p) {
-  constexpr int B = V * (int)sizeof(T) < 16 ? V * (int)sizeof(T) : 16, N = B / (int)sizeof(T);
+  constexpr int B = V * (int)sizeof(T) < W ? V * (int)sizeof(T) : W, N = B / (int)sizeof(T);
   typedef typename qkc_access<B>::type A;
   QKC_UNROLL
   for (int k = 0; k < V; k += N) {
@@ -1045,6 +1048,18 @@ static __host__ __device__ __forceinline__ void qkc_vload_nibbles(uint32_t (&r)[
   for (int i = 0; i < V / 2; i++) {
     r[2 * i] = HIGH ? b[i] >> 4 : b[i] & 15u;
     r[2 * i + 1] = HIGH ? b[i] & 15u : b[i] >> 4;
+  }
+}
+/* r[i] = code i of the V 6-bit codes at p (4 codes in 3 little-endian bytes), in accesses of W bytes */
+template <int W, int V>
+static __host__ __device__ __forceinline__ void qkc_vload_bits6(uint32_t (&r)[V], const uint8_t* p) {
+  uint32_t b[V / 4 * 3];
+  qkc_vload<W>(b, p);
+  QKC_UNROLL
+  for (int g = 0; g < V / 4; g++) {
+    const uint32_t w = b[3 * g] | b[3 * g + 1] << 8 | b[3 * g + 2] << 16;
+    QKC_UNROLL
+    for (int j = 0; j < 4; j++) r[4 * g + j] = (w >> (6 * j)) & 63u;
   }
 }
 /* p[i] = v[i]; p is aligned to the access */

@@ -16,13 +16,15 @@
  *   loads of that buffer in the loop at the same index;
  * - or the loop's only store to a buffer the kernel never loads, at the top
  *   level of the loop body (every iteration stores it).
- * A read of a code from packed nibbles (passes/lower/pack.ts packedCodeExpr,
- * recognized by matchPackedCode) counts as a load of its code index: when
- * every load of the buffer in the loop is such a read at one index, a chunk
- * of V codes starting at an even index is V / 2 contiguous bytes, loaded
- * once and split into codes in registers.
- * V is 16 bytes over the narrowest loaded element (half a byte for a nibble),
- * so that every vector load is at least 128 bits.
+ * A read of a packed code (passes/lower/pack.ts packedCodeExpr, recognized
+ * by matchPackedCode) counts as a load of its code index: when every load of
+ * the buffer in the loop is such a read at one index, a chunk of V codes
+ * starting on a byte boundary (an even index for nibbles, a multiple of 4
+ * for 6-bit codes) is V / 2 or 3 V / 4 contiguous bytes, loaded once and
+ * split into codes in registers.
+ * V is 16 bytes over the narrowest loaded element (half a byte for a nibble,
+ * 3/4 for a 6-bit code, rounded up to a power of two), so that every vector
+ * load is 128 bits when the bytes allow.
  *
  * The lane groups of GEMV (backends/lane-groups.ts) are vectorized as one
  * loop over their element index: lane 0's statements are its body, and a
@@ -48,16 +50,25 @@ export interface VectorAccess {
   readonly stride: Expr;
   /** the store statement (kind "store") */
   readonly store?: Extract<Stmt, { op: "store" }>;
-  /** a load of codes packed two to a byte: `index` is the code's, the bytes are at index / 2 */
-  readonly packed?: Extract<CodeLayout, { kind: "nibbles" }>;
+  /** a load of packed codes: `index` is the code's (bytes at index / 2, or 3 (index / 4) for 6 bits) */
+  readonly packed?: PackedLayout;
 }
 
-/** Bytes of memory per element of an access. */
-export const bytesPerElement = (a: VectorAccess): number => (a.packed ? 0.5 : ELEM_BYTES[a.elem]);
+export type PackedLayout = Exclude<CodeLayout, { kind: "unpacked" }>;
 
-/** Bytes per access of a chunk of `v` elements: 16 (several accesses when the chunk is longer) or the chunk. */
-export const accessBytes = (a: VectorAccess, v: number): number =>
-  Math.min(16, v * bytesPerElement(a));
+/** Bytes of memory per element of an access. */
+export const bytesPerElement = (a: VectorAccess): number =>
+  a.packed ? (a.packed.kind === "nibbles" ? 0.5 : 0.75) : ELEM_BYTES[a.elem];
+
+/**
+ * Bytes per access of a chunk of `v` elements: 16 (several accesses when the
+ * chunk is longer), else the largest power of two dividing the chunk's bytes
+ * (24 bytes of 6-bit codes: three of 8).
+ */
+export function accessBytes(a: VectorAccess, v: number): number {
+  const bytes = v * bytesPerElement(a);
+  return Math.min(16, bytes & -bytes);
+}
 
 /** `e` with every sub-expression for which `f` gives a replacement replaced (outermost first). */
 export function rewrite(e: Expr, f: (x: Expr) => Expr | undefined): Expr {
@@ -195,18 +206,20 @@ export function vectorAccesses(
   const { always, sometimes } = loadsByReach(loop.body);
   const storesHere = new Set<string>();
   walk(loop.body, (s) => s.op === "store" && storesHere.add(s.buffer));
-  const packed = packedReads(loop.body);
+  const codeReads = packedReads(loop.body);
   for (const buffer of new Set(always.map((l) => l.buffer))) {
     if (kernelStores.has(buffer) || sometimes.some((l) => l.buffer === buffer)) continue;
-    const reads = packed.filter((r) => r.buffer === buffer);
+    const reads = codeReads.filter((r) => r.buffer === buffer);
     const loads = always.filter((l) => l.buffer === buffer);
-    // packed nibbles: every load of the buffer is one code read (one byte each)
-    const nibbles = reads[0]?.layout.kind === "nibbles" ? reads[0].layout : undefined;
-    if (reads.length && (!nibbles || reads.length !== loads.length)) continue;
-    const indices = (nibbles ? reads.map((r) => r.at) : loads.map((l) => l.index)).map(resolve);
+    // packed codes: every load of the buffer is part of one code read (a nibble reads one byte, a 6-bit code two)
+    const layout = reads[0]?.layout;
+    const packed = layout && layout.kind !== "unpacked" ? layout : undefined;
+    if (packed) {
+      if (reads.length * (packed.kind === "nibbles" ? 1 : 2) !== loads.length) continue;
+      if (reads.some((r) => JSON.stringify(r.layout) !== JSON.stringify(packed))) continue;
+    }
+    const indices = (packed ? reads.map((r) => r.at) : loads.map((l) => l.index)).map(resolve);
     if (indices.some((i) => !sameExpr(i, indices[0]))) continue;
-    if (reads.some((r) => r.layout.kind !== "nibbles" || r.layout.order !== nibbles?.order))
-      continue;
     const a = affine(indices[0], loop.var, variant);
     const elem = elems.get(buffer);
     if (a && elem)
@@ -216,7 +229,7 @@ export function vectorAccesses(
         kind: "load",
         index: indices[0],
         stride: a.stride,
-        ...(nibbles ? { packed: nibbles } : {}),
+        ...(packed ? { packed } : {}),
       });
   }
   for (const buffer of storesHere) {
@@ -238,7 +251,7 @@ export function chunkLength(accesses: readonly VectorAccess[]): number {
   const loads = accesses.filter((a) => a.kind === "load");
   const from = loads.length ? loads : accesses;
   if (!from.length) return 1;
-  return 16 / Math.min(...from.map(bytesPerElement));
+  return 2 ** Math.ceil(Math.log2(16 / Math.min(...from.map(bytesPerElement))));
 }
 
 /** A lane group loop (GEMV) whose lanes read vector registers while all are in range. */
