@@ -15,6 +15,9 @@ import { compile } from "../passes/pipeline.js";
 import { emitWasm } from "../backends/wasm/emit.js";
 import { withSharedMemory } from "../backends/wasm/shared-memory.js";
 import type { KernelSpec } from "../ir/program.js";
+import type { Scheme } from "../ir/scheme.js";
+import type { Plan } from "../passes/lower.js";
+import { bands, whyOneBand } from "../backends/wasm/plan-bands.js";
 import { compileWasm, mxfp4Case, MXFP4_PAIR } from "./wasm-artifact.js";
 import { ROOT } from "./wgsl-artifact.js";
 
@@ -149,6 +152,48 @@ return s;`),
     expect(errors.map((e) => e.line).sort()).toEqual([3, 4, 5]);
     expect(errors[0].text).toMatch(/Float32Array.*not assignable to type 'Uint8Array/);
   }, 120_000);
+});
+
+describe("whyOneBand", () => {
+  const plan = (scheme: Scheme, kind: KernelSpec["kind"] = "quantize") =>
+    compile({ name: `${kind}_x`, kind, scheme, input: "f32", output: "f32", layout: "packed" })
+      .plan;
+  const mx = builtinScheme("mxfp4")!;
+
+  it("names the rule that keeps a call on one thread, and none when the rows split", () => {
+    const cases: [Plan, number[], number, string | undefined][] = [
+      [plan(mx), [2048, 32], 3, undefined],
+      [plan(mx, "gemv"), [2048, 32], 3, undefined],
+      [plan(mx), [2048, 32], 1, "1 thread asked"],
+      [plan(mx), [64, 32, 32], 3, "the tensor is 3-D; bands split the rows of 2-D tensors"],
+      [plan(mx), [2048, 36], 3, undefined], // ragged blocks in each row
+      [plan(mx), [2048, 30], 3, "rows of 30 elements could split a packed byte"],
+      [plan(mx), [1024, 32], 3, "32768 elements are too few to share (64K at least)"],
+      [plan(builtinScheme("nvfp4")!), [2048, 32], 3, "a tensor scale depends on every row"],
+      [
+        plan(builtinScheme("nf4_dq")!),
+        [2048, 64],
+        3,
+        "double quantization's scales depend on every row",
+      ],
+      [
+        plan({ ...mx, rounding: { mode: "stochastic", randomBits: 8 } }),
+        [2048, 32],
+        3,
+        "stochastic rounding draws by absolute element index",
+      ],
+      [
+        plan({ ...mx, block: { kind: "axis", axis: 0, size: 32 } }),
+        [2048, 32],
+        3,
+        "blocks do not lie along the last axis, so a block spans rows",
+      ],
+    ];
+    for (const [p, shape, threads, why] of cases) {
+      expect(whyOneBand(p, shape, threads), `${p.spec.scheme.name} [${shape}]`).toBe(why);
+      expect(bands(p, shape, threads).length > 1).toBe(why === undefined);
+    }
+  });
 });
 
 describe("withSharedMemory", () => {
