@@ -5,6 +5,8 @@ import { emitCudaPlans } from "../backends/cuda/plans.js";
 import { schedule } from "../backends/cuda/schedule.js";
 import { demangle, parsePtxas, scanPtx } from "../backends/cuda/nvcc.js";
 import type { KernelSpec } from "../ir/program.js";
+import { K, type Stmt } from "../ir/kernel.js";
+import { laneGroup } from "../backends/lane-groups.js";
 import { kernelRequest } from "./kernel-request.js";
 
 const spec = (name: string, kind: KernelSpec["kind"]): KernelSpec =>
@@ -97,5 +99,74 @@ describe("CUDA schedules and printing", () => {
     ).get("_Z1kIiEvPf")!;
     expect(ptx.loads).toEqual({ "128": 1, "8": 1 });
     expect(ptx.stores).toEqual({ "32": 1 });
+  });
+});
+
+describe("CUDA vector chunks of packed codes and GEMV lane groups", () => {
+  const infoOf = (name: string, kind: KernelSpec["kind"]) => {
+    const { artifact } = emitCudaPlans([compile(spec(name, kind)).plan]);
+    return artifact.kernels.at(-1)!;
+  };
+
+  it("dequantize reads packed nibbles and 6-bit codes as vector loads of their code index", () => {
+    // 32 nibbles = 16 bytes per chunk (one thread per block of 32); a block of 16 is 8 bytes
+    expect(infoOf("mxfp4", "dequantize")).toMatchObject({
+      mode: "thread",
+      chunk: 32,
+      vectorLoadBits: 128,
+    });
+    expect(infoOf("nvfp4", "dequantize")).toMatchObject({ chunk: 16, vectorLoadBits: 64 });
+    expect(infoOf("mxfp6_e2m3", "dequantize")).toMatchObject({ chunk: 32, vectorLoadBits: 64 });
+    const { artifact } = emitCudaPlans([compile(spec("mxfp4", "dequantize")).plan]);
+    expect(artifact.cu).toContain("qkc_vload_nibbles<false>(qkc_codes_v, qkc_codes_at);");
+  });
+
+  it("GEMV runs its 16 lane groups from registers: R = 2 iterations for nibbles, 1 for bytes", () => {
+    expect(infoOf("mxfp4", "gemv")).toMatchObject({
+      mode: "thread",
+      chunk: 32,
+      vectorLoadBits: 128,
+    });
+    expect(infoOf("mxfp8_e4m3", "gemv")).toMatchObject({ chunk: 16, vectorLoadBits: 128 });
+    const { artifact } = emitCudaPlans([compile(spec("mxfp4", "gemv")).plan]);
+    // every lane reads its own register, the guard dropped only where all lanes are in range
+    for (let c = 0; c < 16; c++) expect(artifact.cu).toContain(`qkc_codes_v[qkc_r * 16 + ${c}]`);
+    expect(artifact.cu).toMatch(/\(\(qkc_index_t\)qkc_kb0 \* \(qkc_index_t\)16\) \+ 32 <= K/);
+  });
+
+  it("a lane group is 16 copies of one lane: a differing or cross-reading lane is none", () => {
+    const k = compile(spec("mxfp4", "gemv")).plan.kernels[0];
+    const row = k.body.find((s) => s.op === "for")! as Extract<Stmt, { op: "for" }>;
+    const kb = row.body.find((s) => s.op === "for")! as Extract<Stmt, { op: "for" }>;
+    expect(laneGroup(kb)?.lanes.length).toBe(16);
+    const edit = (c: number, f: (lane: Stmt[]) => Stmt[]): Extract<Stmt, { op: "for" }> => {
+      const body = kb.body.filter((s) => s.op !== "comment");
+      const guard = body[2 * c + 1] as Extract<Stmt, { op: "if" }>;
+      return {
+        ...kb,
+        body: body.map((s) => (s === guard ? { ...guard, then: f([...guard.then]) } : s)),
+      };
+    };
+    expect(laneGroup(edit(3, (lane) => lane))?.lanes.length).toBe(16);
+    // lane 3 multiplies by 2 once more
+    const other = edit(3, (lane) => {
+      const last = lane.at(-1) as Extract<Stmt, { op: "assign" }>;
+      return [
+        ...lane.slice(0, -1),
+        { ...last, value: { op: "binary", kind: "mul", a: last.value, b: K.f32(2), type: "f32" } },
+      ];
+    });
+    expect(laneGroup(other)).toBeUndefined();
+    // lane 5 adds lane 4's accumulator
+    const group = laneGroup(kb)!;
+    const cross = edit(5, (lane) => {
+      const last = lane.at(-1) as Extract<Stmt, { op: "assign" }>;
+      const acc4 = K.v(group.lanes[4].acc, "f32");
+      return [
+        ...lane.slice(0, -1),
+        { ...last, value: { op: "binary", kind: "add", a: last.value, b: acc4, type: "f32" } },
+      ];
+    });
+    expect(laneGroup(cross)).toBeUndefined();
   });
 });
