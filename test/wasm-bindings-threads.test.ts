@@ -6,7 +6,7 @@
  * checked by tsc: right calls compile, wrong ones do not). The module's shared
  * twin made from the plain bytes equals what the emitter makes itself.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ts from "typescript";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -97,7 +97,11 @@ describe("generated WASM bindings on threads (Node)", () => {
     await expect(loadThreaded(wasm, -1)).rejects.toThrow(/whole number >= 0/);
   }, 60_000);
 
-  it("kernels.d.ts types a user's calls: right ones compile, wrong ones are errors", () => {
+  it("kernels.ts compiles under strict tsc, and it and kernels.d.ts type a user's calls: right ones compile, wrong ones are errors", () => {
+    // dts/ holds what a JavaScript package ships (kernels.js + kernels.d.ts), out/ the TypeScript source too
+    const dts = join(out, "dts");
+    mkdirSync(dts, { recursive: true });
+    for (const f of ["kernels.js", "kernels.d.ts"]) copyFileSync(join(out, f), join(dts, f));
     const user = (body: string) =>
       `import { loadThreaded, load } from "./kernels.js";\nexport async function f(bytes: Uint8Array) {\n${body}\n}\n`;
     writeFileSync(
@@ -122,7 +126,13 @@ await t.quantize_mxfp4({ y: new Float32Array(1) }, [1, 1]);
 const s: string = (await t.quantize_mxfp4({ x: new Float32Array(1) }, [1, 1])).threads;
 return s;`),
     );
-    const program = ts.createProgram([join(out, "good.ts"), join(out, "bad.ts")], {
+    copyFileSync(join(out, "good.ts"), join(dts, "good.ts"));
+    copyFileSync(join(out, "bad.ts"), join(dts, "bad.ts"));
+    const checked = [
+      join(out, "kernels.ts"),
+      ...[out, dts].flatMap((d) => [join(d, "good.ts"), join(d, "bad.ts")]),
+    ];
+    const program = ts.createProgram(checked, {
       target: ts.ScriptTarget.ES2022,
       module: ts.ModuleKind.NodeNext,
       moduleResolution: ts.ModuleResolutionKind.NodeNext,
@@ -135,7 +145,8 @@ return s;`),
       paths: { "qkc/dist/*": [`${ROOT}/*`] },
     });
     // the user's files only (the checker resolves what they use, not all of qkc)
-    const files = ["good.ts", "bad.ts"].map((f) => program.getSourceFile(join(out, f))!);
+    const files = checked.map((f) => program.getSourceFile(f)!);
+    expect(program.getSourceFile(join(dts, "kernels.d.ts"))).toBeDefined(); // dts/ really checks the .d.ts
     const diagnostics = [
       ...program.getOptionsDiagnostics(),
       ...files.flatMap((f) => [
@@ -144,13 +155,16 @@ return s;`),
       ]),
     ];
     const errors = diagnostics.map((d) => ({
-      file: d.file?.fileName.split("/").pop(),
+      file: d.file?.fileName.slice(out.length + 1),
       line: d.file ? d.file.getLineAndCharacterOfPosition(d.start ?? 0).line : -1,
       text: ts.flattenDiagnosticMessageText(d.messageText, " "),
     }));
-    expect(errors.filter((e) => e.file !== "bad.ts")).toEqual([]);
-    expect(errors.map((e) => e.line).sort()).toEqual([3, 4, 5]);
-    expect(errors[0].text).toMatch(/Float32Array.*not assignable to type 'Uint8Array/);
+    expect(errors.filter((e) => !e.file?.endsWith("bad.ts"))).toEqual([]);
+    for (const bad of ["bad.ts", "dts/bad.ts"]) {
+      const found = errors.filter((e) => e.file === bad);
+      expect(found.map((e) => e.line).sort()).toEqual([3, 4, 5]);
+      expect(found[0].text).toMatch(/Float32Array.*not assignable to type 'Uint8Array/);
+    }
   }, 120_000);
 });
 
