@@ -1,10 +1,11 @@
 /**
  * One onnxruntime peer in its own process (onnxruntime-web fixes its thread
  * count when it first loads): `node onnx-child.js web|node THREADS MODEL X RUNS`
- * prints {"median_ms": ..., "y": base64 f32}.
+ * prints {"median_ms": ..., "cpu_ms": ..., "y": base64 f32} (median wall and CPU time).
  */
 import { readFileSync } from "node:fs";
-import { median, timeRuns } from "../tune/timing.js";
+import { median } from "../tune/timing.js";
+import { timeWallCpu } from "./timing.js";
 
 const [runtime, threadsText, modelPath, xPath, runsText] = process.argv.slice(2);
 const threads = Number(threadsText);
@@ -33,10 +34,11 @@ if (runtime === "web") {
   feed = { x: new ort.Tensor("float32", x, [1, x.length]) };
 }
 const y = (await session.run(feed)).y.data;
-const times = await timeRuns(() => session.run(feed), Number(runsText));
+const times = await timeWallCpu(() => session.run(feed), Number(runsText));
 process.stdout.write(
   JSON.stringify({
-    median_ms: median(times),
+    median_ms: median(times.wall),
+    cpu_ms: median(times.cpu),
     y: Buffer.from(y.buffer, y.byteOffset, y.byteLength).toString("base64"),
   }),
 );

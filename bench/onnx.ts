@@ -6,7 +6,10 @@
  * GEMV. The models are built here (onnx-model.ts); each peer's output is
  * checked against the interpreter's GEMV (to 1e-5 of sum |w x|: the peers sum
  * in their own order) before it is timed. Each peer runs in a child process
- * (onnx-child.ts). Missing packages: no rows, and a warning.
+ * (onnx-child.ts). qkc's GEMV, with one code per byte and with packed 4-bit
+ * codes (the peers' own weight format), is timed again right before each peer,
+ * so that every ratio compares two medians taken a moment apart on a machine
+ * whose load moves. Missing packages: no rows, and a warning.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -22,12 +25,26 @@ export interface OnnxRow {
   peer: string;
   threads: number;
   median_ms: number;
-  /** qkc's onnx_int4_b32 GEMV on one thread, this run */
+  /** the peer's median CPU time (its process; with 2 threads, both threads' time) */
+  cpu_ms: number;
+  /** qkc's onnx_int4_b32 GEMV on one thread, one code per byte, timed right before this peer */
   qkc_ms: number;
   /** peer time / qkc time (above 1: qkc is faster) */
   qkc_speedup: number;
+  /** the same with packed 4-bit codes (two per byte, as the peers' MatMulNBits reads them) */
+  qkc_packed_ms: number;
+  qkc_packed_speedup: number;
+  /** CPU-time medians and their ratio (peer / qkc), packed codes */
+  qkc_packed_cpu_ms: number;
+  qkc_packed_cpu_speedup: number;
   /** max |y - interpreter| / sum |w x| */
   max_rel_err: number;
+}
+
+/** Times qkc's GEMV (median wall and CPU ms, one thread) with unpacked and with packed codes. */
+export interface QkcGemvTimer {
+  unpacked(): Promise<{ ms: number; cpu_ms: number }>;
+  packed(): Promise<{ ms: number; cpu_ms: number }>;
 }
 
 const installed = (pkg: string) => {
@@ -44,7 +61,7 @@ export async function onnxPeers(
   qw: QuantizedTensor,
   xv: Float32Array,
   n: number,
-  qkcMs: number,
+  qkc: QkcGemvTimer,
 ): Promise<OnnxRow[] | undefined> {
   if (!installed("onnxruntime-web") || !installed("onnxruntime-node") || !installed("protobufjs")) {
     console.warn("onnxruntime-web / onnxruntime-node / protobufjs not installed: no peer rows");
@@ -79,13 +96,16 @@ export async function onnxPeers(
   ];
   for (const p of peers)
     for (const threads of p.threads) {
+      const qkcMs = (await qkc.unpacked()).ms;
+      const packed = await qkc.packed();
+      const packedMs = packed.ms;
       const out = JSON.parse(
         execFileSync(
           process.execPath,
           [child, p.runtime, String(threads), join(dir, p.model), join(dir, "x.bin"), "9"],
           { encoding: "utf8", env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: "skip" } },
         ),
-      ) as { median_ms: number; y: string };
+      ) as { median_ms: number; cpu_ms: number; y: string };
       const y = new Float32Array(new Uint8Array(Buffer.from(out.y, "base64")).buffer);
       let err = 0;
       for (let r = 0; r < n; r++) err = Math.max(err, Math.abs(y[r] - ref[r]) / (bound[r] || 1));
@@ -97,8 +117,13 @@ export async function onnxPeers(
         peer: p.peer,
         threads,
         median_ms: +out.median_ms.toFixed(3),
-        qkc_ms: qkcMs,
+        cpu_ms: +out.cpu_ms.toFixed(3),
+        qkc_ms: +qkcMs.toFixed(3),
         qkc_speedup: +(out.median_ms / qkcMs).toFixed(2),
+        qkc_packed_ms: +packedMs.toFixed(3),
+        qkc_packed_speedup: +(out.median_ms / packedMs).toFixed(2),
+        qkc_packed_cpu_ms: +packed.cpu_ms.toFixed(3),
+        qkc_packed_cpu_speedup: +(out.cpu_ms / packed.cpu_ms).toFixed(2),
         max_rel_err: +err.toExponential(2),
       });
     }

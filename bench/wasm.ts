@@ -8,8 +8,8 @@
  * the 64 MB input (TypedArray.set); and, for GEMV, the onnxruntime peers
  * (bench/onnx.ts) when their packages are installed. Codes are unpacked (one
  * byte per code) in every column, so all of them do the same work; 4-bit
- * schemes add dequantize and GEMV rows with packed codes (the plan's unpack
- * step included, as the ONNX 4-bit peers read packed weights). Every
+ * schemes add dequantize and GEMV rows with packed codes (two per byte, read
+ * in place by the kernel, as the ONNX 4-bit peers read packed weights). Every
  * time is a median of repeated runs after warm-up; ratios are of medians
  * measured in this run.
  */
@@ -20,9 +20,11 @@ import { compile } from "../passes/pipeline.js";
 import { resolveScheme } from "../cli/schemes.js";
 import { synthetic } from "../tune/synthetic.js";
 import { median, timeRuns } from "../tune/timing.js";
+import { timeWallCpu } from "./timing.js";
 import { hasGcc, nativeMs } from "./native.js";
-import { onnxPeers, type OnnxRow } from "./onnx.js";
+import { onnxPeers, type OnnxRow, type QkcGemvTimer } from "./onnx.js";
 import type { KernelSpec } from "../ir/program.js";
+import type { Plan } from "../passes/lower.js";
 import type { BufferData } from "../ir/kernel-eval.js";
 import type { QuantizedTensor } from "../ir/interpret/index.js";
 import type { Scheme } from "../ir/scheme.js";
@@ -40,6 +42,10 @@ export interface WasmRow {
   /** gcc -O3 -march=native -ffp-contract=off build of the same KernelIR (scalar C) */
   native_ms: number | null;
   memcpy_ms: number;
+  /** median CPU time of the one-thread runs (process.cpuUsage: time spent waiting for a core left out) */
+  wasm_cpu_ms: number;
+  memcpy_cpu_ms: number;
+  wasm_cpu_vs_memcpy: number;
   wasm_vs_interp: number;
   wasm_vs_native: number | null;
   wasm_vs_memcpy: number;
@@ -53,6 +59,11 @@ export interface WasmBench {
 }
 
 const ms = async (fn: () => unknown, runs = 5) => median(await timeRuns(fn, runs));
+/** median wall and CPU ms (bench/timing.ts) */
+const wallCpu = async (fn: () => unknown, runs: number) => {
+  const t = await timeWallCpu(fn, runs);
+  return { ms: median(t.wall), cpu_ms: median(t.cpu) };
+};
 
 const kernelInputs = (q: QuantizedTensor, packed = false): Record<string, ArrayLike<number>> => ({
   codes: packed ? packNibbles(Uint8Array.from(q.codes), "low_first") : q.codes,
@@ -72,7 +83,8 @@ export async function benchWasm(
   const data = synthetic({ kind: "gaussian" }, rows * cols, 1);
   const x = { dtype: "f32" as const, shape: [rows, cols], data };
   const copy = new Float32Array(data.length);
-  const memcpyMs = await ms(() => copy.set(data), 9);
+  const memcpy = await wallCpu(() => copy.set(data), 9);
+  const memcpyMs = memcpy.ms;
   const n = Math.round(Math.sqrt(elements));
   const w = {
     dtype: "f32" as const,
@@ -93,17 +105,8 @@ export async function benchWasm(
       qdq: await ms(() => interpreter.qdq(s, x), 3),
       gemv: await ms(() => interpreter.gemv(qw, xv), 3),
     };
-    // 4-bit codes also packed (two per byte): the plan unpacks them first, both steps 16 lanes wide
-    const runs: { kind: "quantize" | "dequantize" | "qdq" | "gemv"; packed: boolean }[] = [
-      ...(["quantize", "dequantize", "qdq", "gemv"] as const).map((kind) => ({
-        kind,
-        packed: false,
-      })),
-      ...(formatBits(s.element) === 4
-        ? (["dequantize", "gemv"] as const).map((kind) => ({ kind, packed: true }))
-        : []),
-    ];
-    for (const { kind, packed } of runs) {
+    type Kind = "quantize" | "dequantize" | "qdq" | "gemv";
+    const setup = (kind: Kind, packed: boolean) => {
       const spec: KernelSpec = {
         name: kind,
         kind,
@@ -119,14 +122,26 @@ export async function benchWasm(
         x: kind === "gemv" ? xv : data,
         ...kernelInputs(kind === "gemv" ? qw : q, packed),
       };
+      return { spec, plan, shape, inputs };
+    };
+    // 4-bit codes also packed (two per byte): the kernel reads the nibbles in place
+    const runs: { kind: Kind; packed: boolean }[] = [
+      ...(["quantize", "dequantize", "qdq", "gemv"] as const).map((kind) => ({
+        kind,
+        packed: false,
+      })),
+      ...(formatBits(s.element) === 4
+        ? (["dequantize", "gemv"] as const).map((kind) => ({ kind, packed: true }))
+        : []),
+    ];
+    for (const { kind, packed } of runs) {
+      const { spec, plan, shape, inputs } = setup(kind, packed);
       const time = async (threads: number) => {
-        const r = await WasmPlanRunner.create(plan, shape, threads);
-        for (const b of plan.buffers)
-          if (b.role === "input") (r.buffers[b.name] as Float32Array).set(inputs[b.name]);
-        const t = await ms(() => r.run(), 7);
+        const r = await runner(plan, shape, inputs, threads);
+        const { ms: t, cpu_ms: cpu } = await wallCpu(() => r.run(), 7);
         const used = r.threads;
         await r.close();
-        return { t, used };
+        return { t, cpu, used };
       };
       const one = await time(1);
       const all = await time(cores);
@@ -151,6 +166,9 @@ export async function benchWasm(
         wasm_all_ms: +all.t.toFixed(2),
         native_ms: native === undefined ? null : +native.toFixed(2),
         memcpy_ms: +memcpyMs.toFixed(2),
+        wasm_cpu_ms: +one.cpu.toFixed(2),
+        memcpy_cpu_ms: +memcpy.cpu_ms.toFixed(2),
+        wasm_cpu_vs_memcpy: +(one.cpu / memcpy.cpu_ms).toFixed(2),
         wasm_vs_interp: +(interp[kind] / one.t).toFixed(2),
         wasm_vs_native: native === undefined ? null : +(one.t / native).toFixed(2),
         wasm_vs_memcpy: +(one.t / memcpyMs).toFixed(2),
@@ -158,12 +176,35 @@ export async function benchWasm(
       });
     }
     if (s.name === "onnx_int4_b32") {
-      const unpacked = out.find((r) => r.scheme === s.name && r.kernel === `gemv ${n}x${n}`)!;
-      onnx = await onnxPeers(s, qw, xv, n, unpacked.wasm_ms);
+      const [unpacked, packed] = await Promise.all(
+        [false, true].map((p) => {
+          const g = setup("gemv", p);
+          return runner(g.plan, g.shape, g.inputs, 1);
+        }),
+      );
+      const timer: QkcGemvTimer = {
+        unpacked: () => wallCpu(() => unpacked.run(), 7),
+        packed: () => wallCpu(() => packed.run(), 7),
+      };
+      onnx = await onnxPeers(s, qw, xv, n, timer);
+      await Promise.all([unpacked.close(), packed.close()]);
     }
   }
   if (!hasGcc) console.warn("gcc not found: no native reference column (apt-get install gcc)");
   return { rows: out, ...(onnx ? { onnx } : {}) };
+}
+
+/** A runner with the plan's inputs filled in wasm memory. */
+async function runner(
+  plan: Plan,
+  shape: readonly number[],
+  inputs: Record<string, ArrayLike<number>>,
+  threads: number,
+): Promise<WasmPlanRunner> {
+  const r = await WasmPlanRunner.create(plan, shape, threads);
+  for (const b of plan.buffers)
+    if (b.role === "input") (r.buffers[b.name] as Float32Array).set(inputs[b.name]);
+  return r;
 }
 
 function typedLike(elem: string, values: ArrayLike<number>): BufferData {
