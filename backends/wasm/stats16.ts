@@ -6,7 +6,8 @@
  *             let fin = bitcast<u32>(a) < 0x7f800000;
  *             bad = bad | not(fin); amax = select(fin & (a > amax), a, amax);
  *             mn = ...; mx = ... }     (min and max only when nothing reads them)
- * and emits its vector prefix, 16 elements per step (four f32x4 loads).
+ * or NVFP4's tensor amax pass, `let x = X[t]; let a = abs(x)` with the
+ * finite test written inline in the amax select, and emits its vector prefix, 16 elements per step (four f32x4 loads).
  * `a` is finite and non-negative where it counts, so `a > amax` is an
  * unsigned compare of the bits: each lane keeps max_u of its candidates
  * (a non-finite element counts as +0, which never raises a non-negative
@@ -18,7 +19,7 @@
 import type { Expr, Stmt } from "../../ir/kernel.js";
 import { children, sameExpr, walkExprs } from "../../ir/kernel-walk.js";
 import { binaryen, splatI32, type ExpressionRef as Ref } from "./binaryen.js";
-import { load16, loadPrefix, loop16, type For } from "./steps16.js";
+import { isVar, load16, loadPrefix, loop16, type For } from "./steps16.js";
 import type { LoopContext } from "./vectorize.js";
 
 const INF = 0x7f800000;
@@ -43,15 +44,25 @@ function reads(stmts: readonly Stmt[], name: string): number {
   return n;
 }
 
+/** `let x = X[t]`, t the loop variable and X an f32 buffer */
+function directLoad(ctx: LoopContext, s: For, lx: Stmt | undefined) {
+  if (lx?.op !== "let" || lx.value.op !== "load" || lx.value.type !== "f32") return undefined;
+  if (!isVar(lx.value.index, s.var) || ctx.buffer(lx.value.buffer)?.elem !== "f32")
+    return undefined;
+  return { form: {}, buffer: lx.value.buffer, x: lx.name };
+}
+
 /** the statistics loop `s`, or undefined */
 export function matchStats(ctx: LoopContext, s: For): StatsLoop | undefined {
   const body = s.body.filter((x) => x.op !== "comment");
-  const [li, lx, la, lf, ...rest] = body;
-  const load = loadPrefix(ctx, s, li, lx);
-  if (!load || la?.op !== "let" || lf?.op !== "let" || !rest.length) return undefined;
+  // `let i = ...; let x = X[i]`, or `let x = X[t]` (the tensor amax pass)
+  const prefix = loadPrefix(ctx, s, body[0], body[1]);
+  const load = prefix ?? directLoad(ctx, s, body[0]);
+  let at = prefix ? 2 : 1;
+  const la = body[at++];
+  if (!load || la?.op !== "let") return undefined;
   const X: Expr = { op: "var", name: load.x, type: "f32" };
   const A: Expr = { op: "var", name: la.name, type: "f32" };
-  const F: Expr = { op: "var", name: lf.name, type: "bool" };
   if (!same(la.value, { op: "unary", kind: "abs", a: X, type: "f32" })) return undefined;
   const fin: Expr = {
     op: "binary",
@@ -60,7 +71,12 @@ export function matchStats(ctx: LoopContext, s: For): StatsLoop | undefined {
     b: { op: "const", type: "u32", value: INF },
     type: "bool",
   };
-  if (!same(lf.value, fin)) return undefined;
+  // the finite test as a let, or written inline where it is used
+  const lf = body[at];
+  const named = lf?.op === "let" && same(lf.value, fin);
+  const F: Expr = named ? { op: "var", name: lf.name, type: "bool" } : fin;
+  const rest = body.slice(named ? at + 1 : at);
+  if (!rest.length) return undefined;
   let amax: string | undefined;
   let bad: string | undefined;
   for (const r of rest) {
