@@ -4,14 +4,20 @@
  * sm_90a and sm_100a in one build: per kernel and arch the registers, spills,
  * stack, shared memory, vector chunk, global load/store widths (and the widest
  * of each: 128 is ld/st.global.v4) and static PTX instruction
- * count of the 32-bit-index instance, next to the bytes each element moves and
- * the time that takes at H100 HBM3 bandwidth (3.35 TB/s) for 2^28 elements.
- * No GPU is used: measured GB/s needs a device (docs/cuda.md).
+ * count of the 32-bit-index instance, next to the bytes that function moves
+ * per tensor element (each buffer it reads or writes once: its own, temps
+ * included, not the whole plan's) and the time that takes at H100 HBM3
+ * bandwidth (3.35 TB/s) for 2^28 elements. No GPU is used: measured GB/s
+ * needs a device (docs/cuda.md).
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { emitCudaPlans } from "../backends/cuda/plans.js";
+import type { CudaKernelInfo } from "../backends/cuda/emit.js";
+import { loadedBuffers, schedule, storedBuffers } from "../backends/cuda/schedule.js";
+import { ELEM_BYTES } from "../backends/cuda/vectorize.js";
+import type { Kernel, Stmt } from "../ir/kernel.js";
 import { CHECK_ARCHS, findNvcc, nvccCheck, problems } from "../backends/cuda/nvcc.js";
 import { bufferLength } from "../backends/host.js";
 import { compile } from "../passes/pipeline.js";
@@ -22,15 +28,29 @@ import type { Plan } from "../passes/lower.js";
 import { kernelRequest } from "../test/kernel-request.js";
 
 const H100_BYTES_PER_S = 3.35e12;
-const ELEM_BYTES = { f32: 4, u8: 1, i8: 1, u16: 2, u32: 4 } as const;
 
-/** Bytes read and written per tensor element by a plan's inputs and outputs (temps excluded). */
-function bytesPerElement(plan: Plan): number {
+/**
+ * Bytes per tensor element (a 4096 x 4096 tensor) that `stmts` of a plan's
+ * kernel move: every plan buffer they load or store, once (tables and the
+ * amax workspace word are cached and left out).
+ */
+function bytesPerElement(plan: Plan, kernel: Kernel, stmts: readonly Stmt[]): number {
   const shape = [4096, 4096];
+  const step = plan.steps.find((st) => "kernel" in st && st.kernel === kernel.name);
+  const bind = step && "bind" in step ? step.bind : {};
+  const touched = new Set([...loadedBuffers(stmts), ...storedBuffers(stmts)]);
   let bytes = 0;
-  for (const b of plan.buffers)
-    if (b.role !== "temp") bytes += bufferLength(plan, b.length, shape) * ELEM_BYTES[b.elem];
+  for (const name of touched) {
+    const b = plan.buffers.find((x) => x.name === (bind[name] ?? name));
+    if (b) bytes += bufferLength(plan, b.length, shape) * ELEM_BYTES[b.elem];
+  }
   return bytes / (4096 * 4096);
+}
+
+/** Per __global__ function of a plan's kernel: the statements it runs (a pre-pass: its max loop). */
+function globalsOf(info: CudaKernelInfo, k: Kernel): [string, readonly Stmt[]][] {
+  const hoisted = schedule(k).hoisted;
+  return info.globals.map((g, j) => [g, j < hoisted.length ? [k.body[hoisted[j].at]] : k.body]);
 }
 
 export interface CudaBenchRow {
@@ -71,13 +91,13 @@ export async function benchCuda(
       specs.push(kernelRequest(s, kind));
     }
   const { artifact, plans } = emitCudaPlans(specs.map((sp) => compile(sp).plan));
-  const planOf = new Map<string, Plan>();
+  const bytesOf = new Map<string, number>();
   const chunkOf = new Map<string, number>();
   for (const p of plans)
     for (const k of p.kernels) {
       const info = artifact.kernels.find((x) => x.name === k.name)!;
-      for (const g of info.globals) {
-        planOf.set(g, p);
+      for (const [g, stmts] of globalsOf(info, k)) {
+        bytesOf.set(g, bytesPerElement(p, k, stmts));
         chunkOf.set(g, info.chunk);
       }
     }
@@ -98,8 +118,7 @@ export async function benchCuda(
   const rows = r.reports
     .filter((x) => x.indexBits !== 64)
     .map((x) => {
-      const plan = planOf.get(x.kernel);
-      const bpe = plan ? bytesPerElement(plan) : 0;
+      const bpe = bytesOf.get(x.kernel) ?? 0;
       return {
         kernel: x.kernel,
         arch: x.arch,
