@@ -108,6 +108,10 @@ describe("16-lane decode: taken, and bit-exact with the interpreter", () => {
           const main = plan.kernels.at(-1)!;
           if (kind === "gemv")
             expect(func(artifact.wat, main.name), "two rows per step").toContain("$rows_");
+          else
+            expect(func(artifact.wat, main.name), "blocks as one element loop").toContain(
+              "$#flat.k",
+            );
           if (s.element.kind !== "int" && formatBits(s.element) === 4)
             expect(func(artifact.wat, main.name), `${main.name} swizzles`).toContain(
               "i8x16.swizzle",
@@ -302,6 +306,7 @@ describe("16-lane decode: packed nibbles read in place", () => {
             );
           }
           if (kind === "gemv") expect(wat, "two rows per step").toContain("$rows_");
+          else expect(wat, "blocks run as one element loop").toContain("$#flat.k");
           const wasm = await WasmKernels.load(artifact, plan.kernels);
           for (const [rows, cols] of shapes) {
             const data = Float32Array.from(

@@ -9,7 +9,8 @@
  * per byte or two (packed nibbles, read in place by nibbles.ts wherever the
  * lowering's packedCodeExpr is recognized):
  * - a per-element loop `for t { ...; store }` (dequantize's element loop):
- *   16 iterations per step;
+ *   16 iterations per step; dequantize's block loop is first tried as one
+ *   such loop over the row's elements (block-elements.ts);
  * - GEMV's lane groups (passes/lower/gemv.ts): a chunk loop whose body is 16
  *   copies of one lane body `let k = base + c; if (k < K) { ...; acc_c = acc_c + p }`;
  *   one step is one chunk, the 16 accumulators are four f32x4 (lanes 0-3, 4-7,
@@ -45,6 +46,7 @@ import { laneGroups, vectorBinary, type LaneGroups, type LoopContext } from "./v
 import { emitTableDecode, tableDecoder, widenBytes } from "./decode-tables.js";
 import { matchPackedCode, packedCodeExpr } from "../../passes/lower/pack.js";
 import { nibbleCodes } from "./nibbles.js";
+import { blockElements, blockElementsPrefix } from "./block-elements.js";
 
 type For = Extract<Stmt, { op: "for" }>;
 const LANES = 16;
@@ -71,14 +73,27 @@ export function decodeLoop(
   startLocal: number,
   endLocal: number,
 ): Ref | undefined {
+  // dequantize's block loop as one element loop (block-elements.ts), else the loop itself
+  const flat = blockElements(s);
+  const blocks =
+    flat &&
+    attempt(ctx, (c) =>
+      blockElementsPrefix(c, flat, startLocal, (k, end) =>
+        new Decode16(c, flat.loop, undefined, 1, "", s).emit(k, end),
+      ),
+    );
+  return blocks ?? attempt(ctx, (c) => new Decode16(c, s, lanesOf(s)).emit(startLocal, endLocal));
+}
+
+/** `build` on a dry run first, so that a refusal leaves no locals or labels behind */
+function attempt(ctx: LoopContext, build: (c: LoopContext) => Ref): Ref | undefined {
   try {
-    // a dry run first, so that a refusal leaves no locals or labels behind
-    new Decode16(dryRun(ctx), s, lanesOf(s)).emit(startLocal, endLocal);
+    build(dryRun(ctx));
   } catch (e) {
     if (e instanceof Refuse) return undefined;
     throw e;
   }
-  return new Decode16(ctx, s, lanesOf(s)).emit(startLocal, endLocal);
+  return build(ctx);
 }
 
 /** `ctx` with nothing that declares locals or labels: placeholders instead */
@@ -133,6 +148,8 @@ export class Decode16 {
     private readonly lanes: LaneGroups | undefined,
     private readonly rows = 1,
     private readonly rowVar = "",
+    /** the statement that holds the loop in the kernel (`s` itself, or the block loop `s` flattens) */
+    scope: Stmt = s,
   ) {
     this.m = ctx.m;
     this.body = lanes ? lanes.template : s.body.filter((x) => x.op !== "comment");
@@ -146,7 +163,7 @@ export class Decode16 {
         refuse(`a ${x.op} in the loop body`);
     // lane variables must not be read after the loop (the vector prefix leaves them stale)
     const inLoop = new Set<Stmt>();
-    walk([s], (x) => inLoop.add(x));
+    walk([scope], (x) => inLoop.add(x));
     walk(ctx.kernel.body, (x) => {
       if (inLoop.has(x)) return;
       walkExprs([shallow(x)], (e) => {
