@@ -20,10 +20,13 @@ import { kernelRequest } from "./kernel-request.js";
 export const byName = (name: string) => BUILTIN_SCHEMES.find((s) => s.name === name)!;
 export const SCHEMES = [byName("mxfp4"), byName("nvfp4")];
 export const KINDS = ["quantize", "dequantize", "gemv"] as const;
-/** [rows, K]: rows off 128, scale columns off 4 (mxfp4: 6, 5, 2; nvfp4: 11, 10, 3), ragged last blocks */
+/**
+ * [rows, K]: rows off 128, scale columns off 4 (mxfp4: 6, 10, 2; nvfp4: 11, 19, 3),
+ * ragged last blocks, and rows of several groups of four blocks
+ */
 const SHAPES = [
   [130, 167],
-  [3, 149],
+  [3, 300],
   [257, 40],
 ];
 

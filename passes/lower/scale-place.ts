@@ -30,10 +30,10 @@ export function scaleCols(block: BlockShape & { kind: "axis" }, n: Expr): Expr {
 }
 
 /**
- * Writes 0 to every padding byte of the 128x4 layout of the scales of a
- * [outer, n] tensor (geometry scalars outer and n): row r
- * pads columns C..Cpad when r < R, and all of 0..Cpad below R. The bytes of
- * real scales are never touched, so this may run before or after quantize.
+ * Writes 0 to every padding byte of the 128x4 layout of the scales of an
+ * [outer, n] tensor (its geometry scalars): row r < R pads columns C..C_pad,
+ * rows R..R_pad pad all columns. Real scales are never touched, so this
+ * kernel and quantize may run in either order.
  */
 export function scalePadKernel(name: string, block: BlockShape): Kernel {
   if (block.kind !== "axis") throw new Error("qkc bug: 128x4 scales of 2-D tiles");
