@@ -8,14 +8,16 @@
  *       let ...scale rule, code and multiplier...; scales[blk] = code;
  *       for t in 0..L { ...elements (encode16.ts)... } } }
  * and runs it four blocks (j, j+1, j+2, j+3) at a time while `inner` is 1:
- * the statistics of each block 16 elements per step as stats16.ts does, the
- * four amax folded into one f32x4 (lane b: block b), then every statement
+ * the statistics of each block 16 elements per step (a max_u of the |x|
+ * bits: below +Inf exactly when every element is finite, and then the amax),
+ * the four amax folded into one f32x4 (lane b: block b), then the statements
  * between the two loops (the amax -> scale rule, the scale code, the
- * multiplier, the scale store) as straight-line code over the four blocks in
- * vector lanes, by the 4-lane vectorizer (vectorize.ts, lane i of each op is
- * the scalar op of block j + i), then each block's elements 16 per step as
- * encode16.ts does with its multiplier taken from its lane. So the scale
- * rule is the kernel's own KernelIR, op for op, in four lanes.
+ * multiplier, the scale store) over the four blocks in vector lanes, then
+ * each block's elements 16 per step as encode16.ts does, with its multiplier
+ * taken from its lane. The scale rule is either the model scale-fit.ts fits
+ * to the kernel's own lets at compile time (E8M0 floor rules), or those lets
+ * themselves as straight-line code by the 4-lane vectorizer (vectorize.ts:
+ * lane i of each op is the scalar op of block j + i).
  *
  * A group of four runs as the scalar body instead when one of the blocks is
  * not a whole block of K (the ragged last one), holds a NaN or an infinity,
