@@ -878,7 +878,13 @@ export class LoopVectorizer {
   straight(list: readonly Stmt[], first: number): Ref[] {
     if (list.some((x) => x.op === "if")) refuse("an if among the block statements");
     this.group = first;
-    return this.statements(list, "");
+    // values equal in the four lanes are scalar code reading the loop variable: lane 0's value
+    const { m, ctx } = this;
+    const loopVar = ctx.declare(this.s.var, "i32").index;
+    return [
+      m.local.set(loopVar, m.local.get(first, binaryen.i32)),
+      ...this.statements(list, ""),
+    ];
   }
 
   /** `e` of the 4 iterations as one v128 (after `straight` set what it reads) */
@@ -975,7 +981,15 @@ export class LoopVectorizer {
           } else if (kind.k === "a") {
             const v = this.val(x.value);
             if (v.k !== "a") refuse(`${x.name} is not affine`);
-            out.push(m.local.set(this.slot(x.name, "i32"), (v as { base: Ref }).base));
+            const slot = this.slot(x.name, "i32");
+            out.push(
+              m.local.set(slot, (v as { base: Ref }).base),
+              // values equal in all lanes are scalar code reading the variable itself: lane 0's value
+              m.local.set(
+                ctx.declare(x.name, "i32").index,
+                m.i32.add(m.local.get(slot, binaryen.i32), m.i32.const(kind.offsets[0])),
+              ),
+            );
           } else {
             out.push(m.local.set(this.slot(x.name, "v128"), this.vec(this.val(x.value), type)));
           }
