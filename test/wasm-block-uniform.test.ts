@@ -46,7 +46,7 @@ function regroupScaleStores(k: Kernel): Kernel {
 
 describe("four blocks per step: per-group uniform values", () => {
   it("a scale index built from j >> 2 lands in each group's own bytes (mxfp4 quantize)", async () => {
-    const s = builtinScheme("mxfp4");
+    const s = builtinScheme("mxfp4")!;
     const { plan } = compile({
       name: "q",
       kind: "quantize",
