@@ -211,17 +211,18 @@ describe("whyOneBand", () => {
 });
 
 describe("withSharedMemory", () => {
+  const nvfp4 = (kind: "dequantize" | "gemv"): KernelSpec => ({
+    name: `${kind}_nvfp4`,
+    kind,
+    scheme: builtinScheme("nvfp4")!,
+    input: "f32",
+    output: "f32",
+    layout: "packed",
+  });
+
   it("makes from the plain module the bytes the emitter makes with sharedMemory: true", () => {
     for (const kind of ["dequantize", "gemv"] as const) {
-      const spec: KernelSpec = {
-        name: `${kind}_nvfp4`,
-        kind,
-        scheme: builtinScheme("nvfp4")!,
-        input: "f32",
-        output: "f32",
-        layout: "packed",
-      };
-      const { kernels } = compile(spec).plan;
+      const { kernels } = compile(nvfp4(kind)).plan;
       const plain = emitWasm(kernels).binary;
       const shared = emitWasm(kernels, { sharedMemory: true }).binary;
       expect(Buffer.from(plain)).not.toEqual(Buffer.from(shared));
@@ -230,11 +231,16 @@ describe("withSharedMemory", () => {
     }
   });
 
-  it("refuses bytes that are not a qkc module", () => {
+  it("refuses bytes that are not a qkc module, and a module cut short (never reads past its end)", () => {
     expect(() => withSharedMemory(new Uint8Array([1, 2, 3, 4, 1, 0, 0, 0]))).toThrow(
       /not a WebAssembly module/,
     );
     const empty = Uint8Array.of(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0);
     expect(() => withSharedMemory(empty)).toThrow(/imports no memory/);
+    const plain = emitWasm(compile(nvfp4("dequantize")).plan.kernels).binary;
+    const memoryAt = Buffer.from(plain).indexOf(Buffer.from("memory")); // the import's field name
+    expect(memoryAt).toBeGreaterThan(0);
+    for (const cut of [9, 10, memoryAt, memoryAt + 7])
+      expect(() => withSharedMemory(plain.subarray(0, cut)), `cut at ${cut}`).toThrow(/cut short/);
   });
 });

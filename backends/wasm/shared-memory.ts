@@ -16,34 +16,40 @@ const LIMITS_SHARED = 0x03;
 export function withSharedMemory(binary: Uint8Array): Uint8Array {
   const out = new Uint8Array(binary);
   let at = 8;
+  const skip = (n: number) => {
+    at += n;
+    if (at > out.length) throw new Error("the WebAssembly module is cut short (a truncated file?)");
+  };
+  const byte = () => {
+    skip(1);
+    return out[at - 1];
+  };
   const u32 = () => {
     let value = 0;
     for (let shift = 0; ; shift += 7) {
-      const byte = out[at++];
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return value;
+      const b = byte();
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return value;
     }
   };
-  const skipName = () => {
-    const n = u32();
-    at += n;
-  };
+  const skipName = () => skip(u32());
   if (out[0] !== 0 || out[1] !== 0x61 || out[2] !== 0x73 || out[3] !== 0x6d)
     throw new Error("not a WebAssembly module (the bytes do not start with \\0asm)");
   while (at < out.length) {
     const id = out[at++];
     const size = u32();
     if (id !== IMPORT_SECTION) {
-      at += size;
+      skip(size);
       continue;
     }
     for (let count = u32(); count > 0; count--) {
       skipName();
       skipName();
-      const kind = out[at++];
+      const kind = byte();
       if (kind === MEMORY_IMPORT) {
-        if (out[at] === LIMITS_MIN_MAX) out[at] = LIMITS_SHARED;
-        else if (out[at] !== LIMITS_SHARED)
+        const flag = byte();
+        if (flag === LIMITS_MIN_MAX) out[at - 1] = LIMITS_SHARED;
+        else if (flag !== LIMITS_SHARED)
           throw new Error(
             "the module's memory declares no maximum, so it cannot be shared; emit it with qkc (which sets one)",
           );
@@ -52,12 +58,12 @@ export function withSharedMemory(binary: Uint8Array): Uint8Array {
       if (kind === 0) {
         u32(); // function: type index
       } else if (kind === 1) {
-        at++; // table: element type, then limits
-        const flag = out[at++];
+        skip(1); // table: element type, then limits
+        const flag = byte();
         u32();
         if (flag & 1) u32();
       } else if (kind === 3) {
-        at += 2; // global: value type, mutability
+        skip(2); // global: value type, mutability
       } else throw new Error(`unknown import kind ${kind} in the WebAssembly module`);
     }
     break;
