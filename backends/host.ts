@@ -8,7 +8,7 @@ import { blockGrid } from "../ir/interpret/blocks.js";
 import { elementCount } from "../ir/tensor.js";
 import { geometryScalars } from "../passes/lower/geometry.js";
 import { packedLength } from "../passes/lower/pack.js";
-import { padTo } from "../ir/layout/swizzle.js";
+import { scaleShapeProblem, storedScaleShape } from "../ir/layout/scale-placement.js";
 import type { KernelStep, LengthRule, Plan } from "../passes/lower.js";
 import { doubleQuantOffset } from "../ir/interpret/quantize.js";
 import type { BufferData } from "../ir/kernel-eval.js";
@@ -51,12 +51,11 @@ export function bufferLength(plan: Plan, rule: LengthRule, shape: readonly numbe
 
 /** Bytes of the 128x4 scale layout of a 2-D tensor: its block grid padded to 128 rows and 4 columns. */
 function swizzledScalesLength(plan: Plan, shape: readonly number[]): number {
-  if (shape.length !== 2)
-    throw new RangeError(
-      `kernel ${plan.spec.name}: nvidia_128x4 scales need a 2-D tensor [rows, K], got [${shape.join(", ")}]; reshape it to 2-D or use scale layout plain`,
-    );
-  const [rows, cols] = blockGrid(shape, plan.spec.scheme.block).gridShape;
-  return padTo(rows, 128) * padTo(cols, 4);
+  const problem = scaleShapeProblem("nvidia_128x4", shape);
+  if (problem) throw new RangeError(`kernel ${plan.spec.name}: ${problem}`);
+  return elementCount(
+    storedScaleShape("nvidia_128x4", blockGrid(shape, plan.spec.scheme.block).gridShape),
+  );
 }
 
 /** A backend whose kernels complete asynchronously (WebGPU). */

@@ -9,8 +9,12 @@
 import { quantize as interpQuantize } from "../ir/interpret/index.js";
 import { blockGrid } from "../ir/interpret/blocks.js";
 import type { BufferData } from "../ir/kernel-eval.js";
-import { scaleLayoutProblem } from "../ir/layout/scale-placement.js";
-import { padTo, swizzleNvidia128x4 } from "../ir/layout/swizzle.js";
+import {
+  scaleLayoutProblem,
+  scaleShapeProblem,
+  storedScaleShape,
+} from "../ir/layout/scale-placement.js";
+import { swizzleNvidia128x4 } from "../ir/layout/swizzle.js";
 import type { KernelSpec, ScaleLayout } from "../ir/program.js";
 import type { Scheme } from "../ir/scheme.js";
 import type { CodeArray, Tensor } from "../ir/tensor.js";
@@ -37,11 +41,7 @@ export function placementProblem(
   shape: readonly number[],
   layout: PlacedLayout,
 ): string | undefined {
-  const problem = scaleLayoutProblem(request(s, "f32", layout));
-  if (problem) return problem;
-  if (shape.length !== 2)
-    return `${layout} scales need a 2-D tensor [rows, K]; the input has shape [${shape.join(", ")}] (reshape it, or use scale layout plain)`;
-  return undefined;
+  return scaleLayoutProblem(request(s, "f32", layout)) ?? scaleShapeProblem(layout, shape);
 }
 
 const request = (s: Scheme, input: KernelSpec["input"], layout: PlacedLayout): KernelSpec => ({
@@ -63,11 +63,11 @@ export async function quantizePlaced(
 ): Promise<PlacedQuantization> {
   const problem = placementProblem(s, x.shape, layout);
   if (problem) throw new RangeError(problem);
-  const [rows, cols] = blockGrid(x.shape, s.block).gridShape;
-  const scaleShape = [padTo(rows, 128), padTo(cols, 4)];
+  const grid = blockGrid(x.shape, s.block).gridShape;
+  const scaleShape = storedScaleShape(layout, grid);
   if (backend === "interp") {
     const q = interpQuantize(s, x, { seed });
-    const scales = swizzleNvidia128x4(Uint8Array.from(q.scales), rows, cols, 0);
+    const scales = swizzleNvidia128x4(Uint8Array.from(q.scales), grid[0], grid[1], 0);
     return { codes: q.codes, scales, scaleShape, tensorScale: q.tensorScale };
   }
   const spec = request(s, x.dtype, layout);

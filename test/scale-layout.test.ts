@@ -168,7 +168,7 @@ describe("128x4 scales: refusals, the graph and the plan", () => {
     const { plan } = compile(swizzled(byName("mxfp4"), "quantize"));
     const x = new Float32Array(2 * 3 * 64);
     expect(() => runPlan(plan, [2, 3, 64], { x }, evaluateKernel)).toThrow(
-      /need a 2-D tensor \[rows, K\], got \[2, 3, 64\]; reshape/,
+      /^kernel \S+: nvidia_128x4 scales need a 2-D tensor \[rows, K\]; the tensor has shape \[2, 3, 64\] \(reshape it to 2-D, or use scale layout plain\)$/,
     );
   });
 
@@ -340,7 +340,7 @@ describe("qkc quantize --scale-layout nvidia_128x4", () => {
     );
     expect(oneD.code).not.toBe(0);
     expect(oneD.err.trim()).toMatch(
-      /^error: nvidia_128x4 scales need a 2-D tensor \[rows, K\]; the input has shape \[21710\] \(reshape it, or use scale layout plain\)$/,
+      /^error: nvidia_128x4 scales need a 2-D tensor \[rows, K\]; the tensor has shape \[21710\] \(reshape it to 2-D, or use scale layout plain\)$/,
     );
     const nf4 = await run(
       "quantize",

@@ -19,7 +19,7 @@ import { formatBits, type Format } from "../../ir/formats/index.js";
 import {
   pack6,
   packNibbles,
-  padTo,
+  nvidia128x4Shape,
   swizzleNvidia128x4,
   unpack6,
   unpackNibbles,
@@ -150,7 +150,7 @@ function bytesToCodes(bytes: Uint8Array, dtype: StDType, bits: number): CodeArra
 
 /** Shape of a 2-D scale grid as stored: padded to 128 x 4 when swizzled. */
 function scaleShape(grid: readonly number[], swizzle: Swizzle): number[] {
-  return swizzle === "nvidia-128x4" ? [padTo(grid[0], 128), padTo(grid[1], 4)] : [...grid];
+  return swizzle === "nvidia-128x4" ? nvidia128x4Shape(grid[0], grid[1]) : [...grid];
 }
 
 function canSwizzle(s: Scheme, grid: readonly number[]): boolean {

@@ -7,6 +7,7 @@
  */
 import { formatBits } from "../formats/index.js";
 import type { KernelSpec, ScaleLayout } from "../program.js";
+import { nvidia128x4Shape } from "./swizzle.js";
 
 /** The layout a request places its scales in. */
 export const scaleLayoutOf = (spec: KernelSpec): ScaleLayout => spec.scaleLayout ?? "plain";
@@ -29,6 +30,23 @@ export function scaleLayoutProblem(spec: KernelSpec): string | undefined {
   if (s.scale.rule === "minmax")
     return `scheme ${s.name} has a zero point per block, which ${layout} has no place for (${fix})`;
   return undefined;
+}
+
+/** Why the scales of a tensor of `shape` cannot sit in `layout` (a sentence naming the fix), or undefined. */
+export function scaleShapeProblem(
+  layout: ScaleLayout,
+  shape: readonly number[],
+): string | undefined {
+  if (layout === "plain" || shape.length === 2) return undefined;
+  return `${layout} scales need a 2-D tensor [rows, K]; the tensor has shape [${shape.join(", ")}] (reshape it to 2-D, or use scale layout plain)`;
+}
+
+/** The shape of a block grid's scales as stored in `layout` (the 128x4 layout pads a 2-D grid). */
+export function storedScaleShape(layout: ScaleLayout, grid: readonly number[]): number[] {
+  if (layout === "plain") return [...grid];
+  if (grid.length !== 2)
+    throw new Error(`qkc bug: ${layout} scales of a ${grid.length}-D block grid`);
+  return nvidia128x4Shape(grid[0], grid[1]);
 }
 
 /** The manifest's account of a scale layout: what a reader needs to find scale (r, c). */

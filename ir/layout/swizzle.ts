@@ -7,6 +7,12 @@
 
 export const padTo = (n: number, m: number) => Math.ceil(n / m) * m;
 
+/** The stored shape of a [rows, cols] scale matrix in the 128x4 layout: [pad(rows, 128), pad(cols, 4)]. */
+export const nvidia128x4Shape = (rows: number, cols: number): [number, number] => [
+  padTo(rows, 128),
+  padTo(cols, 4),
+];
+
 /** Byte offset of scale (r, c) in the swizzled layout of a matrix with `cols` scale columns. */
 export function nvidia128x4Offset(r: number, c: number, cols: number): number {
   const tilesPerRow = padTo(cols, 4) / 4;
@@ -25,7 +31,8 @@ export function swizzleNvidia128x4(
   cols: number,
   fill = 0,
 ): Uint8Array {
-  const out = new Uint8Array(padTo(rows, 128) * padTo(cols, 4)).fill(fill);
+  const [rowsPad, colsPad] = nvidia128x4Shape(rows, cols);
+  const out = new Uint8Array(rowsPad * colsPad).fill(fill);
   for (let r = 0; r < rows; r++)
     for (let c = 0; c < cols; c++) out[nvidia128x4Offset(r, c, cols)] = scales[r * cols + c];
   return out;
