@@ -107,9 +107,22 @@ describe("PTX conversions for element encoders", () => {
       const stored = files().map((f) =>
         readFileSync(join(process.env.QKC_CACHE_DIR!, "cvt", f), "utf8"),
       );
-      expect(stored.sort()).toEqual(
-        [JSON.stringify({ format: "e2m1", nanCode: found[0].nanCode }), "null"].sort(),
-      );
+      const verdict = JSON.stringify({ format: "e2m1", nanCode: found[0].nanCode });
+      expect(stored.sort()).toEqual([verdict, "null"].sort());
+      // a fresh process takes the stored verdict: k's file made to say "no cvt" is believed
+      const kFile = join(process.env.QKC_CACHE_DIR!, "cvt", files()[stored.indexOf(verdict)]);
+      const freshFormats = async (text: string) => {
+        writeFileSync(kFile, text);
+        vi.resetModules();
+        const m = await import("../backends/cuda/cvt.js");
+        return [...m.hardwareEncoders(k).values()].map((h) => [h.format, h.nanCode]);
+      };
+      expect(await freshFormats("null")).toEqual([]);
+      // a file that parses but holds no verdict (an unknown format, a code out of range) is decided again
+      for (const bad of ['{"format":"toString","nanCode":1}', '{"format":"e2m1","nanCode":16}', "7"]) {
+        expect(await freshFormats(bad), bad).toEqual([["e2m1", found[0].nanCode]]);
+        expect(readFileSync(kFile, "utf8"), bad).toBe(verdict);
+      }
     } finally {
       if (saved === undefined) delete process.env.QKC_CACHE_DIR;
       else process.env.QKC_CACHE_DIR = saved;

@@ -268,7 +268,13 @@ function readVerdict(file: string | undefined): Verdict | undefined {
   if (!file) return undefined;
   try {
     const v = JSON.parse(readFileSync(file, "utf8")) as Verdict;
-    return v === null || (v.format in HARDWARE && Number.isInteger(v.nanCode)) ? v : undefined;
+    if (v === null) return v;
+    // a file of another shape (garbled, or written by hand) is no verdict
+    const known = typeof v === "object" && Object.hasOwn(HARDWARE, v.format);
+    const codes = known ? 2 ** HARDWARE[v.format].bits : 0;
+    return known && Number.isInteger(v.nanCode) && v.nanCode >= 0 && v.nanCode < codes
+      ? { format: v.format, nanCode: v.nanCode }
+      : undefined;
   } catch {
     return undefined; // none yet, or unreadable: decide again
   }
