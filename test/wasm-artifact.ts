@@ -38,12 +38,11 @@ export async function compileWasm(qs: string): Promise<string> {
 }
 
 /**
- * What the threaded tests run: a [2048, 32] tensor (64K elements, the least
- * that bands() splits) with NaN and -Inf among its values, GEMV activations,
- * and the interpreter's bytes of packed codes, scales and y = W v.
+ * What the threaded tests run: a tensor of `shape` ([2048, 32]: 64K elements,
+ * the least that bands() splits) with NaN and -Inf among its values, GEMV
+ * activations, and the interpreter's bytes of packed codes, scales and y = W v.
  */
-export function mxfp4Case() {
-  const shape = [2048, 32];
+export function mxfp4Case(shape = [2048, 32]) {
   const x = Float32Array.from({ length: shape[0] * shape[1] }, (_, j) =>
     j % 1009 === 7 ? NaN : j % 4099 === 3 ? -Infinity : Math.sin(j * 0.61) * 2 ** ((j % 17) - 8),
   );

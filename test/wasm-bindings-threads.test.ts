@@ -63,6 +63,18 @@ describe("generated WASM bindings on threads (Node)", () => {
     expect(bytes(g.outputs.y)).toEqual(bytes(want.y));
   }, 60_000);
 
+  it("rows of 30 (15 bytes of nibbles, blocks cut short) split on 3 threads, equal to the interpreter", async () => {
+    const c = mxfp4Case([2200, 30]);
+    const t = await loadThreaded(wasm, 3);
+    const q = await (t.quantize_mxfp4 as Call)({ x: c.x }, c.shape);
+    const g = await (t.gemv_mxfp4 as Call)({ ...q.outputs, x: c.v }, c.shape);
+    await t.close();
+    expect([q.threads, q.why, g.threads, g.why]).toEqual([3, undefined, 3, undefined]);
+    expect(bytes(q.outputs.codes)).toEqual(bytes(c.want.codes));
+    expect(bytes(q.outputs.scales)).toEqual(bytes(c.want.scales));
+    expect(bytes(g.outputs.y)).toEqual(bytes(c.want.y));
+  }, 60_000);
+
   it("on one thread: the same bytes, and the reason", async () => {
     const t = await loadThreaded(wasm, 1);
     const { q, g } = await pair(t);
@@ -169,9 +181,11 @@ return s;`),
 });
 
 describe("whyOneBand", () => {
-  const plan = (scheme: Scheme, kind: KernelSpec["kind"] = "quantize") =>
-    compile({ name: `${kind}_x`, kind, scheme, input: "f32", output: "f32", layout: "packed" })
-      .plan;
+  const plan = (
+    scheme: Scheme,
+    kind: KernelSpec["kind"] = "quantize",
+    layout: KernelSpec["layout"] = "packed",
+  ) => compile({ name: `${kind}_x`, kind, scheme, input: "f32", output: "f32", layout }).plan;
   const mx = builtinScheme("mxfp4")!;
 
   it("names the rule that keeps a call on one thread, and none when the rows split", () => {
@@ -181,7 +195,17 @@ describe("whyOneBand", () => {
       [plan(mx), [2048, 32], 1, "1 thread asked"],
       [plan(mx), [64, 32, 32], 3, "the tensor is 3-D; bands split the rows of 2-D tensors"],
       [plan(mx), [2048, 36], 3, undefined], // ragged blocks in each row
-      [plan(mx), [2048, 30], 3, "rows of 30 elements could split a packed byte"],
+      [plan(mx), [2200, 30], 3, undefined], // 15 bytes of nibbles a row
+      [plan(mx), [2200, 31], 3, "rows of 31 elements could split a packed byte"],
+      [plan(mx, "gemv"), [2200, 31], 3, "rows of 31 elements could split a packed byte"],
+      [plan(mx, "quantize", "unpacked"), [2200, 31], 3, undefined], // no packed bytes
+      [
+        plan(builtinScheme("mxfp6_e2m3")!, "dequantize"),
+        [2200, 30],
+        3,
+        "rows of 30 elements could split a packed byte",
+      ],
+      [plan(builtinScheme("mxfp6_e2m3")!, "dequantize"), [2048, 36], 3, undefined],
       [plan(mx), [1024, 32], 3, "32768 elements are too few to share (64K at least)"],
       [plan(builtinScheme("nvfp4")!), [2048, 32], 3, "a tensor scale depends on every row"],
       [

@@ -180,7 +180,12 @@ export function whyOneBand(
       plan.buffers.some((b) => b.length === "rows" || b.length === "columns"))
   )
     return "a buffer's length does not follow the rows";
-  if ((cols * 6) % 8 !== 0) return `rows of ${cols} elements could split a packed byte`;
+  // a band starts at a whole byte when a row's codes fill whole bytes (8 rows' codes always do)
+  if (
+    plan.buffers.some((b) => b.length === "packed") &&
+    packedLength(plan.codeLayout, 8 * cols) !== 8 * packedLength(plan.codeLayout, cols)
+  )
+    return `rows of ${cols} elements could split a packed byte`;
   if (shape[0] * cols < 1 << 16)
     return `${shape[0] * cols} elements are too few to share (64K at least)`;
   return undefined;
