@@ -131,7 +131,7 @@ describe("the fitted scale rule (scale-fit.ts)", () => {
     });
   }
 
-  it("refuses rules that are not constant on each binade (ceil, even, rceil) and NVFP4's, which reads its tensor scale", () => {
+  it("refuses rules that are not constant on each binade (ceil, even, rceil; one that differs at a single amax leaves that binade out) and NVFP4's, which reads its tensor scale", () => {
     const mx = builtinScheme("mxfp4")!;
     for (const rule of ["ceil", "even", "rceil"] as const) {
       const { lets, outputs } = chain(
@@ -141,6 +141,15 @@ describe("the fitted scale rule (scale-fit.ts)", () => {
         /not constant on each binade/,
       );
     }
+    // equal on every sampled amax, other at one amax of binade 127: not a proof
+    const bits = K.bitcast(K.v("amax", "f32"), "u32");
+    const odd: Stmt[] = [
+      K.let("odd", K.convert(K.bin("eq", bits, K.u32(0x3f803039)), "u32")),
+      K.let("e", K.bin("shr", bits, K.u32(23))),
+    ];
+    const oddFit = fitScaleRule(shell, odd, "amax", "bad", ["odd", "e"], new Map());
+    if (typeof oddFit === "string") throw new Error(oddFit);
+    expect([oddFit.lo, oddFit.hi]).toEqual([0, 126]);
     const { lets, outputs } = chain(builtinScheme("nvfp4")!, K.v("senc", "f32"));
     expect(fitScaleRule(shell, lets, "amax", "bad", outputs, new Map())).toMatch(
       /reads more than the block's amax/,

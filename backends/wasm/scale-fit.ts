@@ -6,11 +6,12 @@
  * When the chain reads nothing but amax, the bad flag (false on the vector
  * path) and constants, it is a function of amax alone; for an E8M0 scale
  * rule it is constant on each binade. So:
- *   - the chain runs through the KernelIR evaluator at both ends of every
- *     binade (amax bits e << 23 and e << 23 | 0x7fffff, e = 0..254) and at 15
- *     points between; a binade whose outputs all agree is decided (a scale
- *     rule is monotonic in amax, like the element encoders' rounding, so agreement at
- *     the ends is agreement on the binade; the inner points guard that);
+ *   - for every binade (amax bits e << 23 ..= e << 23 | 0x7fffff, e = 0..254,
+ *     the subnormal one included) scale-range.ts proves by an interval
+ *     evaluation of the lets that the outputs are the same for every amax in
+ *     it, or the binade is undecided; a decided binade's outputs are the
+ *     evaluator's at amax bits e << 23. A rule that reads amax's mantissa (a
+ *     ceiling, round-to-nearest) is undecided on every normal binade;
  *   - the decided binades must be one run [lo, hi]; on it each output (its
  *     32 bits) is fitted exactly as a few pieces a + b * e, in u32
  *     arithmetic; a lane whose binade is outside the run leaves the group to
@@ -24,6 +25,7 @@
 import type { Expr, Kernel, ScalarType, Stmt } from "../../ir/kernel.js";
 import { evaluateKernel } from "../../ir/kernel-eval.js";
 import { walk } from "../../ir/kernel-walk.js";
+import { constantLets } from "./scale-range.js";
 import { splatI32, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 
 /** u32 value = a + b * e for e >= from (up to the next piece) */
@@ -42,7 +44,6 @@ export interface ScaleFit {
 
 const MAX_PIECES = 6;
 const BINADES = 255;
-const INNER = 15;
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -111,12 +112,12 @@ export function fitScaleRule(
     return out.join(",");
   };
   const decided: (number[] | undefined)[] = [];
+  const chain = [...prelude, ...lets];
   try {
     for (let e = 0; e < BINADES; e++) {
       const at = run(e << 23);
-      let same = run(((e << 23) | 0x7fffff) >>> 0) === at;
-      for (let q = 1; same && q <= INNER; q++) same = run((e << 23) | (q << 19)) === at;
-      decided.push(same ? at.split(",").map(Number) : undefined);
+      const constant = constantLets(probe, chain, amax, e << 23, ((e << 23) | 0x7fffff) >>> 0);
+      decided.push(outputs.every((o) => constant.has(o)) ? at.split(",").map(Number) : undefined);
     }
   } catch (err) {
     return `the scale rule reads more than the block's amax: ${(err as Error).message}`;
