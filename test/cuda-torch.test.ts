@@ -508,6 +508,16 @@ describe.skipIf(why !== undefined)("qkc compile --emit torch: the extension on C
         "gemv_nvfp4: x has shape [31], expected [32] for weights of shape [2, 32]",
       ],
       [
+        "gemv_nvfp4",
+        [
+          { data: new Uint8Array(32), dtype: "uint8", shape: [1, 2, 16] },
+          { data: new Uint8Array(4), dtype: "uint8", shape: [1, 2, 2] },
+          x32(new Float32Array(3), [3]),
+          x32(x.subarray(0, 32), [32]),
+        ],
+        "gemv_nvfp4: the weights must be 2-D [N, K], got shape [1, 2, 32]",
+      ],
+      [
         "qdq_mxfp4_rot",
         [x32(x.subarray(0, 48), [3, 16])],
         "qdq_mxfp4_rot: the last axis has 16 elements, not a multiple of the Hadamard size 32",

@@ -184,8 +184,14 @@ function printFunction(plan: Plan, f: TorchFunction, artifact: CudaArtifact): st
       `  const qkc_torch::Shape shape = shape_arg ? *shape_arg : qkc_torch::unpacked_shape(fn, ${lead.name}, ${codeBits(plan)});`,
     );
   else o.push(`  const qkc_torch::Shape shape = ${lead.name}.sizes().vec();`);
-  if (plan.spec.kind === "gemv" || (plan.scaleLayout ?? "plain") !== "plain")
-    o.push(`  qkc_torch::check_matrix(fn, shape);`);
+  const layout = plan.scaleLayout ?? "plain";
+  if (plan.spec.kind === "gemv")
+    o.push(`  qkc_torch::check_matrix(fn, shape, "the weights must be 2-D [N, K], got shape ");`);
+  else if (layout !== "plain")
+    // worded like the host runner's refusal of such a tensor (backends/host.ts)
+    o.push(
+      `  qkc_torch::check_matrix(fn, shape, "${layout} scales need a 2-D tensor [rows, K]; the tensor has shape ", " (reshape it to 2-D, or use scale layout plain)");`,
+    );
   const block = plan.spec.scheme.block;
   if (block.kind === "axis") o.push(`  qkc_torch::check_axis(fn, shape, ${block.axis});`);
   if (plan.spec.rotate) o.push(`  qkc_torch::check_rotation(fn, shape, ${plan.spec.rotate.size});`);
@@ -468,8 +474,9 @@ inline void check_axis(const char* fn, const Shape& shape, int axis) {
               ", which a tensor of shape ", text(shape), " does not have");
 }
 
-inline void check_matrix(const char* fn, const Shape& shape) {
-  TORCH_CHECK(shape.size() == 2, fn, ": the weights must be 2-D [N, K], got shape ", text(shape));
+/* A 2-D shape, else the error "fn: <before><shape><after>" (what must be 2-D differs by kernel kind). */
+inline void check_matrix(const char* fn, const Shape& shape, const char* before, const char* after = "") {
+  TORCH_CHECK(shape.size() == 2, fn, ": ", before, text(shape), after);
 }
 
 inline void check_rotation(const char* fn, const Shape& shape, int64_t size) {
