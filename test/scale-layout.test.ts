@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runPlan, type Execute } from "../backends/host.js";
 import { WasmKernels } from "../backends/wasm/runtime.js";
+import { emitWasm } from "../backends/wasm/emit.js";
 import { emitCudaPlans } from "../backends/cuda/plans.js";
 import { buildCpuAsync, cpuExecute, hasHostCompiler } from "../backends/cuda/cpu.js";
 import { evaluateKernel } from "../ir/kernel-eval.js";
@@ -87,6 +88,12 @@ describe("128x4 scales on WebAssembly", () => {
       .find((m) => m.plan.kernels.includes(kernel))!
       .execute(kernel, buffers, scalars);
   scaleLayoutCases(() => ({ plan: (spec) => modules.get(spec.name)!.plan, execute }));
+  it("quantize runs four blocks per step (blocks4.ts): the scale index has no division", () => {
+    for (const spec of SPECS.filter((sp) => sp.kind === "quantize"))
+      expect(emitWasm(compile(spec).plan.kernels).wat, spec.name).toMatch(
+        /\$s16step\d+\.(model|lanes)\b/,
+      );
+  });
 });
 
 describe.skipIf(!hasHostCompiler())("128x4 scales on the CUDA CPU execution layer", () => {

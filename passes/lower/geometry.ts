@@ -15,6 +15,12 @@ export interface BlockRef {
   len: Expr;
   /** flat offset of the block's element t (row-major inside the block) */
   offset(b: Block, t: Expr): Expr;
+  /**
+   * Blocks along an axis: the block's row `o` and column `j` in the
+   * [outer, cols] scale matrix of a tensor with inner == 1 (a 2-D tensor
+   * blocked along its last axis), so that a placement needs no division.
+   */
+  grid?: { row: Expr; col: Expr; cols: Expr };
 }
 
 export interface Geometry {
@@ -93,7 +99,12 @@ export function geometry(block: BlockShape): Geometry {
         "base",
         E.add(E.mul(E.add(E.mul(v("o"), v("n")), E.mul(v("j"), bsize)), v("inner")), v("ii")),
       );
-      body(b, { index, len, offset: (eb, t) => eb.let("off", E.add(base, E.mul(t, v("inner")))) });
+      body(b, {
+        index,
+        len,
+        offset: (eb, t) => eb.let("off", E.add(base, E.mul(t, v("inner")))),
+        grid: { row: v("o"), col: v("j"), cols: nb },
+      });
       top.push(
         K.for("o", i(0), v("outer"), [
           K.for("j", i(0), nb, [K.for("ii", i(0), v("inner"), b.stmts)]),

@@ -190,13 +190,13 @@ export function lowerKernel(
 
   geo.loop(top, (perBlock, blk) => {
     const blockIndex = blk.index;
-    const scaleAt = () => blockScaleAt(perBlock, scaleLayout, s.block, blockIndex);
+    const scaleAt = blockScaleAt(scaleLayout, blk);
     const len = blk.len;
     let scaleValue: Expr;
     let mult: Expr = f(NaN);
     let zero: Expr = u(0);
     if (kind === "dequantize") {
-      scaleValue = perBlock.let("scale", decodeExpr(scale, K.load("scales", scaleAt(), "u32")));
+      scaleValue = perBlock.let("scale", decodeExpr(scale, K.load("scales", scaleAt, "u32")));
       if (asym) zero = perBlock.let("zero", K.load("zeros", blockIndex, "u32"));
     } else {
       const amax = perBlock.mutable("amax", f(0));
@@ -224,7 +224,7 @@ export function lowerKernel(
       mult = sc.mult;
       zero = sc.zero;
       if (kind === "quantize") {
-        perBlock.push(K.store("scales", scaleAt(), sc.code));
+        perBlock.push(K.store("scales", scaleAt, sc.code));
         if (asym) perBlock.push(K.store("zeros", blockIndex, zero));
       }
     }

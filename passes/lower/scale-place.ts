@@ -7,6 +7,7 @@ import { K, type Expr, type Kernel } from "../../ir/kernel.js";
 import type { ScaleLayout } from "../../ir/program.js";
 import type { BlockShape } from "../../ir/scheme.js";
 import { Block, E } from "./builder.js";
+import type { BlockRef } from "./geometry.js";
 
 const i = K.i32;
 
@@ -65,14 +66,9 @@ export function scalePadKernel(name: string, block: BlockShape): Kernel {
   };
 }
 
-/**
- * Where the block numbered `index` (row-major over the block grid of a
- * [outer, n] tensor with blocks along n) keeps its scale, as a local of `b`.
- */
-export function blockScaleAt(b: Block, layout: ScaleLayout, block: BlockShape, index: Expr): Expr {
-  if (layout === "plain") return index;
-  if (block.kind !== "axis") throw new Error(`qkc bug: ${layout} scales of 2-D tiles`);
-  const cols = b.let("scols", scaleCols(block, K.v("n", "i32")));
-  const r = b.let("srow", E.div(index, cols));
-  return b.let("sat", scaleIndex(layout, r, E.sub(index, E.mul(r, cols)), cols));
+/** Where block `blk` keeps its scale: its number (plain), or its (row, column) placed by `layout`. */
+export function blockScaleAt(layout: ScaleLayout, blk: BlockRef): Expr {
+  if (layout === "plain") return blk.index;
+  if (!blk.grid) throw new Error(`qkc bug: ${layout} scales of 2-D tiles`);
+  return scaleIndex(layout, blk.grid.row, blk.grid.col, blk.grid.cols);
 }
