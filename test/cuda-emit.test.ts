@@ -7,6 +7,7 @@ import { demangle, parsePtxas, scanPtx } from "../backends/cuda/nvcc.js";
 import type { KernelSpec } from "../ir/program.js";
 import { K, type Stmt } from "../ir/kernel.js";
 import { laneGroup } from "../backends/lane-groups.js";
+import { laneChunks } from "../backends/cuda/vectorize.js";
 import { kernelRequest } from "./kernel-request.js";
 
 const spec = (name: string, kind: KernelSpec["kind"]): KernelSpec =>
@@ -168,5 +169,17 @@ describe("CUDA vector chunks of packed codes and GEMV lane groups", () => {
       ];
     });
     expect(laneGroup(cross)).toBeUndefined();
+    // a limit that moves with the loop is a lane group, but no chunk (its range is tested once a chunk)
+    expect(laneChunks(k, kb)?.iterations).toBe(2);
+    const moving: Extract<Stmt, { op: "for" }> = {
+      ...kb,
+      body: kb.body.map((s) =>
+        s.op === "if" && s.cond.op === "binary"
+          ? { ...s, cond: { ...s.cond, b: K.v(kb.var, "i32") } }
+          : s,
+      ),
+    };
+    expect(laneGroup(moving)?.lanes.length).toBe(16);
+    expect(laneChunks(k, moving)).toBeUndefined();
   });
 });

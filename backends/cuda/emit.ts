@@ -509,11 +509,11 @@ function printLaneChunks(
     ...v.loads.map((l) => i2 + l),
   );
   // lane c of iteration r reads element r G + c; the guards hold, so the lanes run unguarded
-  const lanes = s.body.flatMap((x): Stmt[] => {
-    if (x.op !== "if") return [x];
-    const c = group.lanes.findIndex((l) => l.stmts.includes(x.then.at(-1)!));
-    return v.read(x.then, `qkc_r * ${G} + ${c}`);
-  });
+  // (the body's guards are lanes 0..G-1 in order: laneGroup)
+  let c = 0;
+  const lanes = s.body.flatMap((x): Stmt[] =>
+    x.op === "if" ? v.read(x.then, `qkc_r * ${G} + ${c++}`) : [x],
+  );
   const body = pruneDead({ ...p.k, body: lanes }, new Set(group.lanes.map((l) => l.acc))).body;
   out.push(
     `${i2}QKC_UNROLL`,

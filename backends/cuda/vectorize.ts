@@ -276,6 +276,8 @@ export function laneChunks(k: Kernel, loop: For): LaneChunks | undefined {
   const width = group.lanes.length;
   const step = affine(group.base, loop.var, new Set([loop.var]));
   if (!(step?.stride.op === "const" && step.stride.value === width)) return undefined;
+  // the chunk tests its range once, so the limit must not change between its iterations
+  if (exprVars(group.limit).has(loop.var)) return undefined;
   const [first] = group.lanes;
   const lanes: For = {
     op: "for",
