@@ -5,8 +5,8 @@
  * for c = 0..G-1, identical up to the names of their variables, no lane
  * reading another's. While all G lanes are in range, a backend may run them
  * from vector registers: lane c's sum still sees the same additions in the
- * same order. (backends/wasm/vectorize.ts keeps a copy of this recognizer
- * for its 4-wide groups.)
+ * same order. (CUDA runs them in chunks; backends/wasm/vectorize.ts four
+ * lanes per vector, so it takes groups of a multiple of 4 lanes.)
  */
 import type { Expr, Stmt } from "../ir/kernel.js";
 import { exprVars, sameExpr, walk, walkExprs } from "../ir/kernel-walk.js";
