@@ -274,7 +274,7 @@ describe("qkc compile --scale-layout", () => {
     const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8")) as {
       kernels: {
         name: string;
-        scaleLayout: { kind: string };
+        scaleLayout: { kind: string; offset?: string };
         buffers: { name: string; length: string }[];
       }[];
     };
@@ -287,6 +287,17 @@ describe("qkc compile --scale-layout", () => {
       "blocks_128x4",
     );
     expect(byKernel.qdq_mxfp4.scaleLayout.kind).toBe("row_major_block_grid");
+    // the manifest's offset formula, in integer arithmetic, is the layout's offset
+    const formula = byKernel.quantize_mxfp4.scaleLayout.offset!;
+    const offset = new Function("r", "c", "C_pad", `return ${formula.replace(/\d+/g, "$&n")};`) as (
+      ...v: bigint[]
+    ) => bigint;
+    for (const cols of [1, 6, 10])
+      for (let r = 0; r < 300; r += 7)
+        for (let c = 0; c < cols; c++)
+          expect(offset(BigInt(r), BigInt(c), BigInt(Math.ceil(cols / 4) * 4))).toBe(
+            BigInt(nvidia128x4Offset(r, c, cols)),
+          );
   });
 
   it("refuses a scheme the layout cannot hold and a kernel that declares another layout", async () => {

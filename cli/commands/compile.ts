@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { loadForCommand, resolveScheme } from "../../dsl/resolve.js";
 import { printKernel } from "../../ir/kernel-print.js";
 import { SCALE_LAYOUTS, type KernelSpec, type ScaleLayout } from "../../ir/program.js";
-import { describeScaleLayout, scaleLayoutOf } from "../../ir/layout/scale-placement.js";
+import { describeScaleLayout } from "../../ir/layout/scale-placement.js";
 import type { Scheme } from "../../ir/scheme.js";
 import { compile, CompileError, PASS_NAMES, type PassName } from "../../passes/pipeline.js";
 import { distinctKernels, uniqueKernelNames } from "../../backends/kernel-names.js";
@@ -100,7 +100,9 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   if (opts.arch && opts.target !== "cuda")
     throw new UserError(`--arch is for --target cuda; drop it or add --target cuda`);
   if (opts.emit !== undefined && opts.emit !== "torch")
-    throw new UserError(`--emit ${opts.emit}: the only extra output is torch (a PyTorch extension)`);
+    throw new UserError(
+      `--emit ${opts.emit}: the only extra output is torch (a PyTorch extension)`,
+    );
   if (opts.emit && opts.target !== "cuda")
     throw new UserError(`--emit torch is for --target cuda; add --target cuda`);
   const files: string[] = [];
@@ -162,7 +164,8 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
       arch,
       build: `nvcc ${NVCC_FLAGS.join(" ")} -arch=${arch} -c kernels.cu`,
       threadsPerBlock: THREADS,
-      contraction: "none: f32 ops are __fadd_rn/__fsub_rn/__fmul_rn/__fdiv_rn, built with -fmad=false",
+      contraction:
+        "none: f32 ops are __fadd_rn/__fsub_rn/__fmul_rn/__fdiv_rn, built with -fmad=false",
     };
     if (opts.emit === "torch") {
       const { emitTorch } = await import("../../backends/cuda/torch.js");
@@ -212,7 +215,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
       output: plan.spec.output,
       rotate: plan.spec.rotate ?? null,
       codeLayout: plan.codeLayout,
-      scaleLayout: scaleLayoutManifest(plan.spec),
+      scaleLayout: describeScaleLayout(plan.scaleLayout ?? "plain"),
       buffers: plan.buffers,
       steps: plan.steps,
       functions: plan.kernels.map((k) => ({
@@ -257,9 +260,3 @@ function withScaleLayout(spec: KernelSpec, layout: ScaleLayout): KernelSpec {
     );
   return { ...spec, scaleLayout: layout };
 }
-
-/** The manifest's account of where the scales are (qdq kernels keep theirs inside: plain). */
-const scaleLayoutManifest = (spec: KernelSpec): Record<string, unknown> =>
-  describeScaleLayout(
-    spec.kind === "qdq" || spec.kind === "qdq_backward" ? "plain" : scaleLayoutOf(spec),
-  );
