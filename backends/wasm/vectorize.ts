@@ -43,6 +43,7 @@ import type {
   UnaryOp,
 } from "../../ir/kernel.js";
 import { sameExpr } from "../../ir/kernel-walk.js";
+import { laneGroup } from "../lane-groups.js";
 import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 import { mayTrap, type Bin, type Local } from "./emit.js";
 import { emitSmallTable, memoPattern, nanLanes } from "./swizzle.js";
@@ -241,78 +242,17 @@ export interface LaneGroups {
   readonly accs: readonly string[];
 }
 
+/** `s`'s lane group (backends/lane-groups.ts) when its lanes come in fours */
 export function laneGroups(s: For): LaneGroups | undefined {
-  const body = s.body.filter((x) => x.op !== "comment");
-  if (body.length < 2 * LANES || body.length % (2 * LANES) !== 0) return undefined;
-  const lanes: { k: string; stmts: readonly Stmt[] }[] = [];
-  let base: Expr | undefined;
-  let limit: Expr | undefined;
-  for (let c = 0; c < body.length / 2; c++) {
-    const l = body[2 * c];
-    const f = body[2 * c + 1];
-    if (l.op !== "let" || l.type !== "i32" || f.op !== "if" || f.else?.length) return undefined;
-    const v = l.value;
-    if (v.op !== "binary" || v.kind !== "add" || v.b.op !== "const" || v.b.value !== c)
-      return undefined;
-    const cond = f.cond;
-    if (cond.op !== "binary" || cond.kind !== "lt" || cond.a.op !== "var" || cond.a.name !== l.name)
-      return undefined;
-    if (c === 0) [base, limit] = [v.a, cond.b];
-    else if (
-      JSON.stringify(v.a) !== JSON.stringify(base) ||
-      JSON.stringify(cond.b) !== JSON.stringify(limit)
-    )
-      return undefined;
-    lanes.push({ k: l.name, stmts: f.then.filter((x) => x.op !== "comment") });
-  }
-  const accOf = (stmts: readonly Stmt[]) => {
-    const last = stmts.at(-1);
-    return last?.op === "assign" ? last.name : undefined;
-  };
-  const accs = lanes.map((l) => accOf(l.stmts));
-  if (accs.some((a) => a === undefined) || new Set(accs).size !== accs.length) return undefined;
-  // no lane reads another lane's variables
-  const owned = lanes.map((l, c) => {
-    const names = new Set([l.k, accs[c]!]);
-    walkStmts(l.stmts, (x) => {
-      if (x.op === "let") names.add(x.name);
-    });
-    return names;
-  });
-  let crossed = false;
-  for (const [c, lane] of lanes.entries())
-    walkStmts(lane.stmts, (x) => {
-      for (const e of stmtExprs(x))
-        walkExpr(e, (r) => {
-          if (r.op === "var" && owned.some((o, d) => d !== c && o.has(r.name))) crossed = true;
-        });
-    });
-  if (crossed) return undefined;
-  // every lane is lane 0 with its names replaced
-  const first = lanes[0];
-  for (const [c, lane] of lanes.entries()) {
-    if (lane.stmts.length !== first.stmts.length) return undefined;
-    const names = new Map<string, string>([
-      [lane.k, first.k],
-      [accs[c]!, accs[0]!],
-    ]);
-    lane.stmts.forEach((x, j) => {
-      const y = first.stmts[j];
-      if (x.op === "let" && y.op === "let") names.set(x.name, y.name);
-    });
-    const renamed = JSON.stringify(lane.stmts, (key, value) =>
-      (key === "name" || key === "var") && typeof value === "string"
-        ? (names.get(value) ?? value)
-        : value,
-    );
-    if (renamed !== JSON.stringify(first.stmts)) return undefined;
-  }
+  const g = laneGroup(s, LANES);
+  if (!g || g.lanes.length % LANES !== 0) return undefined;
+  const [first] = g.lanes;
   return {
-    base: base!,
-    limit: limit!,
+    base: g.base,
+    limit: g.limit,
     index: first.k,
     template: first.stmts,
-    accs: accs as string[],
+    accs: g.lanes.map((l) => l.acc),
   };
 }
 
@@ -881,10 +821,7 @@ export class LoopVectorizer {
     // values equal in the four lanes are scalar code reading the loop variable: lane 0's value
     const { m, ctx } = this;
     const loopVar = ctx.declare(this.s.var, "i32").index;
-    return [
-      m.local.set(loopVar, m.local.get(first, binaryen.i32)),
-      ...this.statements(list, ""),
-    ];
+    return [m.local.set(loopVar, m.local.get(first, binaryen.i32)), ...this.statements(list, "")];
   }
 
   /** `e` of the 4 iterations as one v128 (after `straight` set what it reads) */
