@@ -19,7 +19,7 @@ export function scaleLayoutProblem(spec: KernelSpec): string | undefined {
   const s = spec.scheme;
   const fix = "use scale layout plain";
   if (spec.kind === "qdq" || spec.kind === "qdq_backward")
-    return `a ${spec.kind} kernel keeps its scales to itself; the ${layout} scale layout is for quantize, dequantize and gemv`;
+    return `a ${spec.kind} kernel keeps its scales to itself; the ${layout} scale layout is for quantize, dequantize and gemv (drop scale_layout from this kernel)`;
   if (s.block.kind !== "axis" || ![-1, 1].includes(s.block.axis))
     return `${layout} scales need blocks along the last axis of a 2-D tensor; scheme ${s.name} has ${s.block.kind === "tile" ? `${s.block.rows}x${s.block.cols} tiles` : `blocks on axis ${s.block.axis}`} (${fix})`;
   if (s.doubleQuant)
