@@ -75,6 +75,16 @@ describe("generated WASM bindings on threads (Node)", () => {
     expect(bytes(g.outputs.y)).toEqual(bytes(c.want.y));
   }, 60_000);
 
+  it("a call uses one thread per band: 2 rows on 3 threads run on 2", async () => {
+    const c = mxfp4Case([2, 32768]);
+    const t = await loadThreaded(wasm, 3);
+    const q = await (t.quantize_mxfp4 as Call)({ x: c.x }, c.shape);
+    await t.close();
+    expect([t.threads, q.threads, q.why]).toEqual([3, 2, undefined]);
+    expect(bytes(q.outputs.codes)).toEqual(bytes(c.want.codes));
+    expect(bytes(q.outputs.scales)).toEqual(bytes(c.want.scales));
+  }, 60_000);
+
   it("on one thread: the same bytes, and the reason", async () => {
     const t = await loadThreaded(wasm, 1);
     const { q, g } = await pair(t);

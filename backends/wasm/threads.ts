@@ -92,13 +92,15 @@ export class WasmPlanRunner {
     emit: EmitPlan = binaryenEmit,
   ): Promise<WasmPlanRunner> {
     const n = threads === 0 ? availableParallelism() : threads;
-    const parallel =
-      n > 1 && typeof SharedArrayBuffer !== "undefined" && bands(plan, shape, n).length > 1;
+    // one thread per band: fewer rows than threads leave no thread idle
+    const split =
+      n > 1 && typeof SharedArrayBuffer !== "undefined" ? bands(plan, shape, n).length : 1;
+    const parallel = split > 1;
     const artifact = await emit(plan, parallel);
     const { module, memory, instance } = await instantiatePlan(artifact, parallel);
     const names = plan.kernels.map((k) => k.name);
     const workers = [];
-    for (let w = 1; parallel && w < n; w++) {
+    for (let w = 1; w < split; w++) {
       const control = new SharedArrayBuffer(CONTROL_BYTES);
       const worker = new Worker(WORKER, {
         eval: true,

@@ -15,6 +15,7 @@
 import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
 import {
+  bands,
   binaryenEmit,
   instantiatePlan,
   layoutPlanBuffers,
@@ -98,7 +99,8 @@ export class WebPlanRunner {
     const workers: Worker[] = [];
     if (parallel) {
       const url = URL.createObjectURL(new Blob([WORKER], { type: "text/javascript" }));
-      for (let w = 1; w < asked; w++) {
+      const split = bands(plan, shape, asked).length; // one thread per band, none idle
+      for (let w = 1; w < split; w++) {
         const worker = new Worker(url);
         worker.postMessage({ module, memory });
         workers.push(worker);
