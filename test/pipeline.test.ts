@@ -70,6 +70,14 @@ describe("compiled plans on the reference evaluator equal the interpreter", () =
       const q = compile(spec(s, "quantize")).plan;
       const d = compile(spec(s, "dequantize")).plan;
       const f = compile(spec(s, "qdq")).plan;
+      // one kernel reads the packed bytes in place: no unpack step, no unpacked copy
+      expect(d.kernels.map((k) => k.name)).toEqual([d.spec.name]);
+      expect(d.buffers.filter((b) => b.role === "temp")).toEqual([]);
+      if (d.codeLayout.kind !== "unpacked")
+        expect(d.buffers.find((b) => b.name === "codes")).toMatchObject({
+          elem: "u8",
+          length: "packed",
+        });
       for (const c of cases) {
         const shape = [c.rows, c.cols];
         const ref = quantize(s, { dtype: "f32", shape, data: c.data });
@@ -123,6 +131,8 @@ describe("rotation, gemv and backward plans on the reference evaluator equal the
       const ref = quantize(s, { dtype: "f32", shape, data });
       const x = Float32Array.from({ length: cols }, (_, i) => Math.cos(i));
       const g = compile({ ...spec(s, "gemv"), order: "fixed" }).plan;
+      expect(g.kernels.map((k) => k.name)).toEqual([g.spec.name]);
+      expect(g.buffers.filter((b) => b.role === "temp")).toEqual([]);
       const q = runPlan(compile(spec(s, "quantize")).plan, shape, { x: data }, evaluateKernel);
       const inputs = {
         codes: q.codes,
