@@ -10,6 +10,7 @@ import type { CodeLayout } from "../ir/graph.js";
 import { pack6, packNibbles } from "../ir/layout/index.js";
 import { matchPackedCode, packedCodeExpr, packedLength } from "../passes/lower/pack.js";
 import { sameExpr } from "../ir/kernel-walk.js";
+import { E } from "../passes/lower/builder.js";
 
 const layouts: CodeLayout[] = [
   { kind: "nibbles", order: "low_first" },
@@ -54,10 +55,19 @@ describe("packed code reads", () => {
       }
     });
     it(`${name}: matchPackedCode returns the layout, buffer and index it was built from`, () => {
-      const m = matchPackedCode(packedCodeExpr(layout, "codes", K.v("idx", "i32")));
-      expect(m?.layout).toEqual(layout);
-      expect(m?.buffer).toBe("codes");
-      expect(m && sameExpr(m.at, K.v("idx", "i32"))).toBe(true);
+      const v = (n: string) => K.v(n, "i32");
+      // a plain variable, a row offset (GEMV's n * K + k), and an index that is itself a shift
+      const indices = [
+        v("idx"),
+        E.add(E.mul(v("n"), v("K")), v("k")),
+        E.shr(E.add(v("a"), v("b")), K.i32(1)),
+      ];
+      for (const idx of indices) {
+        const m = matchPackedCode(packedCodeExpr(layout, "codes", idx));
+        expect(m?.layout).toEqual(layout);
+        expect(m?.buffer).toBe("codes");
+        expect(m && sameExpr(m.at, idx)).toBe(true);
+      }
     });
   }
   it("matchPackedCode refuses plain loads and near misses", () => {
