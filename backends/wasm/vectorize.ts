@@ -42,7 +42,7 @@ import type {
   Table,
   UnaryOp,
 } from "../../ir/kernel.js";
-import { sameExpr } from "../../ir/kernel-walk.js";
+import { children, sameExpr, walk } from "../../ir/kernel-walk.js";
 import { laneGroup } from "../lane-groups.js";
 import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 import { mayTrap, type Bin, type Local } from "./emit.js";
@@ -114,45 +114,17 @@ type Val =
   | { readonly k: "a"; readonly base: Ref; readonly offsets: readonly number[] }
   | { readonly k: "v"; readonly ref: Ref; readonly type: ScalarType };
 
+/** `f` on `e` and every sub-expression, pre-order */
 function walkExpr(e: Expr, f: (e: Expr) => void): void {
   f(e);
-  switch (e.op) {
-    case "load":
-    case "table":
-      return walkExpr(e.index, f);
-    case "binary":
-      walkExpr(e.a, f);
-      return walkExpr(e.b, f);
-    case "unary":
-    case "bitcast":
-    case "convert":
-      return walkExpr(e.a, f);
-    case "select":
-      walkExpr(e.cond, f);
-      walkExpr(e.a, f);
-      return walkExpr(e.b, f);
-    case "random":
-      walkExpr(e.seedLo, f);
-      walkExpr(e.seedHi, f);
-      return walkExpr(e.index, f);
-  }
-}
-
-function walkStmts(list: readonly Stmt[], f: (s: Stmt) => void): void {
-  for (const s of list) {
-    f(s);
-    if (s.op === "if") {
-      walkStmts(s.then, f);
-      walkStmts(s.else ?? [], f);
-    } else if (s.op === "for") walkStmts(s.body, f);
-  }
+  for (const c of children(e)) walkExpr(c, f);
 }
 
 /** is statement `x` `loop` itself or inside its body? */
 function inside(loop: Stmt, x: Stmt): boolean {
   let found = loop === x;
   if (loop.op === "for")
-    walkStmts(loop.body, (y) => {
+    walk(loop.body, (y) => {
       if (y === x) found = true;
     });
   return found;
@@ -278,10 +250,10 @@ function emitLaneGroups(
   const vz = new LoopVectorizer(ctx, template, { loop: s });
   // the lanes' own variables (k_c and the lane bodies') must not be read after the loop
   const declared = new Set<string>();
-  walkStmts(s.body, (x) => {
+  walk(s.body, (x) => {
     if (x.op === "let") declared.add(x.name);
   });
-  walkStmts(ctx.kernel.body, (x) => {
+  walk(ctx.kernel.body, (x) => {
     if (x === s) return;
     for (const e of stmtExprs(x))
       walkExpr(e, (r) => {
@@ -387,7 +359,7 @@ export class LoopVectorizer {
       this.slots.set(name, l);
     }
     const defs = new Map<string, Stmt[]>();
-    walkStmts(ctx.kernel.body, (x) => {
+    walk(ctx.kernel.body, (x) => {
       if (x.op === "let" || x.op === "assign") defs.set(x.name, [...(defs.get(x.name) ?? []), x]);
     });
     for (const [name, list] of defs) {
@@ -428,13 +400,13 @@ export class LoopVectorizer {
 
   private analyze(): void {
     const { body, s } = this;
-    walkStmts(body, (x) => {
+    walk(body, (x) => {
       if (x.op === "for") refuse("a nested loop");
       if (x.op === "let") this.local.add(x.name);
     });
     if (this.local.has(s.var)) refuse("the loop variable is redeclared");
     // assignments to outer variables: reductions at the top level only
-    walkStmts(body, (x) => {
+    walk(body, (x) => {
       if (x.op !== "assign" || this.local.has(x.name)) return;
       if (x.name === s.var) refuse("the loop variable is assigned");
       if (!body.includes(x)) refuse(`${x.name} is assigned inside an if`);
@@ -468,7 +440,7 @@ export class LoopVectorizer {
       }
       if (x.op === "store") storedYet = true;
     }
-    walkStmts(body, (x) => {
+    walk(body, (x) => {
       if (x.op === "store") this.stored.add(x.buffer);
     });
     // a variable set only inside an if must not be read at the top level (the vector path skips the if)
@@ -499,12 +471,12 @@ export class LoopVectorizer {
     const acc = (e: Expr) => e.op === "var" && e.name === x.name;
     // a reduction read anywhere but in its own update is order-dependent or dead
     let others = 0;
-    walkStmts(this.ctx.kernel.body, (st) => {
+    walk(this.ctx.kernel.body, (st) => {
       for (const e of stmtExprs(st)) others += reads(e, x.name);
     });
     others -= reads(x.value, x.name);
     let inBody = 0;
-    walkStmts(this.body, (st) => {
+    walk(this.body, (st) => {
       if (st !== x) for (const e of stmtExprs(st)) inBody += reads(e, x.name);
     });
     if (inBody) refuse(`${x.name} is read in the loop besides its update`);
@@ -572,7 +544,7 @@ export class LoopVectorizer {
       (x) => (x.op === "let" || x.op === "assign") && x.name === e.name,
     ) as Extract<Stmt, { op: "let" }>[];
     let nested = false;
-    walkStmts(this.body, (x) => {
+    walk(this.body, (x) => {
       if ((x.op === "let" || x.op === "assign") && x.name === e.name && !this.body.includes(x))
         nested = true;
     });
@@ -857,7 +829,7 @@ export class LoopVectorizer {
       set.add(JSON.stringify(index));
       uses.set(buffer, set);
     };
-    walkStmts(this.body, (x) => {
+    walk(this.body, (x) => {
       if (x.op === "store") note(x.buffer, x.index);
       for (const e of stmtExprs(x))
         walkExpr(e, (l) => {
