@@ -105,12 +105,8 @@ export async function runPlanAsync(
   return outputs();
 }
 
-function prepare(
-  plan: Plan,
-  shape: readonly number[],
-  inputs: Record<string, BufferData>,
-  seed: number,
-): { calls: Call[]; outputs: () => Record<string, BufferData> } {
+/** Throws when `plan` cannot run on a tensor of `shape` (every runner checks this first). */
+export function checkShape(plan: Plan, shape: readonly number[]): void {
   const r = plan.spec.rotate;
   if (r && (shape.at(-1) ?? 1) % r.size !== 0)
     throw new RangeError(
@@ -120,6 +116,15 @@ function prepare(
     throw new RangeError(
       `kernel ${plan.spec.name}: gemv weights must be 2-D [N, K], got [${shape.join(", ")}]`,
     );
+}
+
+function prepare(
+  plan: Plan,
+  shape: readonly number[],
+  inputs: Record<string, BufferData>,
+  seed: number,
+): { calls: Call[]; outputs: () => Record<string, BufferData> } {
+  checkShape(plan, shape);
   const buffers: Record<string, BufferData> = {};
   for (const b of plan.buffers) {
     const length = bufferLength(plan, b.length, shape);

@@ -18,6 +18,7 @@ import type { KernelSpec } from "../ir/program.js";
 import type { Scheme } from "../ir/scheme.js";
 import type { Plan } from "../passes/lower.js";
 import { bands, whyOneBand } from "../backends/wasm/plan-bands.js";
+import { KernelThreads } from "../backends/wasm/threaded.js";
 import { compileWasm, mxfp4Case, MXFP4_PAIR } from "./wasm-artifact.js";
 import { ROOT } from "./wgsl-artifact.js";
 
@@ -188,6 +189,34 @@ return s;`),
       expect(found[0].text).toMatch(/Float32Array.*not assignable to type 'Uint8Array/);
     }
   }, 120_000);
+});
+
+describe("KernelThreads shape checks", () => {
+  it("a Hadamard-rotated plan on rows that are not whole rotation blocks is the one-line error on threads too", async () => {
+    const { plan } = compile({
+      name: "q",
+      kind: "quantize",
+      scheme: builtinScheme("mxfp4")!,
+      input: "f32",
+      output: "f32",
+      layout: "packed",
+      rotate: { kind: "hadamard", size: 32 },
+    });
+    const binary = emitWasm(plan.kernels).binary;
+    const x = Float32Array.from({ length: 2200 * 32 }, (_, j) => Math.sin(j * 0.7));
+    const runs = [];
+    for (const n of [1, 3]) {
+      const t = await KernelThreads.load(binary, { q: plan }, n);
+      await expect(t.run("q", { x: x.subarray(0, 2200 * 30) }, [2200, 30])).rejects.toThrow(
+        "kernel q: the last axis has 30 elements, not a multiple of the Hadamard size 32",
+      );
+      runs.push(await t.run("q", { x }, [2200, 32]));
+      await t.close();
+    }
+    expect(runs.map((r) => r.threads)).toEqual([1, 3]);
+    for (const name of ["codes", "scales"])
+      expect(bytes(runs[1].outputs[name]), name).toEqual(bytes(runs[0].outputs[name]));
+  }, 60_000);
 });
 
 describe("whyOneBand", () => {

@@ -28,6 +28,7 @@ import {
   runCalls,
   type EmitPlan,
 } from "./plan-bands.js";
+import { checkShape } from "../host.js";
 
 export { bands };
 
@@ -91,6 +92,7 @@ export class WasmPlanRunner {
     threads = 1,
     emit: EmitPlan = binaryenEmit,
   ): Promise<WasmPlanRunner> {
+    checkShape(plan, shape);
     const n = threads === 0 ? availableParallelism() : threads;
     // one thread per band: fewer rows than threads leave no thread idle
     const split =

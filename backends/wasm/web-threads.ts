@@ -24,6 +24,7 @@ import {
   type EmitPlan,
   type KernelCall,
 } from "./plan-bands.js";
+import { checkShape } from "../host.js";
 
 export type { EmitPlan };
 
@@ -87,6 +88,7 @@ export class WebPlanRunner {
     threads = 1,
     emit: EmitPlan = binaryenEmit,
   ): Promise<WebPlanRunner> {
+    checkShape(plan, shape);
     const asked =
       threads === 0
         ? ((globalThis as { navigator?: Navigator }).navigator?.hardwareConcurrency ?? 1)
