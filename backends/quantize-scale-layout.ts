@@ -8,7 +8,6 @@
  */
 import { quantize as interpQuantize } from "../ir/interpret/index.js";
 import { blockGrid } from "../ir/interpret/blocks.js";
-import type { BufferData } from "../ir/kernel-eval.js";
 import {
   scaleLayoutProblem,
   scaleShapeProblem,
@@ -18,9 +17,7 @@ import { swizzleNvidia128x4 } from "../ir/layout/swizzle.js";
 import type { KernelSpec, ScaleLayout } from "../ir/program.js";
 import type { Scheme } from "../ir/scheme.js";
 import type { CodeArray, Tensor } from "../ir/tensor.js";
-import { runPlan, runPlanAsync } from "./host.js";
-import { wasmKernel, wgslKernel, type Backend } from "./runner.js";
-import { cudaKernel } from "./cuda/runtime.js";
+import { runRequest, type Backend } from "./runner.js";
 
 /** The scale layouts other than plain (one today). */
 export type PlacedLayout = Exclude<ScaleLayout, "plain">;
@@ -70,16 +67,7 @@ export async function quantizePlaced(
     const scales = swizzleNvidia128x4(Uint8Array.from(q.scales), grid[0], grid[1], 0);
     return { codes: q.codes, scales, scaleShape, tensorScale: q.tensorScale };
   }
-  const spec = request(s, x.dtype, layout);
-  const inputs = { x: x.data };
-  let out: Record<string, BufferData>;
-  if (backend === "wgsl") {
-    const { plan, execute } = await wgslKernel(spec);
-    out = await runPlanAsync(plan, x.shape, inputs, execute, seed);
-  } else {
-    const { plan, execute } = await (backend === "wasm" ? wasmKernel : cudaKernel)(spec);
-    out = runPlan(plan, x.shape, inputs, execute, seed);
-  }
+  const out = await runRequest(backend, request(s, x.dtype, layout), x.shape, { x: x.data }, seed);
   const t = out.tscale as Float32Array | undefined;
   return {
     codes: out.codes as CodeArray,

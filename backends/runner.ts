@@ -191,7 +191,8 @@ const runSync =
     return runPlan(plan, shape, inputs, execute, seed);
   };
 
-export const wasm: Runner = planRunner("wasm", runSync(wasmKernel));
+const runWasm = runSync(wasmKernel);
+export const wasm: Runner = planRunner("wasm", runWasm);
 
 let wgslAdapter: string | undefined;
 
@@ -223,13 +224,29 @@ export function wgslKernel(spec: KernelSpec): Promise<{ plan: Plan; execute: Asy
   return entry;
 }
 
-export const wgsl: Runner = planRunner("wgsl", async (spec, shape, inputs, seed) => {
+const runWgsl: RunPlan = async (spec, shape, inputs, seed) => {
   const { plan, execute } = await wgslKernel(spec);
   return runPlanAsync(plan, shape, inputs, execute, seed);
-});
+};
+export const wgsl: Runner = planRunner("wgsl", runWgsl);
 
 /** CUDA on a GPU when one is present, else on the CPU execution layer (backends/cuda/runtime.ts). */
-export const cuda: Runner = planRunner("cuda", runSync(cudaKernel));
+const runCuda = runSync(cudaKernel);
+export const cuda: Runner = planRunner("cuda", runCuda);
+
+const PLAN_RUNS: Record<Exclude<Backend, "interp">, RunPlan> = {
+  wasm: runWasm,
+  wgsl: runWgsl,
+  cuda: runCuda,
+};
+
+/** Compiles (once) and runs the plan of any kernel request on a compiled backend: its outputs by name. */
+export function runRequest(
+  backend: Exclude<Backend, "interp">,
+  ...args: Parameters<RunPlan>
+): Promise<Record<string, BufferData>> {
+  return PLAN_RUNS[backend](...args);
+}
 
 const RUNNERS: Record<Backend, Runner> = { interp: interpreter, wasm, wgsl, cuda };
 
