@@ -24,7 +24,7 @@
  */
 import type { Expr, Kernel, ScalarType, Stmt } from "../../ir/kernel.js";
 import { evaluateKernel } from "../../ir/kernel-eval.js";
-import { walk } from "../../ir/kernel-walk.js";
+import { children, exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
 import { constantLets } from "./scale-range.js";
 import { splatI32, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 
@@ -73,6 +73,23 @@ export function fitScaleRule(
     const t = types.get(o);
     if (!t || t === "bool") return `output ${o} is not a 32-bit let of the chain`;
   }
+  // what else the chain reads (NVFP4's run-time tensor scale, a buffer): no model of amax alone
+  const reads = new Set<string>();
+  const buffers = new Set<string>();
+  const loads = (e: Expr): void => {
+    if (e.op === "load") buffers.add(e.buffer);
+    children(e).forEach(loads);
+  };
+  walkExprs(lets, (e) => {
+    exprVars(e, reads);
+    loads(e);
+  });
+  const foreign = [
+    ...[...reads].filter((v) => v !== amax && v !== bad && !types.has(v) && !constants.has(v)),
+    ...[...buffers].map((b) => `buffer ${b}`),
+  ];
+  if (foreign.length)
+    return `the scale rule reads ${foreign.join(", ")} besides the block's amax`;
   const prelude: Stmt[] = [...constants]
     .filter(([name]) => !types.has(name))
     .map(([name, value]) => ({
