@@ -9,7 +9,7 @@
  * lanes per vector, so it takes groups of a multiple of 4 lanes.)
  */
 import type { Expr, Stmt } from "../ir/kernel.js";
-import { exprVars, sameExpr, walk, walkExprs } from "../ir/kernel-walk.js";
+import { exprVars, sameExpr, sameRenamed, walk, walkExprs } from "../ir/kernel-walk.js";
 
 type For = Extract<Stmt, { op: "for" }>;
 
@@ -24,29 +24,6 @@ export interface LaneGroup {
     readonly stmts: readonly Stmt[];
     readonly acc: string;
   }[];
-}
-
-/** `a` and `b` are the same tree once `b`'s variable names are mapped by `names`. */
-function sameRenamed(
-  a: unknown,
-  b: unknown,
-  names: ReadonlyMap<string, string>,
-  key = "",
-): boolean {
-  if (typeof a !== "object" || a === null || typeof b !== "object" || b === null) {
-    const mapped =
-      (key === "name" || key === "var") && typeof b === "string" ? (names.get(b) ?? b) : b;
-    return Object.is(a, mapped);
-  }
-  const keys = (o: object) =>
-    Object.keys(o).filter((k) => (o as Record<string, unknown>)[k] !== undefined);
-  const [ka, kb] = [keys(a), keys(b)];
-  return (
-    ka.length === kb.length &&
-    ka.every((k) =>
-      sameRenamed((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], names, k),
-    )
-  );
 }
 
 /** The lane group `s`'s body is, with at least `min` lanes; undefined if it is none. */

@@ -41,18 +41,35 @@ export function exprVars(e: Expr, out = new Set<string>()): Set<string> {
  * them alike).
  */
 export function sameExpr(a: Expr, b: Expr): boolean {
-  return sameTree(a, b);
+  return sameRenamed(a, b, NO_NAMES);
 }
 
-function sameTree(a: unknown, b: unknown): boolean {
-  if (typeof a !== "object" || a === null || typeof b !== "object" || b === null)
-    return Object.is(a, b);
+const NO_NAMES: ReadonlyMap<string, string> = new Map();
+
+/**
+ * Whether `a` and `b` (expressions, statements or lists of them) are the same
+ * tree once the variable names in `b` are mapped by `names` (unmapped names
+ * stay), with numbers compared as sameExpr does.
+ */
+export function sameRenamed(
+  a: unknown,
+  b: unknown,
+  names: ReadonlyMap<string, string>,
+  key = "",
+): boolean {
+  if (typeof a !== "object" || a === null || typeof b !== "object" || b === null) {
+    const mapped =
+      (key === "name" || key === "var") && typeof b === "string" ? (names.get(b) ?? b) : b;
+    return Object.is(a, mapped);
+  }
   const keys = (o: object) =>
     Object.keys(o).filter((k) => (o as Record<string, unknown>)[k] !== undefined);
   const [ka, kb] = [keys(a), keys(b)];
   return (
     ka.length === kb.length &&
-    ka.every((k) => sameTree((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+    ka.every((k) =>
+      sameRenamed((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], names, k),
+    )
   );
 }
 
