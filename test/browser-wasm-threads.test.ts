@@ -32,7 +32,7 @@ import { WebPlanRunner } from "/qkc.js";
 const unbase64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 const base64 = (b) => { let s = ""; for (let j = 0; j < b.length; j += 8192) s += String.fromCharCode(...b.subarray(j, j + 8192)); return btoa(s); };
 const bytesOf = (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-window.qkcRun = async ({ plan, shape, modules, inputs, outputs, threads }) => {
+window.qkcRun = async ({ plan, shape, modules, inputs, outputs, threads, next }) => {
   const emit = (_plan, shared) => {
     const m = modules[shared ? "shared" : "single"];
     return { binary: unbase64(m.binary), reservedBytes: m.reservedBytes };
@@ -40,10 +40,19 @@ window.qkcRun = async ({ plan, shape, modules, inputs, outputs, threads }) => {
   const r = await WebPlanRunner.create(plan, shape, threads, emit);
   for (const [name, data] of Object.entries(inputs)) bytesOf(r.buffers[name]).set(unbase64(data));
   const result = await r.run();
-  r.close();
   const out = {};
   for (const name of outputs) out[name] = base64(bytesOf(r.buffers[name]));
-  return { isolated: self.crossOriginIsolated, result, out };
+  let reshaped;
+  if (next) {
+    r.reshape(next.shape); // the same workers, the shared memory grown in place
+    for (const [name, data] of Object.entries(next.inputs)) bytesOf(r.buffers[name]).set(unbase64(data));
+    const again = await r.run();
+    const nextOut = {};
+    for (const name of outputs) nextOut[name] = base64(bytesOf(r.buffers[name]));
+    reshaped = { result: again, out: nextOut };
+  }
+  r.close();
+  return { isolated: self.crossOriginIsolated, result, out, reshaped, workersStarted: r.workersStarted };
 };
 </script>`;
 
@@ -51,6 +60,9 @@ interface PageResult {
   isolated: boolean;
   result: { threads: number; why?: string };
   out: Record<string, string>;
+  /** the run after reshaping to `next.shape`, when given */
+  reshaped?: { result: { threads: number; why?: string }; out: Record<string, string> };
+  workersStarted: number;
 }
 
 let browser: Browser | undefined;
@@ -100,7 +112,12 @@ const base64 = (a: ArrayBufferView) =>
 const bytes = (a: ArrayBufferView) =>
   Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 
-async function runPage(path: string, plan: Plan, outputs: string[]): Promise<PageResult> {
+async function runPage(
+  path: string,
+  plan: Plan,
+  outputs: string[],
+  next?: { shape: number[]; data: Float32Array },
+): Promise<PageResult> {
   const modules = Object.fromEntries(
     (["shared", "single"] as const).map((m) => {
       const a = emitWasm(plan.kernels, { sharedMemory: m === "shared" });
@@ -112,7 +129,15 @@ async function runPage(path: string, plan: Plan, outputs: string[]): Promise<Pag
   await page.waitForFunction(() => "qkcRun" in window);
   const result = (await page.evaluate(
     (arg) => (window as unknown as { qkcRun: (a: unknown) => Promise<unknown> }).qkcRun(arg),
-    { plan, shape: SHAPE, modules, inputs: { x: base64(data) }, outputs, threads: 3 },
+    {
+      plan,
+      shape: SHAPE,
+      modules,
+      inputs: { x: base64(data) },
+      outputs,
+      threads: 3,
+      next: next && { shape: next.shape, inputs: { x: base64(next.data) } },
+    },
   )) as PageResult;
   await page.close();
   return result;
@@ -124,12 +149,26 @@ describe("WASM plans on Web Workers in headless Chromium", () => {
   const ref = quantize(s, x);
   const codes = Array.from(packNibbles(Uint8Array.from(ref.codes), "low_first"));
 
-  it("cross-origin isolated: quantize and qdq on 3 threads (2 workers) equal the interpreter", async () => {
-    const q = await runPage("isolated", compile(spec("quantize")).plan, ["codes", "scales"]);
+  it("cross-origin isolated: quantize and qdq on 3 threads (2 workers) equal the interpreter, before and after a reshape", async () => {
+    const next = {
+      shape: [4096, 48], // more memory than the first shape: it grows under the workers
+      data: Float32Array.from(
+        { length: 4096 * 48 },
+        (_, j) => data[j % data.length] * ((j % 5) - 2),
+      ),
+    };
+    const q = await runPage("isolated", compile(spec("quantize")).plan, ["codes", "scales"], next);
     expect(q.isolated).toBe(true);
     expect(q.result).toEqual({ threads: 3 });
     expect([...Buffer.from(q.out.codes, "base64")]).toEqual(codes);
     expect([...Buffer.from(q.out.scales, "base64")]).toEqual(Array.from(ref.scales));
+    const big = quantize(s, { dtype: "f32", shape: next.shape, data: next.data });
+    expect(q.reshaped!.result).toEqual({ threads: 3 });
+    expect([...Buffer.from(q.reshaped!.out.codes, "base64")]).toEqual(
+      Array.from(packNibbles(Uint8Array.from(big.codes), "low_first")),
+    );
+    expect([...Buffer.from(q.reshaped!.out.scales, "base64")]).toEqual(Array.from(big.scales));
+    expect(q.workersStarted).toBe(2);
     const f = await runPage("isolated", compile(spec("qdq")).plan, ["y"]);
     expect(f.result.threads).toBe(3);
     expect([...Buffer.from(f.out.y, "base64")]).toEqual(bytes(qdq(s, x)));

@@ -21,6 +21,7 @@ import { bands, whyOneBand } from "../backends/wasm/plan-bands.js";
 import { KernelThreads } from "../backends/wasm/threaded.js";
 import { compileWasm, mxfp4Case, MXFP4_PAIR } from "./wasm-artifact.js";
 import { ROOT } from "./wgsl-artifact.js";
+import { kernelRequest } from "./kernel-request.js";
 
 interface Threaded {
   threads: number;
@@ -217,6 +218,45 @@ describe("KernelThreads shape checks", () => {
     for (const name of ["codes", "scales"])
       expect(bytes(runs[1].outputs[name]), name).toEqual(bytes(runs[0].outputs[name]));
   }, 60_000);
+});
+
+describe("KernelThreads on calls whose shapes change", () => {
+  it("keeps each plan's runner and its workers (the memory grows in place), and every call equals one thread and the interpreter", async () => {
+    const request = (kind: "quantize" | "gemv") => kernelRequest(builtinScheme("mxfp4")!, kind);
+    const plans = {
+      quantize_mxfp4: compile(request("quantize")).plan,
+      gemv_mxfp4: compile(request("gemv")).plan,
+    };
+    const binary = emitWasm(Object.values(plans).flatMap((p) => p.kernels)).binary;
+    const [one, three] = await Promise.all([1, 3].map((n) => KernelThreads.load(binary, plans, n)));
+    // grows, shrinks, fewer rows than threads, too few elements to share (one thread), grows past all before
+    const shapes = [
+      [2048, 32],
+      [2200, 30],
+      [512, 256],
+      [2, 32768],
+      [1024, 32],
+      [2048, 32],
+      [3000, 96],
+    ];
+    const threadsRan = [];
+    for (const shape of shapes) {
+      const c = mxfp4Case(shape);
+      for (const t of [one, three]) {
+        const q = await t.run("quantize_mxfp4", { x: c.x }, shape);
+        const g = await t.run("gemv_mxfp4", { ...q.outputs, x: c.v }, shape);
+        const where = `[${shape}] on ${t.threads}`;
+        expect(bytes(q.outputs.codes), where).toEqual(bytes(c.want.codes));
+        expect(bytes(q.outputs.scales), where).toEqual(bytes(c.want.scales));
+        expect(bytes(g.outputs.y), where).toEqual(bytes(c.want.y));
+        if (t === three) threadsRan.push(q.threads, g.threads);
+      }
+    }
+    expect(threadsRan).toEqual([3, 3, 3, 3, 3, 3, 2, 2, 1, 1, 3, 3, 3, 3]);
+    expect(three.runnersStarted).toBe(2); // one per kernel request, never one per shape
+    expect(await three.workersStarted()).toBe(4); // two each, started by the first shape
+    await Promise.all([one.close(), three.close()]);
+  }, 120_000);
 });
 
 describe("whyOneBand", () => {

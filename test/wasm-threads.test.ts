@@ -73,6 +73,32 @@ describe("plans split across worker threads", () => {
     });
   }
 
+  it("a runner reshaped to new shapes keeps its workers and equals the interpreter on every shape", async () => {
+    const s = builtinScheme("mxfp4")!;
+    for (const threads of [1, 3]) {
+      const r = await runner(spec("mxfp4", "qdq"), shape, threads);
+      for (const next of [
+        [3000, 64],
+        [67, 1056],
+        [2, 40000],
+        [5000, 96],
+      ]) {
+        r.reshape(next);
+        expect(r.shape).toEqual(next);
+        const xs = Float32Array.from(
+          { length: next[0] * next[1] },
+          (_, j) => Math.sin(j * 0.11) * (j % 7),
+        );
+        (r.buffers.x as Float32Array).set(xs);
+        r.run();
+        const want = qdq(s, { dtype: "f32", shape: next, data: xs });
+        expect(bits(r.buffers.y), `[${next}] on ${threads}`).toEqual(bits(want));
+        expect(r.threads).toBe(threads === 1 ? 1 : Math.min(3, next[0]));
+      }
+      expect(r.workersStarted).toBe(threads - 1);
+    }
+  });
+
   it("rows that depend on each other stay on one thread: tensor scales, stochastic rounding, blocks on axis 0", () => {
     const plan = (name: string) => compile(spec(name, "qdq")).plan;
     expect(bands(plan("mxfp4"), [64, 4096], 4)).toHaveLength(4);

@@ -1,13 +1,14 @@
 /**
  * What a threaded plan run needs on any platform: where each plan buffer lives
  * in wasm memory, which row bands may run apart (`bands`), and the kernel
- * calls of one band. Node's runner (threads.ts) and the browser's
- * (web-threads.ts) both build on it; nothing here touches a thread.
+ * calls of one band, and what both runners keep of a shape (`ShapedBuffers`).
+ * Node's runner (threads.ts) and the browser's (web-threads.ts) both build on
+ * it; nothing here touches a thread.
  */
 import type { ElemType, Kernel } from "../../ir/kernel.js";
 import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
-import { bufferLength } from "../host.js";
+import { bufferLength, checkShape } from "../host.js";
 import { geometryScalars } from "../../passes/lower/geometry.js";
 import { packedLength } from "../../passes/lower/pack.js";
 import { blockGrid } from "../../ir/interpret/blocks.js";
@@ -207,4 +208,55 @@ export function bands(
     { length: n },
     (_, t) => [Math.floor((rows * t) / n), Math.floor((rows * (t + 1)) / n)] as const,
   );
+}
+
+/**
+ * A plan's buffers laid out in one wasm memory for the shape runs are for,
+ * laid out again for another shape (`layOut`) in the same memory, and the
+ * bands a run of that shape uses: what both plan runners keep.
+ */
+export abstract class ShapedBuffers {
+  private views = new Map<string, BufferData>();
+  private current: readonly number[] = [];
+  private split = 1;
+
+  protected constructor(
+    readonly plan: Plan,
+    readonly memory: WebAssembly.Memory,
+    private readonly reservedBytes: number,
+    /** threads a run may use */
+    protected readonly asked: number,
+  ) {}
+
+  /** the tensor shape runs are for */
+  get shape(): readonly number[] {
+    return this.current;
+  }
+
+  /** threads a run of the current shape uses: one per band */
+  get threads(): number {
+    return this.split;
+  }
+
+  /** every plan buffer, by name: fill the inputs, read the outputs (they live in wasm memory) */
+  get buffers(): Readonly<Record<string, BufferData>> {
+    return Object.fromEntries(this.views);
+  }
+
+  /**
+   * Lays the buffers out for `shape` from the start of the memory, growing it
+   * when they need more; the rows split into bands only when `split`.
+   */
+  protected layOut(shape: readonly number[], split: boolean): void {
+    checkShape(this.plan, shape);
+    const { views } = layoutPlanBuffers(this.plan, shape, this.memory, this.reservedBytes);
+    this.views = views;
+    this.current = [...shape];
+    this.split = split ? bands(this.plan, shape, this.asked).length : 1;
+  }
+
+  /** the calls of a run: one list per band */
+  protected calls(seed: number): KernelCall[][] {
+    return runCalls(this.plan, this.current, this.views, this.split, seed);
+  }
 }

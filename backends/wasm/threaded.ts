@@ -9,7 +9,9 @@
  * thread, and the result says why. Both runners get the module from its bytes
  * (the shared-memory twin is made by rewriting one byte, shared-memory.ts), so
  * binaryen is never loaded. Calls are queued: a runner's buffers live in wasm
- * memory, inputs are copied in and outputs copied out, one call at a time.
+ * memory, inputs are copied in and outputs copied out, one call at a time. A
+ * call of a new shape reshapes the plan's runner instead of starting another,
+ * so its workers keep running.
  */
 import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
@@ -31,6 +33,8 @@ export interface ThreadedResult<Outputs = Record<string, BufferData>> {
 interface PlanThreads {
   readonly threads: number;
   readonly buffers: Readonly<Record<string, BufferData>>;
+  readonly workersStarted: number;
+  reshape(shape: readonly number[]): void;
   run(seed: number): unknown;
   close(): unknown;
 }
@@ -47,6 +51,8 @@ const inNode = (): boolean =>
 
 export class KernelThreads {
   private readonly runners = new Map<string, { shape: string; runner: Promise<PlanThreads> }>();
+  /** plan runners made so far: one per kernel request, whatever shapes it is called with */
+  runnersStarted = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -153,18 +159,37 @@ export class KernelThreads {
     return { outputs, threads: runner.threads };
   }
 
-  /** The runner kept for `plan`, made anew (and the old one closed) when the shape changes. */
+  /**
+   * The runner kept for `plan`. A new shape reshapes it (threads.ts): the
+   * workers and the shared memory stay, the memory grows in place when the
+   * buffers need more.
+   */
   private async runner(plan: Plan, shape: readonly number[]): Promise<PlanThreads> {
     const key = JSON.stringify(shape);
     const kept = this.runners.get(plan.spec.name);
-    if (kept?.shape === key) return kept.runner;
-    if (kept) await (await kept.runner).close();
+    if (kept) {
+      const runner = await kept.runner;
+      if (kept.shape !== key) {
+        runner.reshape(shape);
+        kept.shape = key;
+      }
+      return runner;
+    }
     const runner: Promise<PlanThreads> = this.node
       ? this.node.WasmPlanRunner.create(plan, shape, this.threads, this.emit)
       : WebPlanRunner.create(plan, shape, this.threads, this.emit);
+    this.runnersStarted++;
     this.runners.set(plan.spec.name, { shape: key, runner });
     runner.catch(() => this.runners.delete(plan.spec.name)); // a failed start is not kept
     return runner;
+  }
+
+  /** Worker threads the kept runners have started (for tests: a shape change starts none). */
+  async workersStarted(): Promise<number> {
+    let n = 0;
+    for (const r of this.runners.values())
+      n += (await r.runner.catch(() => undefined))?.workersStarted ?? 0;
+    return n;
   }
 
   /** Stops every worker; later calls start new ones. */

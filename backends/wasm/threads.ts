@@ -2,9 +2,11 @@
  * A compiled plan run from buffers that live in wasm memory, split by rows
  * across Node worker_threads over one shared `WebAssembly.Memory`.
  *
- * Every plan buffer is allocated in the memory once (`buffers`), so a run
- * copies nothing. With `threads` > 1 the module is emitted with a shared
- * memory and instantiated again in each worker; a run gives each thread a band
+ * Every plan buffer is allocated in the memory once per shape (`buffers`), so
+ * a run copies nothing; `reshape` lays them out for another shape on the same
+ * memory and workers. With `threads` > 1 the module is emitted with a shared
+ * memory and instantiated again in each worker (a shared memory grows for every
+ * thread without detaching, so workers never restart); a run gives each thread a band
  * of rows [a, b) of the 2-D tensor and every thread runs all of the plan's
  * steps on its band (views of the same buffers at the band's offsets, scalars
  * of the band's shape). That is exactly the whole-tensor result when no value
@@ -18,14 +20,12 @@
  */
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
-import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
 import {
   bands,
   binaryenEmit,
   instantiatePlan,
-  layoutPlanBuffers,
-  runCalls,
+  ShapedBuffers,
   type EmitPlan,
 } from "./plan-bands.js";
 import { checkShape } from "../host.js";
@@ -66,19 +66,22 @@ for (;;) {
 }
 `;
 
-export class WasmPlanRunner {
-  private heapEnd: number;
-  private readonly views = new Map<string, BufferData>();
+export class WasmPlanRunner extends ShapedBuffers {
+  private readonly workers: { worker: Worker; state: Int32Array; job: Float64Array }[] = [];
+  /** worker threads started so far: a new shape starts more only when it has more bands than any before */
+  workersStarted = 0;
 
   private constructor(
-    readonly plan: Plan,
-    readonly shape: readonly number[],
-    readonly memory: WebAssembly.Memory,
+    plan: Plan,
+    memory: WebAssembly.Memory,
+    private readonly module: WebAssembly.Module,
     private readonly fns: Record<string, Exported>,
-    private readonly workers: { worker: Worker; state: Int32Array; job: Float64Array }[],
+    asked: number,
+    /** whether the memory is shared, so that worker threads can run bands */
+    private readonly shared: boolean,
     reservedBytes: number,
   ) {
-    this.heapEnd = reservedBytes;
+    super(plan, memory, reservedBytes, asked);
   }
 
   /**
@@ -93,59 +96,56 @@ export class WasmPlanRunner {
     emit: EmitPlan = binaryenEmit,
   ): Promise<WasmPlanRunner> {
     checkShape(plan, shape);
-    const n = threads === 0 ? availableParallelism() : threads;
-    // one thread per band: fewer rows than threads leave no thread idle
-    const split =
-      n > 1 && typeof SharedArrayBuffer !== "undefined" ? bands(plan, shape, n).length : 1;
-    const parallel = split > 1;
-    const artifact = await emit(plan, parallel);
-    const { module, memory, instance } = await instantiatePlan(artifact, parallel);
-    const names = plan.kernels.map((k) => k.name);
-    const workers = [];
-    for (let w = 1; w < split; w++) {
-      const control = new SharedArrayBuffer(CONTROL_BYTES);
-      const worker = new Worker(WORKER, {
-        eval: true,
-        workerData: { module, memory, control, names },
-      });
-      worker.unref();
-      workers.push({
-        worker,
-        state: new Int32Array(control, 0, 2),
-        job: new Float64Array(control, 8),
-      });
-    }
+    const asked = threads === 0 ? availableParallelism() : threads;
+    // shared whenever threads may run, so that a later shape that splits needs no new memory
+    const shared = asked > 1 && typeof SharedArrayBuffer !== "undefined";
+    const artifact = await emit(plan, shared);
+    const { module, memory, instance } = await instantiatePlan(artifact, shared);
     const runner = new WasmPlanRunner(
       plan,
-      shape,
       memory,
+      module,
       instance.exports as unknown as Record<string, Exported>,
-      workers,
+      asked,
+      shared,
       artifact.reservedBytes,
     );
-    runner.allocate();
+    runner.reshape(shape);
     return runner;
   }
 
-  /** threads a run uses */
-  get threads(): number {
-    return this.workers.length + 1;
+  /**
+   * Makes runs be for tensors of `shape`, keeping the workers and the memory:
+   * the buffers are laid out again (the memory grows in place when they need
+   * more; a shared memory grows for every thread without detaching anything),
+   * and a worker is started only when the shape has more bands than threads
+   * started so far. Arrays from `buffers` before are stale afterwards (detached,
+   * when the memory is not shared): read `buffers` again.
+   */
+  reshape(shape: readonly number[]): void {
+    this.layOut(shape, this.shared);
+    while (this.workers.length < this.threads - 1) this.startWorker();
   }
 
-  /** every plan buffer, by name: fill the inputs, read the outputs (they live in wasm memory) */
-  get buffers(): Readonly<Record<string, BufferData>> {
-    return Object.fromEntries(this.views);
-  }
-
-  private allocate(): void {
-    const { views, end } = layoutPlanBuffers(this.plan, this.shape, this.memory, this.heapEnd);
-    for (const [name, view] of views) this.views.set(name, view);
-    this.heapEnd = end;
+  private startWorker(): void {
+    const control = new SharedArrayBuffer(CONTROL_BYTES);
+    const names = this.plan.kernels.map((k) => k.name);
+    const worker = new Worker(WORKER, {
+      eval: true,
+      workerData: { module: this.module, memory: this.memory, control, names },
+    });
+    worker.unref();
+    this.workers.push({
+      worker,
+      state: new Int32Array(control, 0, 2),
+      job: new Float64Array(control, 8),
+    });
+    this.workersStarted++;
   }
 
   /** Runs every step of the plan on the buffers, split across the threads. */
   run(seed = 0): void {
-    const calls = runCalls(this.plan, this.shape, this.views, this.threads, seed);
+    const calls = this.calls(seed);
     calls.slice(1).forEach((list, w) => {
       const { state, job } = this.workers[w];
       let at = 0;

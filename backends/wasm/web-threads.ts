@@ -12,14 +12,11 @@
  * rows cannot be split, everything runs on the calling thread and `threads`
  * says 1, with the reason in `why`.
  */
-import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
 import {
-  bands,
   binaryenEmit,
   instantiatePlan,
-  layoutPlanBuffers,
-  runCalls,
+  ShapedBuffers,
   whyOneBand,
   type EmitPlan,
   type KernelCall,
@@ -63,18 +60,26 @@ export function sharingBlocker(): string | undefined {
   return undefined;
 }
 
-export class WebPlanRunner {
+export class WebPlanRunner extends ShapedBuffers {
   private running = false;
+  private readonly workers: Worker[] = [];
+  /** why a run of the current shape uses one thread only, when it does */
+  why: string | undefined;
+  /** Web Workers started so far: a new shape starts more only when it has more bands than any before */
+  workersStarted = 0;
 
   private constructor(
-    readonly plan: Plan,
-    readonly shape: readonly number[],
+    plan: Plan,
+    memory: WebAssembly.Memory,
+    private readonly module: WebAssembly.Module,
     private readonly fns: Record<string, Exported>,
-    private readonly views: Map<string, BufferData>,
-    private readonly workers: Worker[],
-    /** why a run uses one thread only, when it does */
-    readonly why: string | undefined,
-  ) {}
+    asked: number,
+    /** why no run can share the memory (the page), when so */
+    private readonly blocker: string | undefined,
+    reservedBytes: number,
+  ) {
+    super(plan, memory, reservedBytes, asked);
+  }
 
   /**
    * Compiles `plan` for tensors of `shape` with `threads` threads (1 = the
@@ -93,40 +98,43 @@ export class WebPlanRunner {
       threads === 0
         ? ((globalThis as { navigator?: Navigator }).navigator?.hardwareConcurrency ?? 1)
         : threads;
-    const why = (asked > 1 ? sharingBlocker() : undefined) ?? whyOneBand(plan, shape, asked);
-    const parallel = why === undefined;
-    const artifact = await emit(plan, parallel);
-    const { module, memory, instance } = await instantiatePlan(artifact, parallel);
-    const { views } = layoutPlanBuffers(plan, shape, memory, artifact.reservedBytes);
-    const workers: Worker[] = [];
-    if (parallel) {
-      const url = URL.createObjectURL(new Blob([WORKER], { type: "text/javascript" }));
-      const split = bands(plan, shape, asked).length; // one thread per band, none idle
-      for (let w = 1; w < split; w++) {
-        const worker = new Worker(url);
-        worker.postMessage({ module, memory });
-        workers.push(worker);
-      }
-      URL.revokeObjectURL(url);
-    }
-    return new WebPlanRunner(
+    const blocker = asked > 1 ? sharingBlocker() : undefined;
+    // shared whenever threads may run, so that a later shape that splits needs no new memory
+    const shared = asked > 1 && blocker === undefined;
+    const artifact = await emit(plan, shared);
+    const { module, memory, instance } = await instantiatePlan(artifact, shared);
+    const runner = new WebPlanRunner(
       plan,
-      shape,
+      memory,
+      module,
       instance.exports as unknown as Record<string, Exported>,
-      views,
-      workers,
-      why,
+      asked,
+      blocker,
+      artifact.reservedBytes,
     );
+    runner.reshape(shape);
+    return runner;
   }
 
-  /** threads a run uses */
-  get threads(): number {
-    return this.workers.length + 1;
-  }
-
-  /** every plan buffer, by name: fill the inputs, read the outputs (they live in wasm memory) */
-  get buffers(): Readonly<Record<string, BufferData>> {
-    return Object.fromEntries(this.views);
+  /**
+   * Makes runs be for tensors of `shape`, keeping the workers and the memory
+   * (threads.ts's `reshape`): arrays from `buffers` before are stale afterwards.
+   */
+  reshape(shape: readonly number[]): void {
+    if (this.running)
+      throw new Error(`plan ${this.plan.spec.name}: a run is in progress; await it first`);
+    checkShape(this.plan, shape);
+    this.why = this.blocker ?? whyOneBand(this.plan, shape, this.asked);
+    this.layOut(shape, this.why === undefined);
+    if (this.workers.length >= this.threads - 1) return;
+    const url = URL.createObjectURL(new Blob([WORKER], { type: "text/javascript" }));
+    while (this.workers.length < this.threads - 1) {
+      const worker = new Worker(url);
+      worker.postMessage({ module: this.module, memory: this.memory });
+      this.workers.push(worker);
+      this.workersStarted++;
+    }
+    URL.revokeObjectURL(url);
   }
 
   /** Runs every step of the plan on the buffers, split across the threads. */
@@ -135,7 +143,7 @@ export class WebPlanRunner {
       throw new Error(`plan ${this.plan.spec.name}: a run is in progress; await it first`);
     this.running = true;
     try {
-      const calls = runCalls(this.plan, this.shape, this.views, this.threads, seed);
+      const calls = this.calls(seed);
       const replies = calls.slice(1).map((list, w) => this.post(this.workers[w], list));
       let failed: unknown;
       try {
