@@ -21,6 +21,7 @@ import { scheme, type Scheme } from "../ir/scheme.js";
 import { builtinScheme } from "../stdlib/index.js";
 import { formatBits } from "../ir/formats/index.js";
 import { wasmPlan } from "./wasm-encode-plan.js";
+import { int4Full } from "./wasm-int4-full.js";
 
 const broken = vi.hoisted(() => ({ on: false }));
 vi.mock("../backends/wasm/scale-fit.js", async (importOriginal) => {
@@ -206,6 +207,7 @@ const variants: { s: Scheme; model: boolean }[] = [
     model: true,
   },
   { s: builtinScheme("nvfp4")!, model: false },
+  { s: int4Full, model: false },
   {
     s: scheme({
       ...builtinScheme("mxfp4")!,

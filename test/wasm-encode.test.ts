@@ -27,6 +27,7 @@ import type { CodeLayout } from "../ir/graph.js";
 import { builtinScheme } from "../stdlib/index.js";
 import type { Format, Rounding } from "../ir/formats/index.js";
 import { wasmPlan } from "./wasm-encode-plan.js";
+import { int4Full } from "./wasm-int4-full.js";
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -86,6 +87,8 @@ function changePoints(code: (bits: number) => number): number[] {
   return out;
 }
 
+const schemeOf = (name: string) => (name === int4Full.name ? int4Full : builtinScheme(name)!);
+
 const cases: [scheme: string, kind: "key" | "round"][] = [
   ["mxfp4", "key"],
   ["mxfp6_e2m3", "round"],
@@ -96,11 +99,12 @@ const cases: [scheme: string, kind: "key" | "round"][] = [
   ["nvint4", "round"],
   ["mxint4", "round"],
   ["int8_channel", "round"],
+  [int4Full.name, "round"],
 ];
 
 describe("vector element encoders", () => {
   for (const [name, kind] of cases) {
-    const s = builtinScheme(name)!;
+    const s = schemeOf(name);
     it(`${s.element.name} (${name}): a ${kind} encoder; every float32 within 40 ulps of each code edge, both signs, encodes as the exact path, 4 and 16 lanes`, async () => {
       const k = encoderKernel(s.element, s.rounding);
       const [l, next] = siteOf(k);
@@ -187,7 +191,7 @@ describe("vector element encoders", () => {
         const { plan } = compile({
           name: `${k}_${name}`,
           kind: k,
-          scheme: builtinScheme(name)!,
+          scheme: schemeOf(name),
           input: "f32",
           output: "f32",
           layout: "packed",
@@ -219,6 +223,7 @@ describe("quantize's 16-lane loops (encode16.ts, stats16.ts) on ragged blocks", 
       block: { kind: "axis", axis: 0, size: 32 },
     }),
     builtinScheme("nvfp4")!,
+    int4Full,
   ];
   for (const s of variants) {
     it(`${s.name}: quantize and qdq equal the interpreter, in place too; a NaN or Inf in each lane of a step`, async () => {

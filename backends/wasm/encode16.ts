@@ -49,7 +49,8 @@ export interface EncodeLoop {
 /** the largest code the encoder yields */
 function maxCode(e: LaneEncoder): number {
   if (e.kind === "key") return Math.max(...e.codes.map((c) => c | e.signXor));
-  return "xor" in e.sign ? e.maxCode | e.sign.xor : e.sign.mask;
+  const top = Math.max(e.maxCode, e.negMax, e.infCode, e.negInf);
+  return "xor" in e.sign ? top | e.sign.xor : e.sign.mask;
 }
 
 /** `let y = T[m] * s1 (* s2 ...)` and `Y[i] = select(y != y, NaN, y)`: Y, T and the factors */

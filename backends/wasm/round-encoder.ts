@@ -11,7 +11,10 @@
  *     R = 23 - M after adding 2^(R-1) - 1 plus the kept bit's parity (RNE with
  *     the sticky bits, the carry runs into the exponent), re-biased;
  *   then min(code, max code); +-Inf may have its own code; a negative input
- *   flips the sign bit (float formats) or negates (two's complement).
+ *   flips the sign bit (float formats) or negates (two's complement). The
+ *   largest magnitude and that of -Inf may differ for negative inputs: a
+ *   two's complement INT4 in -8..7 saturates -7.5 and below to -8, +7.5 and
+ *   above to 7.
  * The grid is fitted to the kernel's own encoder (encoder-probe.ts) by probing
  * a few inputs (the first threshold above 0 gives q; the first power of two
  * whose code is not 2^j gives M), then verified on every non-NaN float32:
@@ -37,6 +40,9 @@ export interface RoundEncoder {
   readonly offset: number;
   readonly maxCode: number;
   readonly infCode: number;
+  /** the largest magnitude of a negative input and that of -Inf (before the sign is applied) */
+  readonly negMax: number;
+  readonly negInf: number;
   /** negative inputs: code ^ xor (sign-magnitude), or (-code) & mask (two's complement) */
   readonly sign: { readonly xor: number } | { readonly mask: number };
 }
@@ -50,9 +56,10 @@ export function roundCode(e: RoundEncoder, bits: number): number {
     const half = (1 << (e.shift - 1)) - 1;
     c = ((((a + half + ((a >>> e.shift) & 1)) >>> 0) >>> e.shift) - e.offset) >>> 0;
   }
-  c = Math.min(c, e.maxCode);
-  if (a === INF_BITS) c = e.infCode;
-  if (bits >>> 31 === 0) return c;
+  const negative = bits >>> 31 !== 0;
+  c = Math.min(c, negative ? e.negMax : e.maxCode);
+  if (a === INF_BITS) c = negative ? e.negInf : e.infCode;
+  if (!negative) return c;
   return "xor" in e.sign ? c ^ e.sign.xor : (0 - c) & e.sign.mask;
 }
 
@@ -100,6 +107,9 @@ export function roundEncoder(p: EncoderProbe): RoundEncoder | string {
       return `-2^${q} encodes to ${mask}: negative codes are neither sign-magnitude nor two's complement`;
     sign = { mask };
   }
+  // the magnitude whose negative code is `code` (both sign rules are their own inverse)
+  const magnitude = (code: number) =>
+    "xor" in sign ? (code ^ sign.xor) >>> 0 : (0 - code) & sign.mask;
   const e: RoundEncoder = {
     input: p.input,
     magic: pow2Bits(q + 23),
@@ -108,6 +118,8 @@ export function roundEncoder(p: EncoderProbe): RoundEncoder | string {
     offset,
     maxCode,
     infCode: C(INF_BITS),
+    negMax: magnitude(C(0xff7fffff)),
+    negInf: magnitude(C((INF_BITS | 0x80000000) >>> 0)),
     sign,
   };
   return verifyRoundEncoder(e, p) ?? e;
@@ -183,28 +195,33 @@ export function emitRoundEncoder(
     const normal = m.i32x4.sub(m.i32x4.shr_u(rounded, m.i32.const(e.shift)), splat(m, e.offset));
     c = m.v128.bitselect(steps, normal, m.i32x4.lt_u(getA(), splat(m, e.normal)));
   }
-  c = m.i32x4.min_u(c, splat(m, e.maxCode));
-  if (e.infCode !== e.maxCode)
-    c = m.v128.bitselect(splat(m, e.infCode), c, m.i32x4.eq(getA(), splat(m, INF_BITS)));
-  const negative = m.i32x4.shr_s(bits(), m.i32.const(31));
-  if ("xor" in e.sign) {
-    if (e.sign.xor) c = m.v128.xor(c, m.v128.and(negative, splat(m, e.sign.xor)));
-  } else {
-    const t = temp();
-    const n = () => m.local.get(t, binaryen.v128);
-    // (c ^ n) - n is -c where n is all ones, c where it is 0
-    c = m.block(
-      null,
-      [
-        m.local.set(t, negative),
-        m.v128.and(m.i32x4.sub(m.v128.xor(c, n()), n()), splat(m, e.sign.mask)),
-      ],
-      binaryen.v128,
+  const t = temp();
+  const n = () => m.local.get(t, binaryen.v128);
+  // a constant per sign: one splat when both signs agree
+  const bySign = (positive: number, negative: number) =>
+    positive === negative
+      ? splat(m, positive)
+      : m.v128.bitselect(splat(m, negative), splat(m, positive), n());
+  c = m.i32x4.min_u(c, bySign(e.maxCode, e.negMax));
+  if (e.infCode !== e.maxCode || e.negInf !== e.negMax)
+    c = m.v128.bitselect(
+      bySign(e.infCode, e.negInf),
+      c,
+      m.i32x4.eq(getA(), splat(m, INF_BITS)),
     );
+  if ("xor" in e.sign) {
+    if (e.sign.xor) c = m.v128.xor(c, m.v128.and(n(), splat(m, e.sign.xor)));
+  } else {
+    // (c ^ n) - n is -c where n is all ones, c where it is 0
+    c = m.v128.and(m.i32x4.sub(m.v128.xor(c, n()), n()), splat(m, e.sign.mask));
   }
   return m.block(
     null,
-    [m.local.set(a, m.v128.and(bits(), splat(m, 0x7fffffff))), c],
+    [
+      m.local.set(a, m.v128.and(bits(), splat(m, 0x7fffffff))),
+      m.local.set(t, m.i32x4.shr_s(bits(), m.i32.const(31))),
+      c,
+    ],
     binaryen.v128,
   );
 }
