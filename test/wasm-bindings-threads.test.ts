@@ -266,6 +266,7 @@ describe("whyOneBand", () => {
     layout: KernelSpec["layout"] = "packed",
   ) => compile({ name: `${kind}_x`, kind, scheme, input: "f32", output: "f32", layout }).plan;
   const mx = builtinScheme("mxfp4")!;
+  const swizzled = compile(kernelRequest(mx, "quantize", { scaleLayout: "nvidia_128x4" })).plan;
 
   it("names the rule that keeps a call on one thread, and none when the rows split", () => {
     const cases: [Plan, number[], number, string | undefined][] = [
@@ -286,6 +287,13 @@ describe("whyOneBand", () => {
       ],
       [plan(builtinScheme("mxfp6_e2m3")!, "dequantize"), [2048, 36], 3, undefined],
       [plan(mx), [1024, 32], 3, "32768 elements are too few to share (64K at least)"],
+      [swizzled, [130, 520], 3, undefined], // bands of whole 128-row tiles
+      [
+        swizzled,
+        [128, 1024],
+        3,
+        "128 rows are one tile of the 128x4 scale layout (bands are whole tiles)",
+      ],
       [plan(builtinScheme("nvfp4")!), [2048, 32], 3, "a tensor scale depends on every row"],
       [
         plan(builtinScheme("nf4_dq")!),

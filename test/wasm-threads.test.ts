@@ -11,6 +11,8 @@ import { dequantize, gemv, qdq, quantize } from "../ir/interpret/index.js";
 import { packNibbles } from "../ir/layout/index.js";
 import type { KernelSpec } from "../ir/program.js";
 import type { BufferData } from "../ir/kernel-eval.js";
+import { kernelRequest } from "./kernel-request.js";
+import { reference, tensor } from "./scale-layout-cases.js";
 
 const spec = (name: string, kind: KernelSpec["kind"]): KernelSpec => ({
   name: `${kind}_${name}`,
@@ -96,6 +98,57 @@ describe("plans split across worker threads", () => {
         expect(r.threads).toBe(threads === 1 ? 1 : Math.min(3, next[0]));
       }
       expect(r.workersStarted).toBe(threads - 1);
+    }
+  });
+
+  it("128x4 scales: bands of whole 128-row tiles, with the pad kernel (quantize) and without (dequantize, gemv), equal one thread and the interpreter", async () => {
+    const s = builtinScheme("mxfp4")!;
+    // rows off 128 by 2, by 1 and none; scale columns 17, 10 and 7 (off 4)
+    const shapes = [
+      [130, 520],
+      [257, 300],
+      [384, 200],
+    ];
+    const tiled = (kind: KernelSpec["kind"]) =>
+      compile(kernelRequest(s, kind, { scaleLayout: "nvidia_128x4" })).plan;
+    expect(bands(tiled("quantize"), [257, 300], 2)).toEqual([
+      [0, 128],
+      [128, 257],
+    ]);
+    expect(bands(tiled("gemv"), [130, 520], 3)).toEqual([
+      [0, 128],
+      [128, 130],
+    ]);
+    for (const threads of [1, 2, 3]) {
+      const [q, d, g] = await Promise.all(
+        (["quantize", "dequantize", "gemv"] as const).map(async (kind) => {
+          const r = await WasmPlanRunner.create(tiled(kind), shapes[0], threads);
+          open.push(r);
+          return r;
+        }),
+      );
+      for (const [j, shape] of shapes.entries()) {
+        const where = `[${shape}] on ${threads}`;
+        const x = tensor(shape[0], shape[1], j);
+        const ref = reference(s, shape, x);
+        for (const r of [q, d, g]) r.reshape(shape);
+        expect(q.threads, where).toBe(Math.min(threads, Math.ceil(shape[0] / 128)));
+        (q.buffers.x as Float32Array).set(x);
+        (q.buffers.scales as Uint8Array).fill(0xa5); // every padding byte must be written
+        q.run();
+        expect(bits(q.buffers.codes), `${where} codes`).toEqual(Array.from(ref.codes));
+        expect(bits(q.buffers.scales), `${where} scales`).toEqual(Array.from(ref.scales));
+        const xv = Float32Array.from({ length: shape[1] }, (_, i) => Math.cos(i) * 3);
+        for (const r of [d, g]) {
+          (r.buffers.codes as Uint8Array).set(ref.codes);
+          (r.buffers.scales as Uint8Array).set(ref.scales);
+        }
+        (g.buffers.x as Float32Array).set(xv);
+        d.run();
+        g.run();
+        expect(bits(d.buffers.y), `${where} dequantize`).toEqual(bits(dequantize(ref.q)));
+        expect(bits(g.buffers.y), `${where} gemv`).toEqual(bits(gemv(ref.q, xv)));
+      }
     }
   });
 

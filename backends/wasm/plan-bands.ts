@@ -13,6 +13,7 @@ import { geometryScalars } from "../../passes/lower/geometry.js";
 import { packedLength } from "../../passes/lower/pack.js";
 import { blockGrid } from "../../ir/interpret/blocks.js";
 import { elementCount } from "../../ir/tensor.js";
+import { padTo } from "../../ir/layout/swizzle.js";
 import { ALIGN, MAX_PAGES, PAGE_BYTES } from "./abi.js";
 import { loadEmitter } from "./load-emitter.js";
 
@@ -111,6 +112,8 @@ export function bandCalls(
       packed: packedLength(plan.codeLayout, a * cols),
       rows: a,
       columns: 0,
+      // bands start on whole 128-row tiles (see bands), each tile row padTo(C, 4) * 128 bytes
+      blocks_128x4: a * padTo(blockGrid([1, cols], plan.spec.scheme.block).count, 4),
     };
     return view.byteOffset + per[decl.length] * BYTES[decl.elem];
   };
@@ -175,7 +178,8 @@ export function whyOneBand(
     return "stochastic rounding draws by absolute element index";
   if (
     plan.buffers.some(
-      (b) => !["elements", "blocks", "packed", "rows", "columns"].includes(b.length),
+      (b) =>
+        !["elements", "blocks", "blocks_128x4", "packed", "rows", "columns"].includes(b.length),
     ) ||
     (plan.spec.kind !== "gemv" &&
       plan.buffers.some((b) => b.length === "rows" || b.length === "columns"))
@@ -189,12 +193,15 @@ export function whyOneBand(
     return `rows of ${cols} elements could split a packed byte`;
   if (shape[0] * cols < 1 << 16)
     return `${shape[0] * cols} elements are too few to share (64K at least)`;
+  if (bandRows(plan) > 1 && shape[0] <= bandRows(plan))
+    return `${shape[0]} rows are one tile of the 128x4 scale layout (bands are whole tiles)`;
   return undefined;
 }
 
 /**
  * Row bands for `threads` threads, or one band when `whyOneBand` says the rows
- * may not be split.
+ * may not be split. Bands of a plan with 128x4 scales are whole 128-row tiles
+ * (the last one ragged), so no tile is cut.
  */
 export function bands(
   plan: Plan,
@@ -203,11 +210,20 @@ export function bands(
 ): (readonly [number, number])[] {
   const rows = shape[0] ?? 1;
   if (whyOneBand(plan, shape, threads) !== undefined) return [[0, rows] as const];
-  const n = Math.min(threads, rows);
-  return Array.from(
-    { length: n },
-    (_, t) => [Math.floor((rows * t) / n), Math.floor((rows * (t + 1)) / n)] as const,
-  );
+  const unit = bandRows(plan);
+  const units = Math.ceil(rows / unit);
+  const n = Math.min(threads, units);
+  const edge = (t: number) => Math.min(rows, unit * Math.floor((units * t) / n));
+  return Array.from({ length: n }, (_, t) => [edge(t), edge(t + 1)] as const);
+}
+
+/**
+ * The rows a band start is a multiple of: 128 when the scales are in the 128x4
+ * layout (a band of whole 128-row tiles is a tensor of its own in that layout,
+ * its tile rows a slice of the whole one's), 1 otherwise.
+ */
+function bandRows(plan: Plan): number {
+  return plan.buffers.some((b) => b.length === "blocks_128x4") ? 128 : 1;
 }
 
 /**
