@@ -4,8 +4,7 @@
  * prints {"median_ms": ..., "cpu_ms": ..., "y": base64 f32} (median wall and CPU time).
  */
 import { readFileSync } from "node:fs";
-import { median } from "../tune/timing.js";
-import { timeWallCpu } from "./timing.js";
+import { median, timeWallCpu } from "../tune/timing.js";
 
 const [runtime, threadsText, modelPath, xPath, runsText] = process.argv.slice(2);
 const threads = Number(threadsText);

@@ -9,7 +9,8 @@
  * (onnx-child.ts). qkc's GEMV, with one code per byte and with packed 4-bit
  * codes (the peers' own weight format), is timed again right before each peer,
  * so that every ratio compares two medians taken a moment apart on a machine
- * whose load moves. Missing packages: no rows, and a warning.
+ * whose load moves; a peer on 2 threads is also set against qkc's packed GEMV
+ * on as many threads. Missing packages: no rows, and a warning.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -37,6 +38,10 @@ export interface OnnxRow {
   /** CPU-time medians and their ratio (peer / qkc), packed codes */
   qkc_packed_cpu_ms: number;
   qkc_packed_cpu_speedup: number;
+  /** qkc's packed GEMV on as many threads as the peer (up to the cores), timed right before it */
+  qkc_packed_threads: number;
+  qkc_packed_threads_ms: number;
+  qkc_packed_threads_speedup: number;
   /** max |y - interpreter| / sum |w x| */
   max_rel_err: number;
 }
@@ -45,6 +50,8 @@ export interface OnnxRow {
 export interface QkcGemvTimer {
   unpacked(): Promise<{ ms: number; cpu_ms: number }>;
   packed(): Promise<{ ms: number; cpu_ms: number }>;
+  /** packed codes on `threads` threads (all cores when more), and the threads it ran on */
+  packedOn(threads: number): Promise<{ ms: number; cpu_ms: number; threads: number }>;
 }
 
 const installed = (pkg: string) => {
@@ -99,6 +106,7 @@ export async function onnxPeers(
       const qkcMs = (await qkc.unpacked()).ms;
       const packed = await qkc.packed();
       const packedMs = packed.ms;
+      const same = threads === 1 ? { ...packed, threads: 1 } : await qkc.packedOn(threads);
       const out = JSON.parse(
         execFileSync(
           process.execPath,
@@ -124,6 +132,9 @@ export async function onnxPeers(
         qkc_packed_speedup: +(out.median_ms / packedMs).toFixed(2),
         qkc_packed_cpu_ms: +packed.cpu_ms.toFixed(3),
         qkc_packed_cpu_speedup: +(out.cpu_ms / packed.cpu_ms).toFixed(2),
+        qkc_packed_threads: same.threads,
+        qkc_packed_threads_ms: +same.ms.toFixed(3),
+        qkc_packed_threads_speedup: +(out.median_ms / same.ms).toFixed(2),
         max_rel_err: +err.toExponential(2),
       });
     }

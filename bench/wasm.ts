@@ -19,8 +19,7 @@ import { WasmPlanRunner } from "../backends/wasm/threads.js";
 import { compile } from "../passes/pipeline.js";
 import { resolveScheme } from "../cli/schemes.js";
 import { synthetic } from "../tune/synthetic.js";
-import { median, timeRuns } from "../tune/timing.js";
-import { timeWallCpu } from "./timing.js";
+import { median, timeRuns, timeWallCpu } from "../tune/timing.js";
 import { hasGcc, nativeMs } from "./native.js";
 import { onnxPeers, type OnnxRow, type QkcGemvTimer } from "./onnx.js";
 import type { KernelSpec } from "../ir/program.js";
@@ -51,6 +50,8 @@ export interface WasmRow {
   wasm_vs_memcpy: number;
   /** M elements/s, or M multiply-adds/s for gemv, one thread */
   rate: number;
+  /** the same on all cores (wasm_threads) */
+  rate_all: number;
 }
 
 export interface WasmBench {
@@ -59,7 +60,7 @@ export interface WasmBench {
 }
 
 const ms = async (fn: () => unknown, runs = 5) => median(await timeRuns(fn, runs));
-/** median wall and CPU ms (bench/timing.ts) */
+/** median wall and CPU ms (tune/timing.ts) */
 const wallCpu = async (fn: () => unknown, runs: number) => {
   const t = await timeWallCpu(fn, runs);
   return { ms: median(t.wall), cpu_ms: median(t.cpu) };
@@ -173,21 +174,29 @@ export async function benchWasm(
         wasm_vs_native: native === undefined ? null : +(one.t / native).toFixed(2),
         wasm_vs_memcpy: +(one.t / memcpyMs).toFixed(2),
         rate: +(count / one.t / 1e3).toFixed(1),
+        rate_all: +(count / all.t / 1e3).toFixed(1),
       });
     }
     if (s.name === "onnx_int4_b32") {
-      const [unpacked, packed] = await Promise.all(
-        [false, true].map((p) => {
-          const g = setup("gemv", p);
-          return runner(g.plan, g.shape, g.inputs, 1);
-        }),
-      );
+      const gemvOn = (packed: boolean, threads: number) => {
+        const g = setup("gemv", packed);
+        return runner(g.plan, g.shape, g.inputs, threads);
+      };
+      const [unpacked, packed, packedAll] = await Promise.all([
+        gemvOn(false, 1),
+        gemvOn(true, 1),
+        gemvOn(true, cores),
+      ]);
       const timer: QkcGemvTimer = {
         unpacked: () => wallCpu(() => unpacked.run(), 7),
         packed: () => wallCpu(() => packed.run(), 7),
+        packedOn: async (threads) => {
+          const r = threads === 1 ? packed : packedAll;
+          return { ...(await wallCpu(() => r.run(), 7)), threads: r.threads };
+        },
       };
       onnx = await onnxPeers(s, qw, xv, n, timer);
-      await Promise.all([unpacked.close(), packed.close()]);
+      await Promise.all([unpacked.close(), packed.close(), packedAll.close()]);
     }
   }
   if (!hasGcc) console.warn("gcc not found: no native reference column (apt-get install gcc)");
