@@ -10,7 +10,10 @@ import type { Plan } from "../passes/lower.js";
 /**
  * One name per distinct kernel across plans: a kernel whose name an earlier plan
  * already gave to a different kernel (the nested `dq_` kernels of double
- * quantization) is renamed `<plan>__<kernel>`, in the plan's steps too.
+ * quantization) is renamed `<plan>__<kernel>`, in the plan's steps too. When
+ * that name is taken by yet another kernel (two requests of one name, or a
+ * kernel already called so), `_2`, `_3`, ... is added until it is free: no
+ * name ever stands for two kernels.
  */
 export function uniqueKernelNames(plans: readonly Plan[]): Plan[] {
   const seen = new Map<string, string>();
@@ -23,7 +26,9 @@ export function uniqueKernelNames(plans: readonly Plan[]): Plan[] {
         seen.set(k.name, text);
         return k;
       }
-      const name = `${p.spec.name}__${k.name}`;
+      const base = `${p.spec.name}__${k.name}`;
+      let name = base;
+      for (let n = 2; seen.has(name) && seen.get(name) !== text; n++) name = `${base}_${n}`;
       rename.set(k.name, name);
       seen.set(name, text);
       return { ...k, name };
