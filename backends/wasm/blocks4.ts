@@ -17,7 +17,9 @@
  * taken from its lane. The scale rule is either the model scale-fit.ts fits
  * to the kernel's own lets at compile time (E8M0 floor rules), or those lets
  * themselves as straight-line code by the 4-lane vectorizer (vectorize.ts:
- * lane i of each op is the scalar op of block j + i).
+ * lane i of each op is the scalar op of block j + i), less the float encoder
+ * among them when it is a rounding grid (scale-encoder.ts: NVFP4's E4M3 code
+ * of amax * s_enc / 6, a dozen vector ops instead of 17 lets in lanes).
  *
  * A group of four runs as the scalar body instead when one of the blocks is
  * not a whole block of K (the ragged last one), holds a NaN or an infinity,
@@ -34,6 +36,8 @@ import { matchStats, type StatsLoop } from "./stats16.js";
 import { LANES, load16, loop16, type For } from "./steps16.js";
 import { emitPieces, fitScaleRule, inRun, type ScaleFit } from "./scale-fit.js";
 import { LoopVectorizer, type LoopContext } from "./vectorize.js";
+import { scaleEncoder, type ScaleEncoder } from "./scale-encoder.js";
+import { emitRoundEncoder } from "./round-encoder.js";
 
 const BLOCKS = 4;
 const INF = 0x7f800000;
@@ -53,6 +57,8 @@ interface BlockLoop {
   readonly base: Expr;
   /** the scale rule as a fitted model (scale-fit.ts), or why the chain runs in lanes */
   readonly fit: ScaleFit | string;
+  /** in lanes: the float encoder among the chain's lets as a grid (scale-encoder.ts), or why not */
+  readonly encoder?: ScaleEncoder | string;
 }
 
 const innerVar = (name: string): Expr => ({ op: "var", name, type: "i32" });
@@ -126,8 +132,11 @@ function match(ctx: LoopContext, s: For): BlockLoop | undefined {
   };
   walkExprs([...stores, ef], vars);
   const fit = fitScaleRule(ctx.kernel, lets, st.amax, st.bad, [...read], known);
+  const encoder =
+    typeof fit === "string" ? scaleEncoder(ctx.kernel, lets, [...stores, ef]) : undefined;
   return {
     fit,
+    encoder,
     inner,
     pre,
     lets,
@@ -189,18 +198,25 @@ export function blockLoop(
   if (b.stats.bad) given.set(b.stats.bad, bad);
   // with a model, the chain's outputs are given too and its lets are not run
   const fit = typeof b.fit === "string" ? undefined : b.fit;
+  // without one, the chain's float encoder is a grid in lanes when it fits one; its code is given
+  const se = fit || typeof b.encoder !== "object" ? undefined : b.encoder;
+  const code = se ? ctx.temp("v128") : -1;
+  if (se) given.set(se.output, code);
+  const chain = se ? [...b.lets.slice(0, se.from), ...b.lets.slice(se.to + 1)] : b.lets;
   const outputs = (fit?.outputs ?? []).map((o) => {
     const l = ctx.temp("v128");
     given.set(o.name, l);
     return { local: l, pieces: o.pieces };
   });
-  const synthetic: For = { ...s, body: [...b.pre, ...(fit ? [] : b.lets), ...b.stores] };
+  const synthetic: For = { ...s, body: [...b.pre, ...(fit ? [] : chain), ...b.stores] };
   const vz = new LoopVectorizer(ctx, synthetic, undefined, { loop: s, given });
   const ii = ctx.declare(b.inner.var, "i32");
   const tops = Array.from({ length: BLOCKS }, () => ctx.temp("v128"));
   const x = [0, 1, 2, 3].map(() => ctx.temp("v128"));
   const bases = tops.map(() => ctx.temp("i32"));
   const mults = ctx.temp("v128");
+  const ratio = ctx.temp("v128");
+  const temp = () => ctx.temp("v128");
   const steps = b.K / LANES;
   const enc = encodeStep(ctx, b.encode);
   const lanes = (l: readonly number[]) =>
@@ -271,7 +287,18 @@ export function blockLoop(
               unless(all(inRun(m, fit, e))),
               ...outputs.map((o) => m.local.set(o.local, emitPieces(m, o.pieces, e))),
             ]
-          : vz.straight(b.lets, at.j);
+          : se
+            ? [
+                ...vz.straight(b.lets.slice(0, se.from), at.j),
+                m.block(`${at.label}.lanes.encoder`, [
+                  m.local.set(ratio, vz.lanesOf({ op: "var", name: se.input, type: "f32" })),
+                  // a NaN has no grid code: the scalar code takes the group
+                  unless(all(m.f32x4.eq(get(ratio), get(ratio)))),
+                  m.local.set(code, emitRoundEncoder(m, () => get(ratio), se.encoder, temp)),
+                ]),
+                ...vz.straight(b.lets.slice(se.to + 1), at.j),
+              ]
+            : vz.straight(b.lets, at.j);
         // qdq's factors (the block's scale value) per block, like the multiplier
         const factors = (b.encode.qdq?.factors ?? []).map(() => ctx.temp("v128"));
         const lane = (v: number, k: number) => shuffle(get(v), get(v), [k, k, k, k]);

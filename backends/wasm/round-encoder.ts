@@ -68,6 +68,14 @@ const pow2Bits = (e: number): number =>
 
 /** The fitted and verified round encoder of `p`, or why there is none. */
 export function roundEncoder(p: EncoderProbe): RoundEncoder | string {
+  const e = fitRoundEncoder(p);
+  return typeof e === "string" ? e : (verifyRoundEncoder(e, p) ?? e);
+}
+
+/** The grid of an encoder of f32 `input` whose code of the bits b is `exact(b)`, fitted, not verified. */
+export function fitRoundEncoder(
+  p: Pick<EncoderProbe, "input" | "exact">,
+): RoundEncoder | string {
   const C = p.exact;
   if (C(0) !== 0) return `+0 encodes to ${C(0)}, not 0: no grid from zero (a lookup table)`;
   const maxCode = C(0x7f7fffff);
@@ -110,7 +118,7 @@ export function roundEncoder(p: EncoderProbe): RoundEncoder | string {
   // the magnitude whose negative code is `code` (both sign rules are their own inverse)
   const magnitude = (code: number) =>
     "xor" in sign ? (code ^ sign.xor) >>> 0 : (0 - code) & sign.mask;
-  const e: RoundEncoder = {
+  return {
     input: p.input,
     magic: pow2Bits(q + 23),
     normal,
@@ -122,7 +130,6 @@ export function roundEncoder(p: EncoderProbe): RoundEncoder | string {
     negInf: magnitude(C((INF_BITS | 0x80000000) >>> 0)),
     sign,
   };
-  return verifyRoundEncoder(e, p) ?? e;
 }
 
 /** undefined when `e` equals the probed encoder on every non-NaN float32, else the first difference */

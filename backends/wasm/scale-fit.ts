@@ -53,6 +53,24 @@ const fromBits = (b: number): number => ((u32[0] = b >>> 0), f32[0]);
 const asBits = (e: Expr): Expr =>
   e.type === "f32" ? { op: "bitcast", a: e, type: "u32" } : { ...e, type: "u32" };
 
+/** a kernel of one f32 scalar `input` and a u32 buffer `out`, to evaluate `body` at compile time */
+export function probeKernel(
+  name: string,
+  input: string,
+  tables: Kernel["tables"],
+  body: readonly Stmt[],
+): Kernel {
+  return {
+    name,
+    params: [
+      { kind: "scalar", name: input, type: "f32" },
+      { kind: "buffer", name: "out", elem: "u32", access: "write" },
+    ],
+    tables,
+    body: [...body],
+  };
+}
+
 /**
  * The model of the chain `lets` (read after it: `outputs`) as a function of
  * the f32 `amax` (and `bad`, taken false), or why there is none.
@@ -105,24 +123,16 @@ export function fitScaleRule(
       type: "bool",
       value: { op: "const", type: "bool", value: false },
     });
-  const probe: Kernel = {
-    name: `${k.name}_scale_probe`,
-    params: [
-      { kind: "scalar", name: amax, type: "f32" },
-      { kind: "buffer", name: "out", elem: "u32", access: "write" },
-    ],
-    tables: k.tables,
-    body: [
-      ...prelude,
-      ...lets,
-      ...outputs.map((o, i): Stmt => ({
-        op: "store",
-        buffer: "out",
-        index: { op: "const", type: "i32", value: i },
-        value: asBits({ op: "var", name: o, type: types.get(o)! }),
-      })),
-    ],
-  };
+  const probe = probeKernel(`${k.name}_scale_probe`, amax, k.tables, [
+    ...prelude,
+    ...lets,
+    ...outputs.map((o, i): Stmt => ({
+      op: "store",
+      buffer: "out",
+      index: { op: "const", type: "i32", value: i },
+      value: asBits({ op: "var", name: o, type: types.get(o)! }),
+    })),
+  ]);
   const out = new Uint32Array(outputs.length);
   const run = (bits: number): string => {
     evaluateKernel(probe, { out }, { [amax]: fromBits(bits) });
