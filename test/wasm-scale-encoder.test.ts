@@ -15,7 +15,7 @@ import { K, type Kernel, type Stmt } from "../ir/kernel.js";
 import { evaluateKernel } from "../ir/kernel-eval.js";
 import { Block } from "../passes/lower/builder.js";
 import { lowerBlockScale } from "../passes/lower/scale.js";
-import { scaleEncoder, verify } from "../backends/wasm/scale-encoder.js";
+import { F32_IDENTITY, f32Code, scaleEncoder, verify } from "../backends/wasm/scale-encoder.js";
 import { roundCode } from "../backends/wasm/round-encoder.js";
 import { runPlan } from "../backends/host.js";
 import { geometryScalars } from "../passes/lower/geometry.js";
@@ -53,9 +53,12 @@ describe("the encoder in a scale rule (scale-encoder.ts)", () => {
   for (const name of ["nvfp4", "nvint4"]) {
     it(`${name}: the E4M3 code of the ratio is a grid, equal to the evaluator at every E4M3 edge`, () => {
       const lets = chain(builtinScheme(name)!);
-      const se = scaleEncoder(shell, lets, []);
-      if (typeof se === "string") throw new Error(se);
-      expect(se.output).toMatch(/code/);
+      const found = scaleEncoder(shell, lets, []);
+      if (typeof found === "string") throw new Error(found);
+      expect(found.output).toMatch(/code/);
+      const { encoder } = found;
+      if ("identity" in encoder) throw new Error("E4M3 is a grid, not f32");
+      const se = { ...found, encoder };
       const run = lets.slice(se.from, se.to + 1);
       const out = new Uint32Array(1);
       const probe: Kernel = {
@@ -115,9 +118,20 @@ describe("the encoder in a scale rule (scale-encoder.ts)", () => {
     });
   }
 
-  it("an f32 scale (the identity on finite values) is no grid: the chain stays in lanes, and says why", () => {
+  it("an f32 scale is the lowered f32 encoder: the identity on finite values, +-Inf to +-max", () => {
     const lets = chain(int4Full);
-    expect(scaleEncoder(shell, lets, [])).toMatch(/^the encoder of \w+ in the scale rule: /);
+    const found = scaleEncoder(shell, lets, []);
+    if (typeof found === "string") throw new Error(found);
+    expect(found.encoder).toBe(F32_IDENTITY);
+    expect(f32Code(0x7f800000)).toBe(0x7f7fffff);
+    expect(f32Code(0xff800000)).toBe(0xff7fffff);
+    expect(f32Code(0x80000001)).toBe(0x80000001);
+    // the same lets with one constant changed (the saturation code) are no f32 encoder
+    const changed = JSON.parse(
+      JSON.stringify(lets.slice(found.from, found.to + 1)).replace("2139095039", "2139095038"),
+    ) as Stmt[];
+    const other = [...lets.slice(0, found.from), ...changed, ...lets.slice(found.to + 1)];
+    expect(scaleEncoder(shell, other, [])).toMatch(/^the encoder of \w+ in the scale rule: /);
   });
 });
 
@@ -140,7 +154,7 @@ function tensors(): [string, Float32Array][] {
 }
 
 describe("NVFP4 and NVINT4 with the scale encoder in lanes (blocks4.ts)", () => {
-  for (const s of [builtinScheme("nvfp4")!, builtinScheme("nvint4")!]) {
+  for (const s of [builtinScheme("nvfp4")!, builtinScheme("nvint4")!, int4Full]) {
     it(`${s.name}: quantize and qdq (in place too) equal the interpreter on extreme tensor scales`, async () => {
       const q = await wasmPlan(s, "quantize");
       const f = await wasmPlan(s, "qdq");

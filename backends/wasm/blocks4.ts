@@ -30,7 +30,7 @@
  */
 import type { Expr, Stmt } from "../../ir/kernel.js";
 import { children, sameExpr, walk, walkExprs } from "../../ir/kernel-walk.js";
-import { binaryen, splatI32, type ExpressionRef as Ref } from "./binaryen.js";
+import { binaryen, splatI32, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 import { encodeStep, matchEncode, type EncodeLoop } from "./encode16.js";
 import { matchStats, type StatsLoop } from "./stats16.js";
 import { LANES, load16, loop16, type For } from "./steps16.js";
@@ -63,6 +63,20 @@ interface BlockLoop {
 
 const innerVar = (name: string): Expr => ({ op: "var", name, type: "i32" });
 const isConst0 = (e: Expr) => e.op === "const" && e.value === 0;
+
+/** the codes of the f32x4 `bits` (no NaN lanes) by the scale's encoder */
+function scaleCode(
+  m: Module,
+  bits: () => Ref,
+  e: ScaleEncoder["encoder"],
+  temp: () => number,
+): Ref {
+  if (!("identity" in e)) return emitRoundEncoder(m, bits, e, temp);
+  // +-Inf saturates to +-max: the sign bit or'ed into max's bits
+  const inf = m.i32x4.eq(m.v128.and(bits(), splatI32(m, 0x7fffffff)), splatI32(m, INF));
+  const max = m.v128.or(m.v128.and(bits(), splatI32(m, 0x80000000)), splatI32(m, 0x7f7fffff));
+  return m.v128.bitselect(max, bits(), inf);
+}
 
 /** i32 variables set once, by a let of a constant, anywhere in the kernel */
 function constants(body: readonly Stmt[]): Map<string, number> {
@@ -294,7 +308,7 @@ export function blockLoop(
                   m.local.set(ratio, vz.lanesOf({ op: "var", name: se.input, type: "f32" })),
                   // a NaN has no grid code: the scalar code takes the group
                   unless(all(m.f32x4.eq(get(ratio), get(ratio)))),
-                  m.local.set(code, emitRoundEncoder(m, () => get(ratio), se.encoder, temp)),
+                  m.local.set(code, scaleCode(m, () => get(ratio), se.encoder, temp)),
                 ]),
                 ...vz.straight(b.lets.slice(se.to + 1), at.j),
               ]

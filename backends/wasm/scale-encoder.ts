@@ -16,14 +16,25 @@
  * must be the model's (the run is the lowered encoder, a deterministic
  * rounding: it sends an interval of inputs to each code, so agreement at the
  * ends of a piece is agreement on all of it), plus a sample of points inside
- * the pieces. NaN inputs are left to the scalar code (blocks4.ts checks).
+ * the pieces. An f32 scale (onnxruntime's MatMulNBits, bench/onnx-int4.qs)
+ * has no grid of steps to fit: its run, when it is statement for statement
+ * passes/lower/encode.ts's encoder of f32 (round to nearest even, saturate),
+ * is the identity on finite values and +-Inf to +-max (an f32 already is an
+ * f32), checked at the f32 edges and 4096 random inputs. NaN inputs are left
+ * to the scalar code (blocks4.ts checks).
  */
-import type { Expr, Kernel, Stmt } from "../../ir/kernel.js";
+import { K, type Expr, type Kernel, type Stmt } from "../../ir/kernel.js";
 import { evaluateKernel } from "../../ir/kernel-eval.js";
-import { exprVars, walkExprs } from "../../ir/kernel-walk.js";
+import { exprVars, sameRenamed, walkExprs } from "../../ir/kernel-walk.js";
+import { f32, NEAREST_EVEN } from "../../ir/formats/index.js";
+import { Block } from "../../passes/lower/builder.js";
+import { lowerEncode } from "../../passes/lower/encode.js";
 import { fromBits, INF_BITS } from "./encoder-probe.js";
 import { probeKernel } from "./scale-fit.js";
 import { fitRoundEncoder, pieces, roundCode, type RoundEncoder } from "./round-encoder.js";
+
+/** the code of an f32 scale: its bits, +-Inf saturated to +-max */
+export const F32_IDENTITY: { readonly identity: "f32" } = { identity: "f32" };
 
 export interface ScaleEncoder {
   /** the f32 value encoded */
@@ -33,7 +44,7 @@ export interface ScaleEncoder {
   /** the run: lets[from ..= to] of the chain */
   readonly from: number;
   readonly to: number;
-  readonly encoder: RoundEncoder;
+  readonly encoder: RoundEncoder | typeof F32_IDENTITY;
 }
 
 const SAMPLES = 4096;
@@ -53,6 +64,7 @@ export function scaleEncoder(
   lets: readonly Stmt[],
   later: readonly Stmt[],
 ): ScaleEncoder | string {
+  let why: string | undefined;
   for (let from = 0; from < lets.length; from++) {
     const first = lets[from];
     if (first.op !== "let" || first.type !== "u32") continue;
@@ -77,11 +89,12 @@ export function scaleEncoder(
       const after = readsOf([...lets.slice(to + 1), ...later]);
       if ([...after].some((n) => names.has(n) && n !== out.name)) continue;
       const found = fit(k, run, input, out.name);
-      if (typeof found === "string") return `the encoder of ${input} in the scale rule: ${found}`;
-      return { input, output: out.name, from, to, encoder: found };
+      if (typeof found !== "string") return { input, output: out.name, from, to, encoder: found };
+      why ??= `the encoder of ${input} in the scale rule: ${found}`;
+      break;
     }
   }
-  return "no float encoder in the scale rule";
+  return why ?? "no float encoder in the scale rule";
 }
 
 function fit(
@@ -89,7 +102,7 @@ function fit(
   run: readonly Stmt[],
   input: string,
   output: string,
-): RoundEncoder | string {
+): ScaleEncoder["encoder"] | string {
   const store: Stmt = {
     op: "store",
     buffer: "out",
@@ -108,8 +121,38 @@ function fit(
   } catch (err) {
     return `it reads more than its input (${(err as Error).message})`;
   }
-  if (typeof e === "string") return e;
+  if (typeof e === "string") return isF32Encoder(run, input, output, exact) ? F32_IDENTITY : e;
   return verify(e, exact) ?? e;
+}
+
+/** the code of the f32 bits `bits` (not NaN) as an f32 scale */
+export const f32Code = (bits: number): number =>
+  (bits & 0x7fffffff) === INF_BITS ? ((bits & 0x80000000) >>> 0) + 0x7f7fffff : bits >>> 0;
+
+/** whether `run` is the lowered f32 encoder of `input` (statement for statement, up to names) */
+function isF32Encoder(
+  run: readonly Stmt[],
+  input: string,
+  output: string,
+  exact: (bits: number) => number,
+): boolean {
+  const b = new Block("f32");
+  const code = lowerEncode(b, f32, NEAREST_EVEN, "saturate", K.v(input, "f32"));
+  const lowered = b.stmts;
+  if (lowered.length !== run.length || code.op !== "var") return false;
+  const names = new Map<string, string>();
+  lowered.forEach((s, i) => {
+    if (s.op === "let") names.set(s.name, (run[i] as { name: string }).name);
+  });
+  if (names.get(code.name) !== output || !sameRenamed(run, lowered, names)) return false;
+  let seed = 0x2545f491;
+  const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0), seed);
+  const edges = [0, 1, 0x7fffff, 0x800000, 0x3f800000, 0x7f7fffff, INF_BITS];
+  const points = [...edges, ...Array.from({ length: SAMPLES }, random)].flatMap((p) => [
+    p & 0x7fffffff,
+    (p | 0x80000000) >>> 0,
+  ]);
+  return points.every((p) => (p & 0x7fffffff) > INF_BITS || exact(p) === f32Code(p));
 }
 
 /** undefined when `e` is `exact` on every non-NaN float32 (see the file comment), else the first difference */
