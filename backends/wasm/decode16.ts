@@ -24,7 +24,9 @@
  * - index: lane 0's value + l (a contiguous load or store);
  * - bytes: 16 byte-sized values in one v128 (a load of 16 codes, or 16
  *   nibbles split from 8 packed bytes), decoded by the swizzle / arithmetic
- *   decoders of decode-tables.ts, widened otherwise;
+ *   decoders of decode-tables.ts, widened otherwise; packed nibbles indexing
+ *   an INT4 table take nibble-words.ts's shift decoder instead (from the
+ *   codes as words, nibbles.ts);
  * - four f32x4 or i32x4 (and their masks).
  * A step whose codes index past a small table runs, with the rest of the loop,
  * as scalar code (nibbles cannot, for a table of 16: no check is emitted).
@@ -46,6 +48,7 @@ import { laneGroups, vectorBinary, type LaneGroups, type LoopContext } from "./v
 import { emitTableDecode, tableDecoder, widenBytes } from "./decode-tables.js";
 import { matchPackedCode, packedCodeExpr } from "../../passes/lower/pack.js";
 import { nibbleCodes } from "./nibbles.js";
+import { emitNibbleDecode, nibbleDecoder } from "./nibble-words.js";
 import { blockElements, blockElementsPrefix } from "./block-elements.js";
 
 type For = Extract<Stmt, { op: "for" }>;
@@ -60,7 +63,14 @@ export const refuse = (why: string): never => {
 type Val =
   | { readonly k: "u"; readonly e: Expr }
   | { readonly k: "i"; readonly e: Expr; readonly aligned: boolean }
-  | { readonly k: "b"; readonly v: number; readonly signed: boolean; readonly nibbles?: true }
+  | {
+      readonly k: "b";
+      readonly v: number;
+      readonly signed: boolean;
+      readonly nibbles?: true;
+      /** packed nibbles: the same codes as words (nibbles.ts), for the shift decoder */
+      readonly words?: () => number;
+    }
   | { readonly k: "bm"; readonly v: number }
   | { readonly k: "f"; readonly v: readonly number[] }
   | { readonly k: "w"; readonly v: readonly number[]; readonly type: "i32" | "u32" }
@@ -507,8 +517,17 @@ export class Decode16 {
     const lane0 = this.ctx.temp("i32");
     this.out.push(this.m.local.set(lane0, this.ctx.ex(idx.e)));
     const temp = () => this.ctx.temp("v128");
-    const v = nibbleCodes(this.m, b.param, lane0, p.layout.order, temp, this.out);
-    return { k: "b", v, signed: false, nibbles: true };
+    const c = nibbleCodes(this.m, b.param, lane0, p.layout.order, temp, this.out);
+    // the bytes are made only when read (a getter): a decoder of other forms never reads them
+    return {
+      k: "b",
+      get v() {
+        return c.bytes();
+      },
+      signed: false,
+      nibbles: true,
+      words: c.words,
+    };
   }
 
   /** buffer `param` + (lane0 << shift); callers add constant byte offsets as the access's offset immediate */
@@ -526,6 +545,14 @@ export class Decode16 {
     if (idx.k === "u") return { k: "u", e: { ...e, index: idx.e } };
     const t = this.ctx.table(e.table) ?? refuse(`no table ${e.table}`);
     if (idx.k !== "b" || idx.signed) return refuse(`table ${e.table} indexed by ${idx.k}`);
+    // packed INT4: the shift decoder on the words (one code per byte keeps the swizzle, as
+    // fast there: the transpose to words costs what the shifts save)
+    const shifts = idx.words && nibbleDecoder(t.table);
+    if (idx.words && shifts)
+      return {
+        k: "f",
+        v: emitNibbleDecode(this.m, shifts, idx.words(), () => this.ctx.temp("v128"), this.out),
+      };
     const d = tableDecoder(t.table) ?? refuse(`no 16-lane decoder for table ${e.table}`);
     const { m } = this;
     if (d.kind === "swizzle") {
