@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- suite...] [--size N] [--scheme a,b] [--cases N]`: prints one JSON
+ * `npm run bench [-- suite...] [--size N] [--scheme a,b] [--kernels k,l] [--cases N]`: prints one JSON
  * document, then a table. Suites: interp (interpreter throughput), wasm (the
  * WebAssembly backend vs the interpreter and memcpy), fuzz-dsl (the
  * front end on 100k random and mutated .qs sources), tune (the full qkc tune sweep,
@@ -16,7 +16,12 @@ import { fuzz } from "../test/fuzz/qs-fuzz.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { size: { type: "string" }, scheme: { type: "string" }, cases: { type: "string" } },
+  options: {
+    size: { type: "string" },
+    scheme: { type: "string" },
+    kernels: { type: "string" },
+    cases: { type: "string" },
+  },
 });
 const suites = positionals.length ? positionals : ["interp"];
 const size = values.size ? Number(values.size) : 1 << 22;
@@ -30,7 +35,9 @@ for (const suite of suites) {
     console.log(JSON.stringify(report, null, 2));
     console.table(rows);
   } else if (suite === "wasm") {
-    const result = await benchWasm(values.size ? Number(values.size) : 1 << 24, only);
+    // --kernels gemv: only those kernel kinds (quantize, dequantize, qdq, gemv)
+    const kinds = values.kernels?.split(",");
+    const result = await benchWasm(values.size ? Number(values.size) : 1 << 24, only, kinds);
     report.wasm = result;
     console.log(JSON.stringify(report, null, 2));
     console.table(result.rows);

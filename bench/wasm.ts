@@ -78,7 +78,10 @@ const kernelInputs = (q: QuantizedTensor, packed = false): Record<string, ArrayL
 export async function benchWasm(
   elements = 1 << 24,
   schemes = ["mxfp4", "bench/onnx-int4.qs:onnx_int4_b32"],
+  /** only these kernel kinds (`--kernels gemv`), default all */
+  kinds?: readonly string[],
 ): Promise<WasmBench> {
+  const wanted = (kind: string) => !kinds || kinds.includes(kind);
   const cols = 4096;
   const rows = Math.round(elements / cols);
   const data = synthetic({ kind: "gaussian" }, rows * cols, 1);
@@ -100,11 +103,12 @@ export async function benchWasm(
     const s: Scheme = resolveScheme(name);
     const q = await interpreter.quantize(s, x);
     const qw = await interpreter.quantize(s, w);
+    const interpMs = (kind: string, fn: () => unknown) => (wanted(kind) ? ms(fn, 3) : NaN);
     const interp = {
-      quantize: await ms(() => interpreter.quantize(s, x), 3),
-      dequantize: await ms(() => interpreter.dequantize(q), 3),
-      qdq: await ms(() => interpreter.qdq(s, x), 3),
-      gemv: await ms(() => interpreter.gemv(qw, xv), 3),
+      quantize: await interpMs("quantize", () => interpreter.quantize(s, x)),
+      dequantize: await interpMs("dequantize", () => interpreter.dequantize(q)),
+      qdq: await interpMs("qdq", () => interpreter.qdq(s, x)),
+      gemv: await interpMs("gemv", () => interpreter.gemv(qw, xv)),
     };
     type Kind = "quantize" | "dequantize" | "qdq" | "gemv";
     const setup = (kind: Kind, packed: boolean) => {
@@ -135,7 +139,7 @@ export async function benchWasm(
         ? (["dequantize", "gemv"] as const).map((kind) => ({ kind, packed: true }))
         : []),
     ];
-    for (const { kind, packed } of runs) {
+    for (const { kind, packed } of runs.filter((r) => wanted(r.kind))) {
       const { spec, plan, shape, inputs } = setup(kind, packed);
       const time = async (threads: number) => {
         const r = await runner(plan, shape, inputs, threads);
@@ -177,7 +181,7 @@ export async function benchWasm(
         rate_all: +(count / all.t / 1e3).toFixed(1),
       });
     }
-    if (s.name === "onnx_int4_b32") {
+    if (s.name === "onnx_int4_b32" && wanted("gemv")) {
       const gemvOn = (packed: boolean, threads: number) => {
         const g = setup("gemv", packed);
         return runner(g.plan, g.shape, g.inputs, threads);
