@@ -101,6 +101,21 @@ describe("plans split across worker threads", () => {
     }
   });
 
+  it("a shape whose buffers do not fit in 4 GiB of wasm memory is refused in one line naming the bytes and the fix, and the runner keeps its shape", async () => {
+    const huge = [65536, 16384]; // x and y alone are 4 GiB each
+    for (const threads of [1, 2]) {
+      const r = await runner(spec("mxfp4", "qdq"), shape, threads);
+      expect(() => r.reshape(huge)).toThrow(
+        /qdq_mxfp4: the buffers of a \[65536,16384\] tensor need \d+ bytes of wasm memory, more than it can grow to; pass fewer rows a call/,
+      );
+      expect(r.shape).toEqual(shape);
+      r.run(); // still laid out for the shape before
+      await expect(
+        WasmPlanRunner.create(compile(spec("mxfp4", "qdq")).plan, huge, threads),
+      ).rejects.toThrow(/need \d+ bytes of wasm memory/);
+    }
+  });
+
   it("128x4 scales: bands of whole 128-row tiles, with the pad kernel (quantize) and without (dequantize, gemv), equal one thread and the interpreter", async () => {
     const s = builtinScheme("mxfp4")!;
     // rows off 128 by 2, by 1 and none; scale columns 17, 10 and 7 (off 4)

@@ -65,7 +65,8 @@ export async function instantiatePlan(
 
 /**
  * Lays every plan buffer out in `memory` from byte `start` on (16-byte
- * aligned), growing it once; returns the typed arrays and the end offset.
+ * aligned), growing it once (or saying which shape does not fit); returns the
+ * typed arrays and the end offset.
  */
 export function layoutPlanBuffers(
   plan: Plan,
@@ -78,7 +79,14 @@ export function layoutPlanBuffers(
     Math.ceil((lengths[j] * BYTES[plan.buffers[j].elem]) / ALIGN) * ALIGN;
   const total = plan.buffers.reduce((t, _, j) => t + padded(j), start + 16);
   const pages = Math.ceil(total / PAGE_BYTES) - memory.buffer.byteLength / PAGE_BYTES;
-  if (pages > 0) memory.grow(pages);
+  if (pages > 0)
+    try {
+      memory.grow(pages);
+    } catch (e) {
+      throw new Error(
+        `plan ${plan.spec.name}: the buffers of a [${shape}] tensor need ${total} bytes of wasm memory, more than it can grow to; pass fewer rows a call (${(e as Error).message})`,
+      );
+    }
   const views = new Map<string, BufferData>();
   let end = start;
   plan.buffers.forEach((b, j) => {

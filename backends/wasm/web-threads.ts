@@ -124,8 +124,9 @@ export class WebPlanRunner extends ShapedBuffers {
     if (this.running)
       throw new Error(`plan ${this.plan.spec.name}: a run is in progress; await it first`);
     checkShape(this.plan, shape);
-    this.why = this.blocker ?? whyOneBand(this.plan, shape, this.asked);
-    this.layOut(shape, this.why === undefined);
+    const why = this.blocker ?? whyOneBand(this.plan, shape, this.asked);
+    this.layOut(shape, why === undefined); // may refuse the shape: `why` stays the kept shape's
+    this.why = why;
     if (this.workers.length >= this.threads - 1) return;
     const url = URL.createObjectURL(new Blob([WORKER], { type: "text/javascript" }));
     while (this.workers.length < this.threads - 1) {
