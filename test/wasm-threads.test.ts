@@ -101,6 +101,33 @@ describe("plans split across worker threads", () => {
     }
   });
 
+  it("a runner made for a shape that does not split starts its workers when a reshape brings more bands", async () => {
+    const s = builtinScheme("mxfp4")!;
+    const r = await runner(spec("mxfp4", "quantize"), [2, 32], 3); // too few elements to share
+    expect([r.threads, r.workersStarted]).toEqual([1, 0]);
+    for (const [next, threads] of [
+      [[2, 40000], 2],
+      [[3000, 64], 3],
+      [[2, 32], 1],
+    ] as const) {
+      r.reshape(next);
+      expect(r.threads, `[${next}]`).toBe(threads);
+      const xs = Float32Array.from(
+        { length: next[0] * next[1] },
+        (_, j) => Math.cos(j * 0.3) * (j % 11),
+      );
+      (r.buffers.x as Float32Array).set(xs);
+      r.run();
+      const want = quantize(s, { dtype: "f32", shape: next, data: xs });
+      const where = `[${next}]`;
+      expect(bits(r.buffers.codes), where).toEqual(
+        Array.from(packNibbles(Uint8Array.from(want.codes), "low_first")),
+      );
+      expect(bits(r.buffers.scales), where).toEqual(Array.from(want.scales));
+    }
+    expect([r.threads, r.workersStarted]).toEqual([1, 2]); // the last shape runs on one; the workers stay
+  });
+
   it("a shape whose buffers do not fit in 4 GiB of wasm memory is refused in one line naming the bytes and the fix, and the runner keeps its shape", async () => {
     const huge = [65536, 16384]; // x and y alone are 4 GiB each
     for (const threads of [1, 2]) {
