@@ -49,7 +49,10 @@ window.qkcRun = async ({ plan, shape, modules, inputs, outputs, threads, next })
     const again = await r.run();
     const nextOut = {};
     for (const name of outputs) nextOut[name] = base64(bytesOf(r.buffers[name]));
-    reshaped = { result: again, out: nextOut };
+    // a shape too big for wasm memory (and 3-D: one band) is refused; the runner keeps next.shape
+    let refused;
+    try { r.reshape([65536, 2, 8192]); } catch (e) { refused = e.message; }
+    reshaped = { result: again, out: nextOut, refused, shape: r.shape, after: await r.run() };
   }
   r.close();
   return { isolated: self.crossOriginIsolated, result, out, reshaped, workersStarted: r.workersStarted };
@@ -61,7 +64,14 @@ interface PageResult {
   result: { threads: number; why?: string };
   out: Record<string, string>;
   /** the run after reshaping to `next.shape`, when given */
-  reshaped?: { result: { threads: number; why?: string }; out: Record<string, string> };
+  reshaped?: {
+    result: { threads: number; why?: string };
+    out: Record<string, string>;
+    /** the error of a reshape to a shape too big for wasm memory, then the shape and a run after it */
+    refused?: string;
+    shape: number[];
+    after: { threads: number; why?: string };
+  };
   workersStarted: number;
 }
 
@@ -168,6 +178,9 @@ describe("WASM plans on Web Workers in headless Chromium", () => {
       Array.from(packNibbles(Uint8Array.from(big.codes), "low_first")),
     );
     expect([...Buffer.from(q.reshaped!.out.scales, "base64")]).toEqual(Array.from(big.scales));
+    expect(q.reshaped!.refused).toMatch(/need \d+ bytes of wasm memory, more than it can grow to/);
+    expect(q.reshaped!.shape).toEqual(next.shape);
+    expect(q.reshaped!.after).toEqual({ threads: 3 });
     expect(q.workersStarted).toBe(2);
     const f = await runPage("isolated", compile(spec("qdq")).plan, ["y"]);
     expect(f.result.threads).toBe(3);
