@@ -4,14 +4,14 @@
  *
  * Each call runs one plan. When its rows split into bands (plan-bands.ts) and
  * the platform can share a wasm memory, it runs on a plan runner kept for the
- * plan and shape: worker_threads in Node (threads.ts), Web Workers in a
- * cross-origin isolated page (web-threads.ts). Otherwise it runs on the calling
- * thread, and the result says why. Both runners get the module from its bytes
- * (the shared-memory twin is made by rewriting one byte, shared-memory.ts), so
- * binaryen is never loaded. Calls are queued: a runner's buffers live in wasm
- * memory, inputs are copied in and outputs copied out, one call at a time. A
- * call of a new shape reshapes the plan's runner instead of starting another,
- * so its workers keep running.
+ * plan (reshaped to each call's shape): worker_threads in Node (threads.ts),
+ * Web Workers in a cross-origin isolated page (web-threads.ts). Otherwise it
+ * runs on the calling thread, and the result says why. Both runners get the
+ * module from its bytes (the shared-memory twin is made by rewriting one byte,
+ * shared-memory.ts), so binaryen is never loaded. Calls are queued: a runner's
+ * buffers live in wasm memory, inputs are copied in and outputs copied out, one
+ * call at a time. A call of a new shape reshapes the plan's runner instead of
+ * starting another, so its workers keep running.
  */
 import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
