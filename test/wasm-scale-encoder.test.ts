@@ -118,6 +118,31 @@ describe("the encoder in a scale rule (scale-encoder.ts)", () => {
     });
   }
 
+  it("a run that is a grid at every piece end but not a lowered encoder is refused (one input inside a piece changed)", () => {
+    const lets = chain(builtinScheme("nvfp4")!);
+    const found = scaleEncoder(shell, lets, []);
+    if (typeof found === "string") throw new Error(found);
+    const first = lets[found.from];
+    if (first.op !== "let") throw new Error("the run starts with a let");
+    // the code of 0x3f812345 (about 1.0088, inside the piece of 1.0) is 0 instead of 56
+    const tweak = K.let(
+      "tweak",
+      K.select(
+        K.bin("eq", K.v(first.name, "u32"), K.u32(0x3f812345)),
+        K.u32(0),
+        K.v(found.output, "u32"),
+      ),
+    );
+    const rest = JSON.parse(
+      JSON.stringify(lets.slice(found.to + 1)).replaceAll(`"${found.output}"`, '"tweak"'),
+    ) as Stmt[];
+    const other = [...lets.slice(0, found.to + 1), tweak, ...rest];
+    const again = scaleEncoder(shell, other, []);
+    expect(typeof again === "string" ? again : `found ${again.output}`).toMatch(
+      /^the encoder of \w+ in the scale rule: /,
+    );
+  });
+
   it("an f32 scale is the lowered f32 encoder: the identity on finite values, +-Inf to +-max", () => {
     const lets = chain(int4Full);
     const found = scaleEncoder(shell, lets, []);

@@ -11,12 +11,14 @@
  * it reads one u32 let alone (the code). That run is a function of the bits
  * of `v`, evaluated here by the KernelIR evaluator; its grid is fitted as
  * for element encoders and verified on every finite float32 of both signs
- * and +-Inf: the model is a step function, and on each of its pieces (a
- * maximal range of bits with one model code) the run's code at both ends
- * must be the model's (the run is the lowered encoder, a deterministic
- * rounding: it sends an interval of inputs to each code, so agreement at the
- * ends of a piece is agreement on all of it), plus a sample of points inside
- * the pieces. An f32 scale (onnxruntime's MatMulNBits, bench/onnx-int4.qs)
+ * and +-Inf: the run must be, statement for statement up to names,
+ * lowerEncode's round to nearest even into a float format with the grid's
+ * step and mantissa (a deterministic rounding: it sends an interval of
+ * inputs to each code), and on each piece of the model (a maximal range of
+ * bits with one model code) the run's code at both ends must be the model's,
+ * so agreement at the ends of a piece is agreement on all of it; a sample
+ * of points inside the pieces is a further check, not the proof. A run that
+ * is not a lowered encoder is refused (its lets run in lanes). An f32 scale (onnxruntime's MatMulNBits, bench/onnx-int4.qs)
  * has no grid of steps to fit: its run, when it is statement for statement
  * passes/lower/encode.ts's encoder of f32 (round to nearest even, saturate),
  * is the identity on finite values and +-Inf to +-max (an f32 already is an
@@ -26,7 +28,13 @@
 import { K, type Expr, type Kernel, type Stmt } from "../../ir/kernel.js";
 import { evaluateKernel } from "../../ir/kernel-eval.js";
 import { exprVars, sameRenamed, walkExprs } from "../../ir/kernel-walk.js";
-import { f32, NEAREST_EVEN } from "../../ir/formats/index.js";
+import {
+  f32,
+  floatFormat,
+  NEAREST_EVEN,
+  type Format,
+  type OverflowPolicy,
+} from "../../ir/formats/index.js";
 import { Block } from "../../passes/lower/builder.js";
 import { lowerEncode } from "../../passes/lower/encode.js";
 import { fromBits, INF_BITS } from "./encoder-probe.js";
@@ -122,7 +130,62 @@ function fit(
     return `it reads more than its input (${(err as Error).message})`;
   }
   if (typeof e === "string") return isF32Encoder(run, input, output, exact) ? F32_IDENTITY : e;
+  // the piece-end verification holds only for a deterministic rounding: the run must be one
+  if (!isLoweredGrid(run, input, output, e))
+    return "the run fits a grid but is not the lowered encoder of a float format with that grid";
   return verify(e, exact) ?? e;
+}
+
+/** whether `run` is, up to names, lowerEncode's round to nearest even of `input` into `f` with `overflow` */
+function isLowered(
+  run: readonly Stmt[],
+  input: string,
+  output: string,
+  f: Format,
+  overflow: OverflowPolicy,
+): boolean {
+  const b = new Block("f");
+  const code = lowerEncode(b, f, NEAREST_EVEN, overflow, K.v(input, "f32"));
+  const lowered = b.stmts;
+  if (lowered.length !== run.length || code.op !== "var") return false;
+  const names = new Map<string, string>();
+  lowered.forEach((s, i) => {
+    if (s.op === "let") names.set(s.name, (run[i] as { name: string }).name);
+  });
+  return names.get(code.name) === output && sameRenamed(run, lowered, names);
+}
+
+/**
+ * Whether `run` is the lowered encoder of some float format whose smallest
+ * step and mantissa are the grid's (its exponent width, bias, sign,
+ * subnormals, specials and overflow tried in turn), so that it is a
+ * deterministic rounding and agreement at the ends of each piece is
+ * agreement on all of it.
+ */
+function isLoweredGrid(
+  run: readonly Stmt[],
+  input: string,
+  output: string,
+  e: RoundEncoder,
+): boolean {
+  if (e.normal >= INF_BITS) return false; // an integer grid: no float format
+  const mantissa = 23 - e.shift;
+  const emin = (e.magic >>> 23) - 127 - 23 + mantissa;
+  for (let exponent = 1; exponent <= 8; exponent++)
+    for (const bias of [1 - emin, -emin])
+      for (const signed of [true, false])
+        for (const subnormals of [true, false])
+          for (const specials of ["none", "nan_only", "ieee", "e8m0"] as const)
+            for (const overflow of ["saturate", "propagate"] as const) {
+              let f: Format;
+              try {
+                f = floatFormat("grid", { exponent, mantissa, bias, signed, subnormals, specials });
+              } catch {
+                continue; // no such format
+              }
+              if (isLowered(run, input, output, f, overflow)) return true;
+            }
+  return false;
 }
 
 /** the code of the f32 bits `bits` (not NaN) as an f32 scale */
@@ -136,15 +199,7 @@ function isF32Encoder(
   output: string,
   exact: (bits: number) => number,
 ): boolean {
-  const b = new Block("f32");
-  const code = lowerEncode(b, f32, NEAREST_EVEN, "saturate", K.v(input, "f32"));
-  const lowered = b.stmts;
-  if (lowered.length !== run.length || code.op !== "var") return false;
-  const names = new Map<string, string>();
-  lowered.forEach((s, i) => {
-    if (s.op === "let") names.set(s.name, (run[i] as { name: string }).name);
-  });
-  if (names.get(code.name) !== output || !sameRenamed(run, lowered, names)) return false;
+  if (!isLowered(run, input, output, f32, "saturate")) return false;
   let seed = 0x2545f491;
   const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0), seed);
   const edges = [0, 1, 0x7fffff, 0x800000, 0x3f800000, 0x7f7fffff, INF_BITS];
