@@ -22,6 +22,7 @@ import { resolveScheme } from "../cli/schemes.js";
 import type { Scheme } from "../ir/scheme.js";
 import type { Table } from "../ir/kernel.js";
 import type { BufferData } from "../ir/kernel-eval.js";
+import { kernelRequest } from "./kernel-request.js";
 
 const ORDERS: NibbleOrder[] = ["low_first", "high_first"];
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -88,14 +89,9 @@ describe("nibble words: which tables take the shift decoder", () => {
 
   it("E2M1, NF4 and a table with one wrong entry keep the swizzle path", () => {
     const kernelTable = (name: string) =>
-      compile({
-        name: "d",
-        kind: "dequantize",
-        scheme: resolveScheme(name),
-        input: "f32",
-        output: "f32",
-        layout: "packed",
-      }).plan.kernels[0].tables.find((t) => t.values.length === 16)!;
+      compile(kernelRequest(resolveScheme(name), "dequantize")).plan.kernels[0].tables.find(
+        (t) => t.values.length === 16,
+      )!;
     expect(nibbleDecoder(kernelTable("mxfp4"))).toBeUndefined();
     expect(nibbleDecoder(kernelTable("nf4"))).toBeUndefined();
     const wrong = sixteen.map(signed4);
@@ -108,16 +104,7 @@ describe("nibble words: which tables take the shift decoder", () => {
 describe("nibble words: GEMV and dequantize bit-exact with the interpreter", () => {
   /** the plan of `kind` with its one kernel lowered for nibbles in `order` */
   const planFor = (s: Scheme, kind: "dequantize" | "gemv", order: NibbleOrder) => {
-    const spec = {
-      name: `${kind}_${s.name}`,
-      kind,
-      scheme: s,
-      input: "f32",
-      output: "f32",
-      layout: "packed",
-      ...(kind === "gemv" ? { order: "fixed" as const } : {}),
-    } as const;
-    const { plan } = compile(spec);
+    const { plan } = compile(kernelRequest(s, kind));
     const layout = { kind: "nibbles", order } as const;
     const name = plan.kernels[0].name;
     const kernel =
