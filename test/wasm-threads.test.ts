@@ -128,6 +128,17 @@ describe("plans split across worker threads", () => {
     expect([r.threads, r.workersStarted]).toEqual([1, 2]); // the last shape runs on one; the workers stay
   });
 
+  it("a closed runner refuses run and reshape in one line instead of waiting on stopped workers", async () => {
+    for (const threads of [1, 3]) {
+      const r = await WasmPlanRunner.create(compile(spec("mxfp4", "qdq")).plan, shape, threads);
+      r.run();
+      await r.close();
+      const closed = /qdq_mxfp4: the runner is closed \(its workers stopped\); create another/;
+      expect(() => r.run()).toThrow(closed);
+      expect(() => r.reshape([3000, 64])).toThrow(closed);
+    }
+  });
+
   it("a shape whose buffers do not fit in 4 GiB of wasm memory is refused in one line naming the bytes and the fix, and the runner keeps its shape", async () => {
     const huge = [65536, 16384]; // x and y alone are 4 GiB each
     for (const threads of [1, 2]) {

@@ -243,6 +243,8 @@ export abstract class ShapedBuffers {
   private views = new Map<string, BufferData>();
   private current: readonly number[] = [];
   private split = 1;
+  /** set by the runner's close(): its workers are stopped, so no run may wait on them */
+  protected closed = false;
 
   protected constructor(
     readonly plan: Plan,
@@ -272,6 +274,7 @@ export abstract class ShapedBuffers {
    * when they need more; the rows split into bands only when `split`.
    */
   protected layOut(shape: readonly number[], split: boolean): void {
+    this.checkOpen();
     checkShape(this.plan, shape);
     const { views } = layoutPlanBuffers(this.plan, shape, this.memory, this.reservedBytes);
     this.views = views;
@@ -281,6 +284,14 @@ export abstract class ShapedBuffers {
 
   /** the calls of a run: one list per band */
   protected calls(seed: number): KernelCall[][] {
+    this.checkOpen();
     return runCalls(this.plan, this.current, this.views, this.split, seed);
+  }
+
+  private checkOpen(): void {
+    if (this.closed)
+      throw new Error(
+        `plan ${this.plan.spec.name}: the runner is closed (its workers stopped); create another`,
+      );
   }
 }

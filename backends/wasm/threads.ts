@@ -177,8 +177,9 @@ export class WasmPlanRunner extends ShapedBuffers {
     if (workerFailed) throw new Error(`plan ${this.plan.spec.name} trapped in a worker thread`);
   }
 
-  /** Stops the worker threads. */
+  /** Stops the worker threads; later runs and reshapes are refused. */
   async close(): Promise<void> {
+    this.closed = true;
     for (const { worker, state } of this.workers) {
       Atomics.store(state, 0, 3);
       Atomics.notify(state, 0);

@@ -172,8 +172,9 @@ export class WebPlanRunner extends ShapedBuffers {
     });
   }
 
-  /** Stops the workers. */
+  /** Stops the workers; later runs and reshapes are refused. */
   close(): void {
+    this.closed = true;
     for (const w of this.workers) w.terminate();
   }
 }
