@@ -22,6 +22,8 @@ import { geometryScalars } from "../passes/lower/geometry.js";
 import { qdq, quantize } from "../ir/interpret/index.js";
 import type { Scheme } from "../ir/scheme.js";
 import { builtinScheme } from "../stdlib/index.js";
+import { e5m2 } from "../stdlib/formats.js";
+import { scheme } from "../ir/scheme.js";
 import { wasmPlan } from "./wasm-encode-plan.js";
 import { int4Full } from "./wasm-int4-full.js";
 
@@ -117,6 +119,17 @@ describe("the encoder in a scale rule (scale-encoder.ts)", () => {
         ).toMatch(/differs/);
     });
   }
+
+  it("an E5M2 scale (IEEE specials, another exponent width and bias) is found as a lowered encoder too", () => {
+    const s = scheme({
+      ...builtinScheme("nvfp4")!,
+      name: "e5m2_scale",
+      scale: { format: e5m2, rule: "amax" },
+    });
+    const found = scaleEncoder(shell, chain(s), []);
+    if (typeof found === "string") throw new Error(found);
+    expect("identity" in found.encoder).toBe(false);
+  });
 
   it("a run that is a grid at every piece end but not a lowered encoder is refused (one input inside a piece changed)", () => {
     const lets = chain(builtinScheme("nvfp4")!);
