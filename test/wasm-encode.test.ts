@@ -185,6 +185,33 @@ describe("vector element encoders", () => {
     for (const [a, b] of ps) expect(roundCode(enc, a)).toBe(roundCode(enc, b));
   });
 
+  it("an exact path that is a grid at every piece end but not a lowered encoder keeps the memo gather", () => {
+    const s = builtinScheme("mxfp8_e4m3")!;
+    const k = encoderKernel(s.element, s.rounding);
+    const [l, next] = siteOf(k);
+    const enc = laneEncoder(k, l, next);
+    if (typeof enc === "string" || enc.kind !== "round" || next.op !== "if")
+      throw new Error(`no grid: ${String(enc)}`);
+    const { input, table, sentinel } = memoPattern(k, l, next)!;
+    // an input inside a piece of a prefix the exact path decides (from 1.0 up), not at either end
+    const prefix = table.values.findIndex((c, j) => j >= 0x3f80 && c === sentinel);
+    const [x, y] = pieces(enc, prefix << 16, (prefix << 16) | 0xffff).find(([a, b]) => b - a >= 2)!;
+    const last = next.then.at(-1)!;
+    if (last.op !== "assign" || last.value.op !== "var")
+      throw new Error("the exact path assigns the code");
+    const bitsOfInput = K.bitcast(K.v(input, "f32"), "u32");
+    const tweak = K.let(
+      "tweak",
+      K.select(K.bin("eq", bitsOfInput, K.u32(x + 1)), K.u32(0), last.value),
+    );
+    const changed: Stmt = {
+      ...next,
+      then: [...next.then.slice(0, -1), tweak, K.assign(last.name, K.v("tweak", "u32"))],
+    };
+    expect(y - x).toBeGreaterThanOrEqual(2);
+    expect(laneEncoder(k, { ...l }, changed)).toMatch(/not the lowered encoder/);
+  });
+
   it("the quantize and qdq kernels of every grid scheme run the vector encoder", () => {
     for (const [name, kind] of cases) {
       for (const k of ["quantize", "qdq"] as const) {

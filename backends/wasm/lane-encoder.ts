@@ -10,11 +10,13 @@
  *     (no power-of-two key separates them), and of rounding modes other than
  *     nearest-even on a grid. `laneEncoder` says why.
  * Both forms are verified against the kernel's own encoder on every non-NaN
- * float32; NaN lanes run the exact scalar path.
+ * float32 (the grid only when the exact path is a lowered encoder,
+ * lowered-encoder.ts); NaN lanes run the exact scalar path.
  */
 import type { Kernel, Stmt } from "../../ir/kernel.js";
 import type { ExpressionRef as Ref, Module } from "./binaryen.js";
 import { probeEncoder } from "./encoder-probe.js";
+import { isLoweredGrid } from "./lowered-encoder.js";
 import { emitRoundEncoder, roundEncoder, type RoundEncoder } from "./round-encoder.js";
 import { emitKeyEncoder, emitKeyEncoder16, keyEncoder, type KeyEncoder } from "./swizzle.js";
 
@@ -39,9 +41,12 @@ function choose(k: Kernel, l: Stmt, next: Stmt): LaneEncoder | string {
   if (!p) return "not a memo encoder";
   try {
     const r = roundEncoder(p);
-    return typeof r === "string"
-      ? `no 64-entry key table, and no grid: ${r}`
-      : { kind: "round", ...r };
+    if (typeof r === "string") return `no 64-entry key table, and no grid: ${r}`;
+    // the verification at piece ends covers each piece only for a lowered (deterministic) rounding
+    const exact = next.op === "if" && l.op === "let" ? next.then : [];
+    if (l.op !== "let" || !isLoweredGrid(exact, p.input, r, { assign: l.name }))
+      return "the exact path fits a grid but is not the lowered encoder of a format with that grid";
+    return { kind: "round", ...r };
   } catch {
     return "the exact path reads more than its input";
   }

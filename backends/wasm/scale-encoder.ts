@@ -25,20 +25,13 @@
  * f32), checked at the f32 edges and 4096 random inputs. NaN inputs are left
  * to the scalar code (blocks4.ts checks).
  */
-import { K, type Expr, type Kernel, type Stmt } from "../../ir/kernel.js";
+import type { Expr, Kernel, Stmt } from "../../ir/kernel.js";
 import { evaluateKernel } from "../../ir/kernel-eval.js";
-import { exprVars, sameRenamed, walkExprs } from "../../ir/kernel-walk.js";
-import {
-  f32,
-  floatFormat,
-  NEAREST_EVEN,
-  type Format,
-  type OverflowPolicy,
-} from "../../ir/formats/index.js";
-import { Block } from "../../passes/lower/builder.js";
-import { lowerEncode } from "../../passes/lower/encode.js";
+import { exprVars, walkExprs } from "../../ir/kernel-walk.js";
+import { f32 } from "../../ir/formats/index.js";
 import { fromBits, INF_BITS } from "./encoder-probe.js";
 import { probeKernel } from "./scale-fit.js";
+import { isLowered, isLoweredGrid } from "./lowered-encoder.js";
 import { fitRoundEncoder, pieces, roundCode, type RoundEncoder } from "./round-encoder.js";
 
 /** the code of an f32 scale: its bits, +-Inf saturated to +-max */
@@ -131,61 +124,9 @@ function fit(
   }
   if (typeof e === "string") return isF32Encoder(run, input, output, exact) ? F32_IDENTITY : e;
   // the piece-end verification holds only for a deterministic rounding: the run must be one
-  if (!isLoweredGrid(run, input, output, e))
-    return "the run fits a grid but is not the lowered encoder of a float format with that grid";
+  if (!isLoweredGrid(run, input, e, { output }))
+    return "the run fits a grid but is not the lowered encoder of a format with that grid";
   return verify(e, exact) ?? e;
-}
-
-/** whether `run` is, up to names, lowerEncode's round to nearest even of `input` into `f` with `overflow` */
-function isLowered(
-  run: readonly Stmt[],
-  input: string,
-  output: string,
-  f: Format,
-  overflow: OverflowPolicy,
-): boolean {
-  const b = new Block("f");
-  const code = lowerEncode(b, f, NEAREST_EVEN, overflow, K.v(input, "f32"));
-  const lowered = b.stmts;
-  if (lowered.length !== run.length || code.op !== "var") return false;
-  const names = new Map<string, string>();
-  lowered.forEach((s, i) => {
-    if (s.op === "let") names.set(s.name, (run[i] as { name: string }).name);
-  });
-  return names.get(code.name) === output && sameRenamed(run, lowered, names);
-}
-
-/**
- * Whether `run` is the lowered encoder of some float format whose smallest
- * step and mantissa are the grid's (its exponent width, bias, sign,
- * subnormals, specials and overflow tried in turn), so that it is a
- * deterministic rounding and agreement at the ends of each piece is
- * agreement on all of it.
- */
-function isLoweredGrid(
-  run: readonly Stmt[],
-  input: string,
-  output: string,
-  e: RoundEncoder,
-): boolean {
-  if (e.normal >= INF_BITS) return false; // an integer grid: no float format
-  const mantissa = 23 - e.shift;
-  const emin = (e.magic >>> 23) - 127 - 23 + mantissa;
-  for (let exponent = 1; exponent <= 8; exponent++)
-    for (const bias of [1 - emin, -emin])
-      for (const signed of [true, false])
-        for (const subnormals of [true, false])
-          for (const specials of ["none", "nan_only", "ieee", "e8m0"] as const)
-            for (const overflow of ["saturate", "propagate"] as const) {
-              let f: Format;
-              try {
-                f = floatFormat("grid", { exponent, mantissa, bias, signed, subnormals, specials });
-              } catch {
-                continue; // no such format
-              }
-              if (isLowered(run, input, output, f, overflow)) return true;
-            }
-  return false;
 }
 
 /** the code of the f32 bits `bits` (not NaN) as an f32 scale */
@@ -199,7 +140,7 @@ function isF32Encoder(
   output: string,
   exact: (bits: number) => number,
 ): boolean {
-  if (!isLowered(run, input, output, f32, "saturate")) return false;
+  if (!isLowered(run, input, f32, "saturate", { output })) return false;
   let seed = 0x2545f491;
   const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0), seed);
   const edges = [0, 1, 0x7fffff, 0x800000, 0x3f800000, 0x7f7fffff, INF_BITS];
