@@ -134,9 +134,11 @@ export function lower(g: Graph, spec: KernelSpec): Plan {
     }
   };
 
-  if (find("gemv")) {
+  const gemvNode = find("gemv");
+  if (gemvNode) {
     const codes = readCodes();
-    kernels.push(lowerGemv(name, s, spec.input, packing, scaleLayout));
+    const order = gemvNode.op.op === "gemv" ? gemvNode.op.order : "fixed";
+    kernels.push(lowerGemv(name, s, spec.input, packing, scaleLayout, order));
     const bind: Record<string, string> = { codes, x: "x", y: "y" };
     readScales(bind);
     buffers.push({ name: "x", elem: inputElem, role: "input", length: "columns" });

@@ -1,7 +1,10 @@
 /**
- * Dequant-fused GEMV as KernelIR: y[n] = sum_k w_hat[n, k] x[k] in the declared
- * order of ir/interpret/gemv.ts: 16 lane accumulators in element order, then
- * halves folded. W is [N, K] with blocks along K.
+ * Dequant-fused GEMV as KernelIR: y[n] = sum_k w_hat[n, k] x[k]. W is [N, K]
+ * with blocks along K.
+ * - order "fixed": the declared order of ir/interpret/gemv.ts, 16 lane
+ *   accumulators in element order, then halves folded (bit-exact).
+ * - order "any": the scale factored out of each block (gemv-any.ts), held to
+ *   the bound gamma_K * sum |w x| of DESIGN.md contract 2.
  */
 import { K, type Expr, type Kernel, type Param, type Stmt } from "../../ir/kernel.js";
 import { codec, f16, formatBits } from "../../ir/formats/index.js";
@@ -14,6 +17,7 @@ import { packedCodeExpr } from "./pack.js";
 import type { CodeLayout } from "../../ir/graph.js";
 import type { ScaleLayout } from "../../ir/program.js";
 import { scaleIndex } from "./scale-place.js";
+import { gemvAnyBody } from "./gemv-any.js";
 
 const LANES = 16;
 const u = K.u32;
@@ -26,6 +30,7 @@ export function lowerGemv(
   activations: DType,
   codes: CodeLayout = { kind: "unpacked" },
   scaleLayout: ScaleLayout = "plain",
+  order: "fixed" | "any" = "fixed",
 ): Kernel {
   checkLowerable(s);
   if (s.block.kind !== "axis" || (s.block.axis !== -1 && s.block.axis !== 1))
@@ -63,6 +68,7 @@ export function lowerGemv(
   const tables = decoded
     .map(valuesTable)
     .filter((t, j, all) => all.findIndex((x) => x.name === t.name) === j);
+  if (order === "any") return { name, params, tables, body: gemvAnyBody(s, activations, codes, scaleLayout) };
   const Kv = K.v("K", "i32");
   const top = new Block();
   top.comment(
