@@ -111,7 +111,7 @@ export async function benchWasm(
       gemv: await interpMs("gemv", () => interpreter.gemv(qw, xv)),
     };
     type Kind = "quantize" | "dequantize" | "qdq" | "gemv";
-    const setup = (kind: Kind, packed: boolean) => {
+    const setup = (kind: Kind, packed: boolean, order: "fixed" | "any" = "fixed") => {
       const spec: KernelSpec = {
         name: kind,
         kind,
@@ -119,7 +119,7 @@ export async function benchWasm(
         input: "f32",
         output: "f32",
         layout: packed ? "packed" : "unpacked",
-        ...(kind === "gemv" ? { order: "fixed" as const } : {}),
+        ...(kind === "gemv" ? { order } : {}),
       };
       const { plan } = compile(spec);
       const shape = kind === "gemv" ? [n, n] : [rows, cols];
@@ -130,17 +130,19 @@ export async function benchWasm(
       return { spec, plan, shape, inputs };
     };
     // 4-bit codes also packed (two per byte): the kernel reads the nibbles in place
-    const runs: { kind: Kind; packed: boolean }[] = [
+    // GEMV also with `order: any` (passes/lower/gemv-any.ts), its own rows ("... order any")
+    const four = formatBits(s.element) === 4;
+    const runs: { kind: Kind; packed: boolean; order?: "any" }[] = [
       ...(["quantize", "dequantize", "qdq", "gemv"] as const).map((kind) => ({
         kind,
         packed: false,
       })),
-      ...(formatBits(s.element) === 4
-        ? (["dequantize", "gemv"] as const).map((kind) => ({ kind, packed: true }))
-        : []),
+      ...(four ? (["dequantize", "gemv"] as const).map((kind) => ({ kind, packed: true })) : []),
+      { kind: "gemv", packed: false, order: "any" },
+      ...(four ? [{ kind: "gemv" as const, packed: true, order: "any" as const }] : []),
     ];
-    for (const { kind, packed } of runs.filter((r) => wanted(r.kind))) {
-      const { spec, plan, shape, inputs } = setup(kind, packed);
+    for (const { kind, packed, order } of runs.filter((r) => wanted(r.kind))) {
+      const { spec, plan, shape, inputs } = setup(kind, packed, order);
       const time = async (threads: number) => {
         const r = await runner(plan, shape, inputs, threads);
         const { ms: t, cpu_ms: cpu } = await wallCpu(() => r.run(), 7);
@@ -164,7 +166,10 @@ export async function benchWasm(
       const count = kind === "gemv" ? n * n : rows * cols;
       out.push({
         scheme: s.name,
-        kernel: (kind === "gemv" ? `gemv ${n}x${n}` : kind) + (packed ? " packed" : ""),
+        kernel:
+          (kind === "gemv" ? `gemv ${n}x${n}` : kind) +
+          (packed ? " packed" : "") +
+          (order ? ` order ${order}` : ""),
         interp_ms: +interp[kind].toFixed(2),
         wasm_ms: +one.t.toFixed(2),
         wasm_threads: all.used,

@@ -8,9 +8,15 @@
  * NaN/Inf where the reference is; one-hot x returns the dequantized column
  * exactly (DESIGN.md contract 2).
  */
-import { describe, expect, it } from "vitest";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { emitCudaPlans } from "../backends/cuda/plans.js";
+import { buildCpuAsync, cpuExecute, hasHostCompiler } from "../backends/cuda/cpu.js";
+import { emitWgsl } from "../backends/wgsl/emit.js";
 import { compile } from "../passes/pipeline.js";
-import { runPlan } from "../backends/host.js";
+import { runPlan, type Execute } from "../backends/host.js";
 import { WasmKernels } from "../backends/wasm/runtime.js";
 import { emitWasm } from "../backends/wasm/emit.js";
 import { evaluateKernel, type BufferData } from "../ir/kernel-eval.js";
@@ -146,4 +152,32 @@ describe("order: any GEMV (the scale factored out of each block)", () => {
     const wat = emitWasm(plan.kernels).wat;
     expect(wat).toContain("f32x4.mul");
   });
+});
+
+describe.skipIf(!hasHostCompiler())("order: any GEMV printed as CUDA (CPU execution layer) and WGSL", () => {
+  const plans = new Map<string, Plan>();
+  let execute: Execute;
+  beforeAll(async () => {
+    const specs = SCHEMES.map((s) => spec(s, formatBits(s.element) === 4 ? "packed" : "unpacked"));
+    const { artifact, plans: renamed } = emitCudaPlans(specs.map((sp) => compile(sp).plan));
+    execute = cpuExecute(await buildCpuAsync(artifact, join(mkdtempSync(join(tmpdir(), "qkc-any-")), "any"), "-O0"));
+    for (const p of renamed) plans.set(p.spec.name, p);
+  }, 240_000);
+
+  for (const s of SCHEMES)
+    it(`${s.name}: CUDA = KernelIR bit for bit; WGSL prints`, () => {
+      const packed = formatBits(s.element) === 4;
+      const plan = plans.get(spec(s, packed ? "packed" : "unpacked").name)!;
+      for (const c of cases().filter((c) => ["normal", "huge", "nan-inf", "ragged", "tiny-rows", "K12"].includes(c.name))) {
+        const shape = [c.rows, c.cols];
+        const q = quantize(s, { dtype: "f32", shape, data: c.data });
+        for (const [xname, x] of activations(c.cols)) {
+          const y = runPlan(plan, shape, inputs(plan, q, packed, x), execute).y as Float32Array;
+          const ref = runPlan(plan, shape, inputs(plan, q, packed, x), evaluateKernel).y as Float32Array;
+          expect(bits(y), `${s.name} ${c.name} ${xname}: CUDA = KernelIR`).toEqual(bits(ref));
+        }
+      }
+      const { plan: p } = compile(spec(s, packed ? "packed" : "unpacked"));
+      for (const k of p.kernels) expect(emitWgsl(k).code.length).toBeGreaterThan(0);
+    });
 });
