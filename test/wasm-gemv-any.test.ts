@@ -18,6 +18,7 @@ import { emitWgsl } from "../backends/wgsl/emit.js";
 import { compile } from "../passes/pipeline.js";
 import { runPlan, type Execute } from "../backends/host.js";
 import { WasmKernels } from "../backends/wasm/runtime.js";
+import { WasmPlanRunner } from "../backends/wasm/threads.js";
 import { emitWasm } from "../backends/wasm/emit.js";
 import { evaluateKernel, type BufferData } from "../ir/kernel-eval.js";
 import { dequantize, gemvReference, quantize, type QuantizedTensor } from "../ir/interpret/index.js";
@@ -143,6 +144,29 @@ describe("order: any GEMV (the scale factored out of each block)", () => {
         }
       });
   }
+
+  it("a row's result does not depend on the thread bands (the scale guard is per row)", async () => {
+    const s = resolveScheme("bench/onnx-int4.qs:onnx_int4_b32");
+    const { plan } = compile(spec(s, "packed"));
+    const [N, K] = [37, 300];
+    const q0 = quantize(s, { dtype: "f32", shape: [N, K], data: Float32Array.from({ length: N * K }, (_, j) => Math.sin(j)) });
+    // row 5's third block has a NaN scale (all ones): that row runs per element, the others factored
+    const nan = 2 ** formatBits(s.scale.format) - 1;
+    const q = { ...q0, scales: q0.scales.map((v, j) => (j === 5 * Math.ceil(K / 32) + 2 ? nan : v)) };
+    const x = Float32Array.from({ length: K }, (_, j) => Math.cos(j) * 3);
+    const data = inputs(plan, q, true, x);
+    const ys: Float32Array[] = [];
+    for (const threads of [1, 3]) {
+      const r = await WasmPlanRunner.create(plan, [N, K], threads);
+      for (const b of plan.buffers) if (b.role === "input") (r.buffers[b.name] as Float32Array).set(data[b.name] as Float32Array);
+      await r.run();
+      ys.push(Float32Array.from(r.buffers.y as Float32Array));
+      await r.close();
+    }
+    expect(bits(ys[1])).toEqual(bits(ys[0]));
+    expect(bits(ys[0])).toEqual(bits(runPlan(plan, [N, K], data, evaluateKernel).y as Float32Array));
+    expect(Number.isFinite(ys[0][5])).toBe(false);
+  });
 
   it("takes the factored form, and WASM's 16-lane decode path for it", () => {
     const s = resolveScheme("bench/onnx-int4.qs:onnx_int4_b32");

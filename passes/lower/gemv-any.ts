@@ -8,12 +8,13 @@
  * order), then acc_c += fl(sum * s) [* t]; the full blocks run so, the ragged
  * last block per element; the 16 lanes fold as the fixed order (halves). The
  * call takes that form only where it cannot change a non-finite result or
- * leave the bound; otherwise every row runs per element, w = fl(q s) [* t]
+ * leave the bound; otherwise the row runs per element, w = fl(q s) [* t]
  * exactly as the reference, in the fixed order's shape:
- * - every |x| is 0 or in [XMIN, XMAX]: no NaN or Inf, q x neither overflows
- *   nor underflows, a lane's block sum cannot overflow;
- * - every |s| (and |s t|) is in [SMIN, SMAX]: the reference's own
- *   fl(q s) [* t] is finite and normal;
+ * - (per call) every |x| is 0 or in [XMIN, XMAX]: no NaN or Inf, q x neither
+ *   overflows nor underflows, a lane's block sum cannot overflow;
+ * - (per row, so a row's result does not depend on the rows a call holds, as
+ *   in a threaded band) every |s| (and |s t|) of the row is in [SMIN, SMAX]:
+ *   the reference's own fl(q s) [* t] is finite and normal;
  * - the rounding count fits K. Per term of a factored block, against the
  *   reference's w x: the reference's fl(q s) [and * t], the product, at most
  *   J - 1 block sum additions, the scale [and t] (m = 3 [5] multiplications),
@@ -137,17 +138,18 @@ export function gemvAnyBody(
     const y = accs[0].ref;
     row.push(K.store("y", n, E.select(E.ne(y, y), f(NaN), y)));
   };
-  const slowRow = () => {
-    const row = new Block("r");
-    const accs = Array.from({ length: LANES }, (_, l) => row.mutable(`acc${l}`, f(0)));
+  /** the per-element chunk loop, the fixed order's shape */
+  const slowChunks = (accs: readonly { ref: Expr; set: (e: Expr) => Stmt }[]) => {
     const chunk = new Block("c");
     lanes(chunk, E.mul(K.v("kb", "i32"), i(LANES)), Kv, accs, perElement);
-    row.push(K.for("kb", i(0), E.div(E.add(Kv, i(LANES - 1)), i(LANES)), chunk.stmts));
-    fold(row, accs);
-    return K.for("n", i(0), K.v("N", "i32"), row.stmts);
+    return K.for("kb", i(0), E.div(E.add(Kv, i(LANES - 1)), i(LANES)), chunk.stmts);
   };
   if (J === 1) {
-    top.push(slowRow());
+    const row = new Block("r");
+    const accs = Array.from({ length: LANES }, (_, l) => row.mutable(`acc${l}`, f(0)));
+    row.push(slowChunks(accs));
+    fold(row, accs);
+    top.push(K.for("n", i(0), K.v("N", "i32"), row.stmts));
     return top.stmts;
   }
 
@@ -163,8 +165,16 @@ export function gemvAnyBody(
   const smax = f(pow2Below(2 ** 126 / qmax));
   const smin = f(2 ** -125 / pow2Below(qmin));
   const at = second ? top.let("at", abs(second)) : undefined;
-  const sbad = top.mutable("sbad", K.u32(0));
-  const srow = new Block("h");
+  const count = E.add(i(anyMultiplications(s) + 2 * J + 4), nb);
+  const fast = top.let("fast", E.and(E.eq(xbad.ref, K.u32(0)), E.le(count, Kv)));
+
+  // per row (so a row's result does not depend on the rows a call holds, as in a threaded
+  // band): the factored form where every scale of the row is in range, else per element
+  const nfull = top.let("nfull", E.div(Kv, bsize));
+  const kfull = top.let("kfull", E.mul(nfull, bsize));
+  const row = new Block("r");
+  const accs = Array.from({ length: LANES }, (_, l) => row.mutable(`acc${l}`, f(0)));
+  const sbad = row.mutable("sbad", E.select(fast, K.u32(0), K.u32(1)));
   const sblk = new Block("h");
   const as = sblk.let("as", abs(scaleAt(sblk, K.v("bs", "i32")).sv));
   let sok = E.and(E.le(as, smax), E.ge(as, smin));
@@ -173,19 +183,7 @@ export function gemvAnyBody(
     sok = E.and(sok, E.and(E.le(ast, smax), E.ge(ast, smin)));
   }
   sblk.push(sbad.set(E.or(sbad.ref, E.select(sok, K.u32(0), K.u32(1)))));
-  srow.push(K.for("bs", i(0), nb, sblk.stmts));
-  top.push(K.for("n", i(0), K.v("N", "i32"), srow.stmts));
-  const count = E.add(i(anyMultiplications(s) + 2 * J + 4), nb);
-  const fast = top.let(
-    "fast",
-    E.and(E.eq(E.or(xbad.ref, sbad.ref), K.u32(0)), E.le(count, Kv)),
-  );
-
-  // factored rows: full blocks, then the ragged tail per element
-  const nfull = top.let("nfull", E.div(Kv, bsize));
-  const kfull = top.let("kfull", E.mul(nfull, bsize));
-  const row = new Block("r");
-  const accs = Array.from({ length: LANES }, (_, l) => row.mutable(`acc${l}`, f(0)));
+  row.push(K.for("bs", i(0), nb, sblk.stmts));
   const chunk = new Block("c");
   lanes(chunk, E.mul(K.v("kc", "i32"), i(size!)), kfull, accs, (lane, k) => {
     const { sv, zero } = scaleAt(lane, E.div(k, bsize));
@@ -199,13 +197,19 @@ export function gemvAnyBody(
     const scaled = lane.let("t", E.mul(sum!, sv));
     return second ? lane.let("t", E.mul(scaled, second)) : scaled;
   });
-  row.push(K.for("kc", i(0), nfull, chunk.stmts));
   const tail = new Block("c");
   lanes(tail, E.add(kfull, E.mul(K.v("kt", "i32"), i(LANES))), Kv, accs, perElement);
   row.push(
-    K.for("kt", i(0), E.div(E.add(E.sub(Kv, kfull), i(LANES - 1)), i(LANES)), tail.stmts),
+    K.if(
+      E.eq(sbad.ref, K.u32(0)),
+      [
+        K.for("kc", i(0), nfull, chunk.stmts),
+        K.for("kt", i(0), E.div(E.add(E.sub(Kv, kfull), i(LANES - 1)), i(LANES)), tail.stmts),
+      ],
+      [slowChunks(accs)],
+    ),
   );
   fold(row, accs);
-  top.push(K.if(fast, [K.for("n", i(0), K.v("N", "i32"), row.stmts)], [slowRow()]));
+  top.push(K.for("n", i(0), K.v("N", "i32"), row.stmts));
   return top.stmts;
 }
