@@ -25,7 +25,8 @@ import { dequantize, gemvReference, quantize, type QuantizedTensor } from "../ir
 import { packNibbles } from "../ir/layout/index.js";
 import { BUILTIN_SCHEMES } from "../stdlib/index.js";
 import { resolveScheme } from "../cli/schemes.js";
-import { formatBits } from "../ir/formats/index.js";
+import { codec, formatBits } from "../ir/formats/index.js";
+import { codeRange } from "../passes/lower/gemv-any.js";
 import type { Scheme } from "../ir/scheme.js";
 import type { KernelSpec } from "../ir/program.js";
 import type { Plan } from "../passes/lower.js";
@@ -166,6 +167,27 @@ describe("order: any GEMV (the scale factored out of each block)", () => {
     expect(bits(ys[1])).toEqual(bits(ys[0]));
     expect(bits(ys[0])).toEqual(bits(runPlan(plan, [N, K], data, evaluateKernel).y as Float32Array));
     expect(Number.isFinite(ys[0][5])).toBe(false);
+  });
+
+  it("the scale guard on codes: (code & mask) in [lo, hi] is exactly SMIN <= |s| <= SMAX", () => {
+    for (const s of SCHEMES) {
+      const c = codec(s.scale.format);
+      const [smax, smin] = [2 ** -3, 2 ** -20];
+      const r = codeRange(c, smax, smin);
+      expect(r, s.name).toBeDefined();
+      const ok = (v: number) => Number.isFinite(v) && Math.abs(v) >= smin && Math.abs(v) <= smax;
+      const codes =
+        c.bits <= 16
+          ? Array.from({ length: 2 ** c.bits }, (_, j) => j)
+          : [smin, smax, smin * (1 - 2 ** -24), smax * (1 + 2 ** -23), -smin, -smax, 0, -0, Infinity, -Infinity, NaN, 1e-45, 3e38, 2 ** -10].map(
+              (v) => new Uint32Array(new Float32Array([v]).buffer)[0],
+            ).concat([0xffc00001, 0x7f800001]);
+      for (const code of codes) {
+        const v = c.bits <= 16 ? c.decode(code) : new Float32Array(new Uint32Array([code]).buffer)[0];
+        const m = code & r!.mask;
+        expect(m >= r!.lo && m <= r!.hi, `${s.name} code ${code}`).toBe(ok(v));
+      }
+    }
   });
 
   it("takes the factored form, and WASM's 16-lane decode path for it", () => {

@@ -14,7 +14,8 @@
  *   overflows nor underflows, a lane's block sum cannot overflow;
  * - (per row, so a row's result does not depend on the rows a call holds, as
  *   in a threaded band) every |s| (and |s t|) of the row is in [SMIN, SMAX]:
- *   the reference's own fl(q s) [* t] is finite and normal;
+ *   the reference's own fl(q s) [* t] is finite and normal (without a tensor
+ *   scale tested on the codes, `codeRange`, where that is exact);
  * - the rounding count fits K. Per term of a factored block, against the
  *   reference's w x: the reference's fl(q s) [and * t], the product, at most
  *   J - 1 block sum additions, the scale [and t] (m = 3 [5] multiplications),
@@ -63,6 +64,42 @@ export function elementRange(s: Scheme): { qmax: number; qmin: number } {
 
 /** the rounding guard's m: per term, the multiplications besides the additions */
 export const anyMultiplications = (s: Scheme): number => (s.tensorScale ? 5 : 3);
+
+/**
+ * The scale codes whose value v has smin <= |v| <= smax, as (code & mask) in
+ * [lo, hi], when that holds for every code (checked over all codes of a
+ * format of at most 16 bits; IEEE f32 by its bit order); undefined otherwise.
+ */
+export function codeRange(
+  c: Codec,
+  smax: number,
+  smin: number,
+): { mask: number; lo: number; hi: number } | undefined {
+  const f = c.format;
+  if (c.bits === 32 && f.kind === "float" && f.exponent === 8 && f.mantissa === 23) {
+    const u = new Uint32Array(new Float32Array([smin, smax]).buffer);
+    return { mask: 0x7fffffff, lo: u[0], hi: u[1] };
+  }
+  if (c.bits > 16) return undefined;
+  const inRange = (code: number) => {
+    const v = Math.abs(c.decode(code));
+    return Number.isFinite(v) && v >= smin && v <= smax;
+  };
+  for (const mask of [2 ** (c.bits - 1) - 1, 2 ** c.bits - 1]) {
+    let lo = Infinity;
+    let hi = -1;
+    for (let code = 0; code < 2 ** c.bits; code++)
+      if (inRange(code)) [lo, hi] = [Math.min(lo, code & mask), Math.max(hi, code & mask)];
+    if (hi < 0) return { mask, lo: 1, hi: 0 }; // no code in range
+    let exact = true;
+    for (let code = 0; code < 2 ** c.bits && exact; code++) {
+      const m = code & mask;
+      exact = inRange(code) === (m >= lo && m <= hi);
+    }
+    if (exact) return { mask, lo, hi };
+  }
+  return undefined;
+}
 
 /** a power of two at most v (v > 0) */
 const pow2Below = (v: number) => 2 ** Math.floor(Math.log2(v));
@@ -162,8 +199,8 @@ export function gemvAnyBody(
   const xok = E.and(E.le(ax, xmax), E.or(E.eq(ax, f(0)), E.ge(ax, xmin)));
   xs.push(xbad.set(E.or(xbad.ref, E.select(xok, K.u32(0), K.u32(1)))));
   top.push(K.for("kx", i(0), Kv, xs.stmts));
-  const smax = f(pow2Below(2 ** 126 / qmax));
-  const smin = f(2 ** -125 / pow2Below(qmin));
+  const [smaxN, sminN] = [pow2Below(2 ** 126 / qmax), 2 ** -125 / pow2Below(qmin)];
+  const [smax, smin] = [f(smaxN), f(sminN)];
   const at = second ? top.let("at", abs(second)) : undefined;
   const count = E.add(i(anyMultiplications(s) + 2 * J + 4), nb);
   const fast = top.let("fast", E.and(E.eq(xbad.ref, K.u32(0)), E.le(count, Kv)));
@@ -176,11 +213,20 @@ export function gemvAnyBody(
   const accs = Array.from({ length: LANES }, (_, l) => row.mutable(`acc${l}`, f(0)));
   const sbad = row.mutable("sbad", E.select(fast, K.u32(0), K.u32(1)));
   const sblk = new Block("h");
-  const as = sblk.let("as", abs(scaleAt(sblk, K.v("bs", "i32")).sv));
-  let sok = E.and(E.le(as, smax), E.ge(as, smin));
-  if (at) {
-    const ast = sblk.let("ast", E.mul(as, at));
-    sok = E.and(sok, E.and(E.le(ast, smax), E.ge(ast, smin)));
+  const range = at ? undefined : codeRange(scale, smaxN, sminN);
+  let sok: Expr;
+  if (range) {
+    // on the codes: |s| in [SMIN, SMAX] is (code & mask) in [lo, hi] (checked for every code)
+    const bi = sblk.let("blk", scaleIndex(scaleLayout, n, K.v("bs", "i32"), nb));
+    const mag = sblk.let("mag", E.and(K.load("scales", bi, "u32"), K.u32(range.mask)));
+    sok = E.and(E.ge(mag, K.u32(range.lo)), E.le(mag, K.u32(range.hi)));
+  } else {
+    const as = sblk.let("as", abs(scaleAt(sblk, K.v("bs", "i32")).sv));
+    sok = E.and(E.le(as, smax), E.ge(as, smin));
+    if (at) {
+      const ast = sblk.let("ast", E.mul(as, at));
+      sok = E.and(sok, E.and(E.le(ast, smax), E.ge(ast, smin)));
+    }
   }
   sblk.push(sbad.set(E.or(sbad.ref, E.select(sok, K.u32(0), K.u32(1)))));
   row.push(K.for("bs", i(0), nb, sblk.stmts));
