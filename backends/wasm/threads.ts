@@ -34,7 +34,22 @@ export { bands };
 
 type Exported = (...args: number[]) => void;
 
-const CONTROL_BYTES = 8192;
+/**
+ * Float64 slots of a worker's control block for `plan`: the call count, then
+ * per step its kernel's index, its argument count and the arguments. A band's
+ * call list has one call per step whatever the shape (plan-bands.ts's
+ * bandCalls), so the block is sized once from the plan (a fixed 8 KiB block of
+ * 1023 slots overflowed silently on plans of many steps).
+ */
+export function controlSlots(plan: Plan): number {
+  let slots = 1;
+  for (const step of plan.steps) {
+    if ("host" in step) continue; // never run by a plan runner (bandCalls refuses them)
+    const k = plan.kernels.find((x) => x.name === step.kernel);
+    slots += 2 + (k?.params.length ?? 0);
+  }
+  return slots;
+}
 
 /** The worker: instantiate, then run call lists posted in the control block until told to stop. */
 const WORKER = `
@@ -128,7 +143,8 @@ export class WasmPlanRunner extends ShapedBuffers {
   }
 
   private startWorker(): void {
-    const control = new SharedArrayBuffer(CONTROL_BYTES);
+    // 8 bytes of state (two Int32s), then the call list
+    const control = new SharedArrayBuffer(8 + 8 * controlSlots(this.plan));
     const names = this.plan.kernels.map((k) => k.name);
     const worker = new Worker(WORKER, {
       eval: true,
@@ -146,6 +162,14 @@ export class WasmPlanRunner extends ShapedBuffers {
   /** Runs every step of the plan on the buffers, split across the threads. */
   run(seed = 0): void {
     const calls = this.calls(seed);
+    // checked before any worker is posted, so that no worker is left running
+    for (const [w, list] of calls.slice(1).entries()) {
+      const slots = list.reduce((n, c) => n + 2 + c.args.length, 1);
+      if (slots > this.workers[w].job.length)
+        throw new Error(
+          `qkc bug: plan ${this.plan.spec.name}'s call list needs ${slots} control slots, the block has ${this.workers[w].job.length}`,
+        );
+    }
     calls.slice(1).forEach((list, w) => {
       const { state, job } = this.workers[w];
       let at = 0;

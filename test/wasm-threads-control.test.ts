@@ -1,0 +1,47 @@
+/**
+ * WasmPlanRunner's control block (backends/wasm/threads.ts): each worker is
+ * posted its band's call list in a shared block sized from the plan, so a plan
+ * of many steps (or kernels of many parameters) runs on worker threads as on
+ * one thread instead of overflowing a fixed block.
+ */
+import { afterAll, expect, it } from "vitest";
+import { compile } from "../passes/pipeline.js";
+import { controlSlots, WasmPlanRunner } from "../backends/wasm/threads.js";
+import { builtinScheme } from "../stdlib/index.js";
+import { qdq } from "../ir/interpret/index.js";
+import type { Plan } from "../passes/lower.js";
+import type { BufferData } from "../ir/kernel-eval.js";
+
+const bits = (a: BufferData) =>
+  Array.from(a instanceof Float32Array ? new Uint32Array(a.buffer, a.byteOffset, a.length) : a);
+const open: WasmPlanRunner[] = [];
+afterAll(async () => {
+  for (const r of open) await r.close();
+});
+
+it("a plan whose call list needs more than 1023 slots runs on 3 threads as on one (the block is sized from the plan)", async () => {
+  const base = compile({
+    name: "qdq_mxfp4",
+    kind: "qdq",
+    scheme: builtinScheme("mxfp4")!,
+    input: "f32",
+    output: "f32",
+    layout: "packed",
+  }).plan;
+  // qdq reads x and writes y only, so running its steps again gives the same y
+  const plan: Plan = { ...base, steps: Array.from({ length: 200 }, () => base.steps).flat() };
+  expect(controlSlots(plan)).toBeGreaterThan(1023);
+  const shape = [67, 1056];
+  const data = Float32Array.from({ length: shape[0] * shape[1] }, (_, j) =>
+    Math.sin(j * 0.37) * 2 ** ((j % 13) - 6),
+  );
+  const want = bits(qdq(builtinScheme("mxfp4")!, { dtype: "f32", shape, data }));
+  for (const threads of [1, 3]) {
+    const r = await WasmPlanRunner.create(plan, shape, threads);
+    open.push(r);
+    expect(r.threads).toBe(threads);
+    (r.buffers.x as Float32Array).set(data);
+    r.run();
+    expect(bits(r.buffers.y), `${threads} threads`).toEqual(want);
+  }
+});
