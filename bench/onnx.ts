@@ -42,6 +42,10 @@ export interface OnnxRow {
   qkc_packed_threads: number;
   qkc_packed_threads_ms: number;
   qkc_packed_threads_speedup: number;
+  /** qkc's packed GEMV with `order: any` (passes/lower/gemv-any.ts), one thread, timed right before this peer */
+  qkc_packed_any_ms: number;
+  qkc_packed_any_speedup: number;
+  qkc_packed_any_cpu_ms: number;
   /** max |y - interpreter| / sum |w x| */
   max_rel_err: number;
 }
@@ -52,6 +56,8 @@ export interface QkcGemvTimer {
   packed(): Promise<{ ms: number; cpu_ms: number }>;
   /** packed codes on `threads` threads (all cores when more), and the threads it ran on */
   packedOn(threads: number): Promise<{ ms: number; cpu_ms: number; threads: number }>;
+  /** packed codes, `order: any`, one thread */
+  packedAny(): Promise<{ ms: number; cpu_ms: number }>;
 }
 
 const installed = (pkg: string) => {
@@ -107,6 +113,7 @@ export async function onnxPeers(
       const packed = await qkc.packed();
       const packedMs = packed.ms;
       const same = threads === 1 ? { ...packed, threads: 1 } : await qkc.packedOn(threads);
+      const any = await qkc.packedAny();
       const out = JSON.parse(
         execFileSync(
           process.execPath,
@@ -135,6 +142,9 @@ export async function onnxPeers(
         qkc_packed_threads: same.threads,
         qkc_packed_threads_ms: +same.ms.toFixed(3),
         qkc_packed_threads_speedup: +(out.median_ms / same.ms).toFixed(2),
+        qkc_packed_any_ms: +any.ms.toFixed(3),
+        qkc_packed_any_speedup: +(out.median_ms / any.ms).toFixed(2),
+        qkc_packed_any_cpu_ms: +any.cpu_ms.toFixed(3),
         max_rel_err: +err.toExponential(2),
       });
     }

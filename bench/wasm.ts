@@ -187,16 +187,21 @@ export async function benchWasm(
       });
     }
     if (s.name === "onnx_int4_b32" && wanted("gemv")) {
-      const gemvOn = (packed: boolean, threads: number) => {
-        const g = setup("gemv", packed);
+      const gemvOn = (packed: boolean, threads: number, order: "fixed" | "any" = "fixed") => {
+        const g = setup("gemv", packed, order);
         return runner(g.plan, g.shape, g.inputs, threads);
       };
-      const [unpacked, packed] = await Promise.all([gemvOn(false, 1), gemvOn(true, 1)]);
+      const [unpacked, packed, packedAny] = await Promise.all([
+        gemvOn(false, 1),
+        gemvOn(true, 1),
+        gemvOn(true, 1, "any"),
+      ]);
       // packed GEMV on as many threads as a peer (up to the cores), one runner per count
       const packedOn = new Map<number, WasmPlanRunner>([[1, packed]]);
       const timer: QkcGemvTimer = {
         unpacked: () => wallCpu(() => unpacked.run(), 7),
         packed: () => wallCpu(() => packed.run(), 7),
+        packedAny: () => wallCpu(() => packedAny.run(), 7),
         packedOn: async (threads) => {
           const t = Math.min(threads, cores);
           const r = packedOn.get(t) ?? (await gemvOn(true, t));
@@ -205,7 +210,7 @@ export async function benchWasm(
         },
       };
       onnx = await onnxPeers(s, qw, xv, n, timer);
-      await Promise.all([unpacked, ...packedOn.values()].map((r) => r.close()));
+      await Promise.all([unpacked, packedAny, ...packedOn.values()].map((r) => r.close()));
     }
   }
   if (!hasGcc) console.warn("gcc not found: no native reference column (apt-get install gcc)");
