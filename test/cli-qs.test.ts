@@ -109,6 +109,8 @@ describe("qkc compile", () => {
       "gemv",
     ]);
     expect(m.kernels[0].codeLayout).toEqual({ kind: "nibbles", order: "low_first" });
+    expect(m.kernels[4].order, "gemv's reduction order").toBe("fixed");
+    expect(m.kernels[0].order).toBeUndefined();
     expect(readFileSync(join(out, "quantize_nvfp4.kir"), "utf8")).toMatch(
       /^kernel quantize_nvfp4_codes\(/,
     );

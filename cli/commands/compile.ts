@@ -214,6 +214,8 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
       input: plan.spec.input,
       output: plan.spec.output,
       rotate: plan.spec.rotate ?? null,
+      // gemv: `fixed` is bit-exact across backends, `any` held to the error bound (docs/semantics.md)
+      ...(plan.spec.kind === "gemv" ? { order: plan.spec.order ?? "fixed" } : {}),
       codeLayout: plan.codeLayout,
       scaleLayout: describeScaleLayout(plan.scaleLayout ?? "plain"),
       buffers: plan.buffers,
