@@ -212,6 +212,55 @@ describe("vector element encoders", () => {
     expect(laneEncoder(k, { ...l }, changed)).toMatch(/not the lowered encoder/);
   });
 
+  it("an E2M1 exact path that is constant at every key bucket's ends but not a lowered encoder is refused by the key encoder, and its kernel runs as the evaluator", async () => {
+    const s = builtinScheme("mxfp4")!;
+    const k = encoderKernel(s.element, s.rounding);
+    const [l, next] = siteOf(k);
+    const enc = laneEncoder(k, l, next);
+    if (typeof enc === "string" || enc.kind !== "key" || next.op !== "if")
+      throw new Error(`no key encoder: ${String(enc)}`);
+    const { input, table, sentinel } = memoPattern(k, l, next)!;
+    // an input the exact path decides (its prefix is the sentinel), inside a key bucket: not
+    // its first two inputs nor its last, the only ones the key encoder's derivation evaluates
+    const prefix = table.values.findIndex((c, j) => j >= 0x3f80 && c === sentinel);
+    const x = ((prefix << 16) | 5) >>> 0;
+    const lo = (x >>> enc.shift) << enc.shift;
+    expect([lo, lo + 1, lo + 2 ** enc.shift - 1]).not.toContain(x);
+    const last = next.then.at(-1)!;
+    if (last.op !== "assign" || last.value.op !== "var")
+      throw new Error("the exact path assigns the code");
+    const bitsOfInput = K.bitcast(K.v(input, "f32"), "u32");
+    const tweak = K.let(
+      "tweak",
+      K.select(K.bin("eq", bitsOfInput, K.u32(x)), K.u32(7), last.value),
+    );
+    const changed: Stmt = {
+      ...next,
+      then: [...next.then.slice(0, -1), tweak, K.assign(last.name, K.v("tweak", "u32"))],
+    };
+    const l2 = { ...l };
+    const found = laneEncoder(k, l2, changed);
+    expect(typeof found === "string" ? found : found.kind).toMatch(/not the lowered encoder/);
+    // the kernel with that exact path: WASM equals the KernelIR evaluator on x and around it
+    const replace = (list: readonly Stmt[]): Stmt[] =>
+      list.flatMap((st, j): Stmt[] => {
+        if (st === l) return [l2];
+        if (st === next && list[j - 1] === l) return [changed];
+        return st.op === "for" ? [{ ...st, body: replace(st.body) }] : [st];
+      });
+    const hand: Kernel = { ...k, name: "enc_hand_e2m1", body: replace(k.body) };
+    const xs = Float32Array.from({ length: 64 }, (_, j) => fromBits(x - 8 + j));
+    const want = new Uint32Array(xs.length);
+    evaluateKernel(hand, { x: xs, codes: want }, { n: xs.length, mult: 1 });
+    expect(want[8]).toBe(7);
+    const artifact = emitWasm([hand]);
+    expect(artifact.wat, "the key encoder's swizzles are not emitted").not.toContain("i8x16.swizzle");
+    const w = await WasmKernels.load(artifact, [hand]);
+    const got = new Uint32Array(xs.length);
+    w.run(hand.name, { x: xs, codes: got }, { n: xs.length, mult: 1 });
+    expect(Array.from(got)).toEqual(Array.from(want));
+  });
+
   it("the quantize and qdq kernels of every grid scheme run the vector encoder", () => {
     for (const [name, kind] of cases) {
       for (const k of ["quantize", "qdq"] as const) {

@@ -13,7 +13,9 @@
  * from the format: the memo (exact by construction) names the code of every
  * key whose prefixes it decides, and the exact path is evaluated (ir/kernel-eval)
  * at the ends of each other bucket; deterministic rounding is monotonic in the
- * magnitude, so equal codes at both ends are the code of the whole bucket. The
+ * magnitude, so equal codes at both ends are the code of the whole bucket (an
+ * exact path that is not a lowered encoder, lowered-encoder.ts, is refused: a
+ * hand-written one need not be monotonic inside a bucket). The
  * shift is the largest from 23 down to 16 for which every bucket is constant and
  * the table has at most 64 entries (four swizzles); negative inputs must differ
  * by one XOR mask. NaN inputs are left to the exact path (the vector group falls
@@ -26,6 +28,8 @@
 import type { Kernel, Stmt, Table } from "../../ir/kernel.js";
 import { binaryen, splatI32 as splat, type ExpressionRef as Ref, type Module } from "./binaryen.js";
 import { probeEncoder } from "./encoder-probe.js";
+import { isLoweredGrid } from "./lowered-encoder.js";
+import { fitRoundEncoder } from "./round-encoder.js";
 
 export { memoPattern } from "./encoder-probe.js";
 
@@ -53,8 +57,13 @@ export function keyEncoder(k: Kernel, l: Stmt, next: Stmt): KeyEncoder | undefin
 
 function derive(k: Kernel, l: Stmt, next: Stmt): KeyEncoder | undefined {
   const p = probeEncoder(k, l, next);
-  if (!p) return undefined;
+  if (!p || l.op !== "let" || next.op !== "if") return undefined;
   try {
+    // the buckets are checked at their ends only, which covers a bucket only for a
+    // deterministic rounding (monotonic in the magnitude): a lowered encoder, nothing else
+    const grid = fitRoundEncoder(p);
+    if (typeof grid === "string" || !isLoweredGrid(next.then, p.input, grid, { assign: l.name }))
+      return undefined;
     for (let shift = 23; shift >= 16; shift--) {
       const found = tryShift(shift, p.memo, p.sentinel, p.exact);
       if (found) return { input: p.input, ...found };
