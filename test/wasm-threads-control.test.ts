@@ -10,6 +10,8 @@ import { controlSlots, WasmPlanRunner } from "../backends/wasm/threads.js";
 import { builtinScheme } from "../stdlib/index.js";
 import { qdq } from "../ir/interpret/index.js";
 import type { Plan } from "../passes/lower.js";
+import { KernelThreads } from "../backends/wasm/threaded.js";
+import { emitWasm } from "../backends/wasm/emit.js";
 import type { BufferData } from "../ir/kernel-eval.js";
 
 const bits = (a: BufferData) =>
@@ -44,4 +46,29 @@ it("a plan whose call list needs more than 1023 slots runs on 3 threads as on on
     r.run();
     expect(bits(r.buffers.y), `${threads} threads`).toEqual(want);
   }
+});
+
+it("loadThreaded's KernelThreads after close(): a later call starts new workers and gives the same bytes", async () => {
+  const plan = compile({
+    name: "qdq_mxfp4",
+    kind: "qdq",
+    scheme: builtinScheme("mxfp4")!,
+    input: "f32",
+    output: "f32",
+    layout: "packed",
+  }).plan;
+  const shape = [67, 1056];
+  const x = Float32Array.from({ length: shape[0] * shape[1] }, (_, j) => Math.cos(j * 0.11) * 3);
+  const want = bits(qdq(builtinScheme("mxfp4")!, { dtype: "f32", shape, data: x }));
+  const t = await KernelThreads.load(emitWasm(plan.kernels).binary, { qdq_mxfp4: plan }, 3);
+  const first = await t.run("qdq_mxfp4", { x }, shape);
+  await t.close();
+  const again = await t.run("qdq_mxfp4", { x }, shape);
+  await t.close();
+  expect([first.threads, again.threads]).toEqual([3, 3]);
+  expect(bits(first.outputs.y)).toEqual(want);
+  expect(bits(again.outputs.y)).toEqual(want);
+  await expect(t.run("nope", { x }, shape)).rejects.toThrow(
+    /these kernels have no nope; they have qdq_mxfp4/,
+  );
 });
