@@ -254,7 +254,53 @@ describe("vector element encoders", () => {
     evaluateKernel(hand, { x: xs, codes: want }, { n: xs.length, mult: 1 });
     expect(want[8]).toBe(7);
     const artifact = emitWasm([hand]);
-    expect(artifact.wat, "the key encoder's swizzles are not emitted").not.toContain("i8x16.swizzle");
+    expect(artifact.wat, "the key encoder's swizzles are not emitted").not.toContain(
+      "i8x16.swizzle",
+    );
+    const w = await WasmKernels.load(artifact, [hand]);
+    const got = new Uint32Array(xs.length);
+    w.run(hand.name, { x: xs, codes: got }, { n: xs.length, mult: 1 });
+    expect(Array.from(got)).toEqual(Array.from(want));
+  });
+
+  it("an E2M1 encoder whose memo disagrees with its (lowered) exact path on one prefix is refused by the key encoder, and its kernel runs as the evaluator", async () => {
+    const s = builtinScheme("mxfp4")!;
+    const k = encoderKernel(s.element, s.rounding);
+    const [l, next] = siteOf(k);
+    const enc = laneEncoder(k, l, next);
+    if (typeof enc === "string" || enc.kind !== "key")
+      throw new Error(`no key encoder: ${String(enc)}`);
+    const { table, sentinel } = memoPattern(k, l, next)!;
+    // a prefix the memo decides in a key bucket that also has prefixes the exact path decides
+    const per = 2 ** (enc.shift - 16);
+    const split = table.values.findIndex((c, j) => j >= 0x3f80 && c === sentinel);
+    const first = split - (split % per);
+    const q = Array.from({ length: per }, (_, j) => first + j).find(
+      (j) => table.values[j] !== sentinel,
+    )!;
+    expect(q).toBeDefined();
+    const values = Uint32Array.from(table.values);
+    values[q] = table.values[q] === 7 ? 6 : 7;
+    const l2 = { ...l };
+    const replace = (list: readonly Stmt[]): Stmt[] =>
+      list.map((st): Stmt =>
+        st === l ? l2 : st.op === "for" ? { ...st, body: replace(st.body) } : st,
+      );
+    const hand: Kernel = {
+      ...k,
+      name: "enc_hand_memo",
+      tables: k.tables.map((t) =>
+        t.name === table.name ? { ...t, values: Array.from(values) } : t,
+      ),
+      body: replace(k.body),
+    };
+    const found = laneEncoder(hand, l2, next);
+    expect(typeof found === "string" ? "memo gather" : found.kind).not.toBe("key");
+    const xs = Float32Array.from({ length: 64 }, (_, j) => fromBits(((q << 16) | (j * 977)) >>> 0));
+    const want = new Uint32Array(xs.length);
+    evaluateKernel(hand, { x: xs, codes: want }, { n: xs.length, mult: 1 });
+    expect(want[1]).toBe(values[q]);
+    const artifact = emitWasm([hand]);
     const w = await WasmKernels.load(artifact, [hand]);
     const got = new Uint32Array(xs.length);
     w.run(hand.name, { x: xs, codes: got }, { n: xs.length, mult: 1 });

@@ -94,7 +94,14 @@ function tryShift(
     const point = exact(lo);
     const a = exact(lo + 1);
     const b = exact(lo + (1 << shift) - 1);
-    return a === b ? [point, a] : undefined;
+    if (a !== b) return undefined;
+    // the memo's prefixes in the bucket are the kernel's code too: each must be the bucket's
+    // (a hand-written memo need not agree with its exact path)
+    for (let q = 0; q < per; q++) {
+      const m = memo[(lo >>> 16) + q];
+      if (m !== sentinel && (m !== a || (q === 0 && m !== point))) return undefined;
+    }
+    return [point, a];
   };
   const pos: [number, number][] = [];
   const neg: [number, number][] = [];
