@@ -6,7 +6,8 @@
  * bit-exact with the KernelIR evaluator on the same kernel, and within the
  * bound gamma_K * sum |w x| of the float64 reference (plus the underflow term),
  * NaN/Inf where the reference is; one-hot x returns the dequantized column
- * exactly (DESIGN.md contract 2).
+ * exactly (DESIGN.md contract 2). CUDA (CPU execution layer) and WGSL (Dawn)
+ * run the same kernels bit for bit with the evaluator.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +17,9 @@ import { emitCudaPlans } from "../backends/cuda/plans.js";
 import { buildCpuAsync, cpuExecute, hasHostCompiler } from "../backends/cuda/cpu.js";
 import { emitWgsl } from "../backends/wgsl/emit.js";
 import { compile } from "../passes/pipeline.js";
-import { runPlan, type Execute } from "../backends/host.js";
+import { runPlan, runPlanAsync, type Execute } from "../backends/host.js";
+import { WgslKernels } from "../backends/wgsl/runtime.js";
+import { nodeGpu } from "../backends/wgsl/node.js";
 import { WasmKernels } from "../backends/wasm/runtime.js";
 import { WasmPlanRunner } from "../backends/wasm/threads.js";
 import { emitWasm } from "../backends/wasm/emit.js";
@@ -225,4 +228,24 @@ describe.skipIf(!hasHostCompiler())("order: any GEMV printed as CUDA (CPU execut
       const { plan: p } = compile(spec(s, packed ? "packed" : "unpacked"));
       for (const k of p.kernels) expect(emitWgsl(k).code.length).toBeGreaterThan(0);
     });
+});
+
+describe("order: any GEMV on WGSL (Dawn)", () => {
+  it("equals the KernelIR evaluator bit for bit (INT4 and MXFP4 packed, int4_g128_asym; ragged, NaN/Inf, K = 1)", async () => {
+    const gpu = await nodeGpu();
+    for (const s of ["bench/onnx-int4.qs:onnx_int4_b32", "mxfp4", "int4_g128_asym"].map(resolveScheme)) {
+      const packed = formatBits(s.element) === 4;
+      const { plan } = compile(spec(s, packed ? "packed" : "unpacked"));
+      const wgsl = await WgslKernels.create(gpu.device, plan.kernels);
+      for (const c of cases().filter((c) => ["nan-inf", "ragged", "tiny-rows"].includes(c.name))) {
+        const shape = [c.rows, c.cols];
+        const q = quantize(s, { dtype: "f32", shape, data: c.data });
+        for (const [xname, x] of activations(c.cols).filter(([n]) => n === "smooth" || n === "nan-inf")) {
+          const y = (await runPlanAsync(plan, shape, inputs(plan, q, packed, x), wgsl.execute)).y as Float32Array;
+          const ref = runPlan(plan, shape, inputs(plan, q, packed, x), evaluateKernel).y as Float32Array;
+          expect(bits(y), `${s.name} ${c.name} ${xname}: WGSL = KernelIR`).toEqual(bits(ref));
+        }
+      }
+    }
+  }, 240_000);
 });
