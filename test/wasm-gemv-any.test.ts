@@ -193,6 +193,39 @@ describe("order: any GEMV (the scale factored out of each block)", () => {
     }
   });
 
+  /** WASM and the KernelIR evaluator on one targeted input: bit-identical, within the bound */
+  async function targeted(s: Scheme, q: QuantizedTensor, x: Float32Array, what: string) {
+    const { plan } = compile(spec(s, "unpacked"));
+    expect(JSON.stringify(plan.kernels[0].body), `${what}: factored`).toContain('"var":"kc"');
+    const wasm = await WasmKernels.load(emitWasm(plan.kernels), plan.kernels);
+    const y = runPlan(plan, q.shape, inputs(plan, q, false, x), wasm.execute).y as Float32Array;
+    const ref = runPlan(plan, q.shape, inputs(plan, q, false, x), evaluateKernel).y as Float32Array;
+    expect(bits(y), `${what}: WASM = KernelIR`).toEqual(bits(ref));
+    const { y: exact } = gemvReference(q, x);
+    expect(Number.isFinite(exact[0]) && Math.abs(exact[0]) < 2 ** 120, `${what}: the case is in range`).toBe(true);
+    checkBound(q, x, y, what);
+  }
+
+  it("a tensor scale |t| < 1 with a large block sum: sum * fl(s t) does not overflow where the term is in range", async () => {
+    // before: (sum * s) * t; sum * s = (12 * 2^118) * 448 overflowed to Inf (exact 5.5e34)
+    const nv = BUILTIN_SCHEMES.find((t) => t.name === "nvfp4")!;
+    const s: Scheme = { ...nv, name: "nvfp4_b32", block: { ...nv.block, size: 32 } as Scheme["block"] };
+    const K = 64;
+    const q0 = quantize(s, { dtype: "f32", shape: [1, K], data: new Float32Array(K).fill(6) });
+    const q = { ...q0, tensorScale: { ...q0.tensorScale!, decode: 2 ** -20 } };
+    expect(Array.from(q.scales)).toEqual([126, 126]); // E4M3 448, in the guard's range
+    await targeted(s, q, new Float32Array(K).fill(2 ** 118), "nvfp4 block 32, t = 2^-20");
+  });
+
+  it("a zero point past the element's range (the u8 buffer holds 255): q x cannot overflow the block sum", async () => {
+    // before: q_max was 15, so x = 2^118 passed the guard; q = 0 - 255, 8 products of -255 * 2^118 overflowed
+    const s = BUILTIN_SCHEMES.find((t) => t.name === "int4_g128_asym")!;
+    const K = 256;
+    const q0 = quantize(s, { dtype: "f32", shape: [1, K], data: Float32Array.from({ length: K }, (_, j) => Math.sin(j)) });
+    const q = { ...q0, zeros: Uint8Array.from(q0.zeros!, () => 255), codes: new Uint8Array(K), scales: Uint16Array.from(q0.scales, () => 1) };
+    await targeted(s, q, new Float32Array(K).fill(2 ** 118), "int4_g128_asym, zero 255");
+  });
+
   it("takes the factored form, and WASM's 16-lane decode path for it", () => {
     const s = resolveScheme("bench/onnx-int4.qs:onnx_int4_b32");
     const { plan } = compile(spec(s, "packed"));

@@ -5,30 +5,31 @@
  * The scale is factored out of each block of B = 16 J elements (J >= 2): 16
  * row lanes as the fixed order, lane c of a block sums its J products
  * fl(q x) of the decoded element values q (elements c, c + 16, ..., in that
- * order), then acc_c += fl(sum * s) [* t]; the full blocks run so, the ragged
+ * order), then acc_c += fl(sum * s) [fl(sum * fl(s t))]; the full blocks run so, the ragged
  * last block per element; the 16 lanes fold as the fixed order (halves). The
  * call takes that form only where it cannot change a non-finite result or
  * leave the bound; otherwise the row runs per element, w = fl(q s) [* t]
  * exactly as the reference, in the fixed order's shape:
  * - (per call) every |x| is 0 or in [XMIN, XMAX]: no NaN or Inf, q x neither
- *   overflows nor underflows, a lane's block sum cannot overflow;
+ *   overflows nor underflows, a lane's block sum cannot overflow (q_max is
+ *   the largest |q| of any code and zero point the buffers can hold);
  * - (per row, so a row's result does not depend on the rows a call holds, as
  *   in a threaded band) every |s| (and |s t|) of the row is in [SMIN, SMAX]:
  *   the reference's own fl(q s) [* t] is finite and normal (without a tensor
  *   scale tested on the codes, `codeRange`, where that is exact);
  * - the rounding count fits K. Per term of a factored block, against the
  *   reference's w x: the reference's fl(q s) [and * t], the product, at most
- *   J - 1 block sum additions, the scale [and t] (m = 3 [5] multiplications),
+ *   J - 1 block sum additions, the scale [fl(s t) and sum * st] (m = 3 [5]),
  *   at most nb - 1 + J lane additions (the other full blocks, the ragged
  *   tail's elements of its lane) and 4 folds: m + 2 J + nb + 4 <= K is
  *   checked at run time. A per-element term has 1 rounding and at most K - 1
  *   additions that merge it with another term (adding an untouched 0 is
  *   exact), so every term has at most K roundings and Higham's lemma gives
  *   the bound.
- * Underflow is outside the gamma bound: with the guards, only sum * s [* t]
- * and the per-element products can underflow, each by at most 2^-150 (times
- * |t|). Blocks of a size not a multiple of 16 (or J = 1, or "all") run per
- * element always: the fixed order, which is within the bound.
+ * Underflow is outside the gamma bound: with the guards, only sum * s [* st]
+ * and the per-element products can underflow, each by at most 2^-150.
+ * Blocks of a size not a multiple of 16 (or J = 1, or "all") run per element
+ * always: the fixed order, which is within the bound.
  */
 import { K, type Expr, type Stmt } from "../../ir/kernel.js";
 import { codec, f16, formatBits, type Codec } from "../../ir/formats/index.js";
@@ -48,7 +49,10 @@ const abs = (e: Expr) => K.un("abs", e);
 
 /** The largest finite |q| and the smallest nonzero |q| an element code decodes to. */
 export function elementRange(s: Scheme): { qmax: number; qmin: number } {
-  if (s.scale.rule === "minmax") return { qmax: 2 ** formatBits(s.element) - 1, qmin: 1 };
+  // q = code - z: the code and zero buffers hold any value of their storage type
+  // (u8 up to 8 bits, u16 up to 16), and the reference takes them as they are
+  if (s.scale.rule === "minmax")
+    return { qmax: 2 ** (formatBits(s.element) <= 8 ? 8 : formatBits(s.element) <= 16 ? 16 : 32) - 1, qmin: 1 };
   const c: Codec = codec(s.element);
   if (c.bits > 12) return { qmax: 2 * c.maxFinite, qmin: c.minPositive };
   let qmax = 0;
@@ -240,8 +244,9 @@ export function gemvAnyBody(
       const p = lane.let("p", E.mul(q, xval(kj)));
       sum = sum === undefined ? p : lane.let("sum", E.add(sum, p));
     }
-    const scaled = lane.let("t", E.mul(sum!, sv));
-    return second ? lane.let("t", E.mul(scaled, second)) : scaled;
+    // sum * fl(s t), not (sum * s) * t: with |t| < 1, sum * s can overflow (or with
+    // |t| > 1 underflow) where the term is in range; fl(s t) is the guarded |s t|
+    return lane.let("t", E.mul(sum!, second ? lane.let("st", E.mul(sv, second)) : sv));
   });
   const tail = new Block("c");
   lanes(tail, E.add(kfull, E.mul(K.v("kt", "i32"), i(LANES))), Kv, accs, perElement);
