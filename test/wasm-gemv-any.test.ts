@@ -93,9 +93,8 @@ function checkBound(q: QuantizedTensor, x: Float32Array, y: Float32Array, what: 
   const [N, K] = q.shape;
   const wd = dequantize(q);
   const { y: exact, bound } = gemvReference(q, x);
-  const t = Math.abs(q.tensorScale?.decode ?? 1);
   const blocks = Math.ceil(K / 16) + 1;
-  const slack = (K + 2 * blocks + 4) * 2 ** -149 * Math.max(1, t);
+  const slack = (K + 2 * blocks + 4) * 2 ** -149;
   for (let n = 0; n < N; n++) {
     let finiteAbs = 0;
     for (let k = 0; k < K; k++) {
@@ -224,6 +223,50 @@ describe("order: any GEMV (the scale factored out of each block)", () => {
     const q0 = quantize(s, { dtype: "f32", shape: [1, K], data: Float32Array.from({ length: K }, (_, j) => Math.sin(j)) });
     const q = { ...q0, zeros: Uint8Array.from(q0.zeros!, () => 255), codes: new Uint8Array(K), scales: Uint16Array.from(q0.scales, () => 1) };
     await targeted(s, q, new Float32Array(K).fill(2 ** 118), "int4_g128_asym, zero 255");
+  });
+
+  it("the guard edges (onnx_int4_b32: |x| in [2^-125, 2^122], |s| in [2^-125, 2^123]): inside, within the bound; past one, the fixed order bit for bit", async () => {
+    const s = resolveScheme("bench/onnx-int4.qs:onnx_int4_b32");
+    const [N, K] = [4, 64];
+    const { plan } = compile(spec(s, "unpacked"));
+    const { plan: fixed } = compile({ ...spec(s, "unpacked"), order: "fixed" });
+    const wasm = await WasmKernels.load(emitWasm(plan.kernels), plan.kernels);
+    const wfix = await WasmKernels.load(emitWasm(fixed.kernels), fixed.kernels);
+    const q0 = quantize(s, { dtype: "f32", shape: [N, K], data: Float32Array.from({ length: N * K }, (_, j) => Math.sin(j * 0.7)) });
+    const f32bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0];
+    const nb = K / 32;
+    // row 0: q = -8 everywhere, s = 2^-125 (huge q x, tiny scale); row 1: s = 2^123; row 2: one scale just
+    // under 2^-125 (per element); row 3 as quantized
+    const scales = Uint32Array.from(q0.scales, (v, j) =>
+      j < nb ? f32bits(2 ** -125) : j < 2 * nb ? f32bits(2 ** 123) : j === 2 * nb ? f32bits(2 ** -125) - 1 : v,
+    );
+    const codes = Uint8Array.from(q0.codes, (c, j) => (j < K ? 8 : c));
+    const q: QuantizedTensor = { ...q0, scales, codes };
+    const edge = [2 ** 122, -(2 ** 122), 2 ** -125, -(2 ** -125), 0, -0, 1.5, -3];
+    const xin = Float32Array.from({ length: K }, (_, k) => edge[k % 8]);
+    const small = Float32Array.from({ length: K }, (_, k) => [2 ** -125, -(2 ** -125), 0, -0.75][k % 4]);
+    const past = (x: Float32Array, k: number, v: number) => Float32Array.from(x, (u, j) => (j === k ? v : u));
+    const y = (p: Plan, w: WasmKernels, x: Float32Array) => runPlan(p, [N, K], inputs(p, q, false, x), w.execute).y as Float32Array;
+    for (const [name, x] of [["edges", xin], ["small", small]] as const) {
+      const ya = y(plan, wasm, x);
+      expect(bits(ya), `${name}: WASM = KernelIR`).toEqual(bits(runPlan(plan, [N, K], inputs(plan, q, false, x), evaluateKernel).y as Float32Array));
+      checkBound(q, x, ya, name);
+      // row 2 fails the scale guard: the fixed order's row
+      expect(bits(ya)[2], `${name}: row 2 per element`).toBe(bits(y(fixed, wfix, x))[2]);
+    }
+    // the edges take the factored form (some row differs from the fixed order), so the checks below can fail
+    const smooth = Float32Array.from({ length: K }, (_, k) => Math.cos(k) * 3);
+    expect(bits(y(plan, wasm, smooth))).not.toEqual(bits(y(fixed, wfix, smooth)));
+    const sub = past(smooth, 5, 2 ** -130); // subnormal: per element, finite rows equal to the fixed order
+    expect(bits(y(plan, wasm, sub))).toEqual(bits(y(fixed, wfix, sub)));
+    // one |x| past an edge: the whole call per element, the fixed order bit for bit
+    for (const [name, x] of [
+      ["past XMAX", past(xin, 9, 2 ** 122 * (1 + 2 ** -23))],
+      ["under XMIN", past(xin, 10, 2 ** -125 * (1 - 2 ** -23))],
+      ["NaN", past(xin, 11, NaN)],
+      ["-Inf", past(small, 12, -Infinity)],
+    ] as const)
+      expect(bits(y(plan, wasm, x)), name).toEqual(bits(y(fixed, wfix, x)));
   });
 
   it("takes the factored form, and WASM's 16-lane decode path for it", () => {
