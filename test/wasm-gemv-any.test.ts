@@ -28,7 +28,7 @@ import { dequantize, gemvReference, quantize, type QuantizedTensor } from "../ir
 import { packNibbles } from "../ir/layout/index.js";
 import { BUILTIN_SCHEMES } from "../stdlib/index.js";
 import { resolveScheme } from "../cli/schemes.js";
-import { codec, formatBits } from "../ir/formats/index.js";
+import { codec, f16, formatBits, NEAREST_EVEN } from "../ir/formats/index.js";
 import { codeRange } from "../passes/lower/gemv-any.js";
 import type { Scheme } from "../ir/scheme.js";
 import type { KernelSpec } from "../ir/program.js";
@@ -267,6 +267,31 @@ describe("order: any GEMV (the scale factored out of each block)", () => {
       ["-Inf", past(small, 12, -Infinity)],
     ] as const)
       expect(bits(y(plan, wasm, x)), name).toEqual(bits(y(fixed, wfix, x)));
+  });
+
+  it("bf16 and f16 activations: WASM = KernelIR, within the bound of the decoded x, and the factored form runs", async () => {
+    const f16e = codec(f16).encoder(NEAREST_EVEN, "propagate");
+    const f16d = codec(f16);
+    for (const act of ["bf16", "f16"] as const)
+      for (const name of ["bench/onnx-int4.qs:onnx_int4_b32", "mxfp4", "int4_g128_asym"]) {
+        const s = resolveScheme(name);
+        const [N, K] = [5, 300];
+        const sp = { ...spec(s, "unpacked"), input: act };
+        const { plan } = compile(sp);
+        const { plan: fixed } = compile({ ...sp, order: "fixed" });
+        const q = quantize(s, { dtype: "f32", shape: [N, K], data: Float32Array.from({ length: N * K }, (_, j) => Math.sin(j * 0.3)) });
+        const toBits = (v: number) => (act === "bf16" ? new Uint32Array(new Float32Array([v]).buffer)[0] >>> 16 : f16e(v, 0));
+        const xb = Uint16Array.from(Float32Array.from({ length: K }, (_, k) => Math.cos(k) * 3), toBits);
+        const xd = Float32Array.from(xb, (b) => (act === "bf16" ? new Float32Array(new Uint32Array([b << 16]).buffer)[0] : f16d.decode(b)));
+        const data = (p: Plan) => ({ ...inputs(p, q, false, xd), x: Uint16Array.from(xb) });
+        const wasm = await WasmKernels.load(emitWasm(plan.kernels), plan.kernels);
+        const y = runPlan(plan, q.shape, data(plan), wasm.execute).y as Float32Array;
+        const what = `${name} ${act}`;
+        expect(bits(y), `${what}: WASM = KernelIR`).toEqual(bits(runPlan(plan, q.shape, data(plan), evaluateKernel).y as Float32Array));
+        checkBound(q, xd, y, what);
+        if (name !== "mxfp4") // E8M0 scales: factoring a power of two can round alike
+          expect(bits(y), `${what}: differs from the fixed order`).not.toEqual(bits(runPlan(fixed, q.shape, data(fixed), evaluateKernel).y as Float32Array));
+      }
   });
 
   it("takes the factored form, and WASM's 16-lane decode path for it", () => {
