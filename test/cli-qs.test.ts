@@ -111,6 +111,13 @@ describe("qkc compile", () => {
     expect(m.kernels[0].codeLayout).toEqual({ kind: "nibbles", order: "low_first" });
     expect(m.kernels[4].order, "gemv's reduction order").toBe("fixed");
     expect(m.kernels[0].order).toBeUndefined();
+    // and `any` where declared (the default alone would pass a manifest that always wrote fixed)
+    const anyFile = join(dir, "any.qs");
+    writeFileSync(anyFile, "kernel g = gemv(weights: mxfp4, activations: f32) { accumulate: f32, order: any }\n");
+    const outAny = join(dir, "k-any");
+    expect((await run("compile", anyFile, "--out", outAny)).code).toBe(0);
+    const mAny = JSON.parse(readFileSync(join(outAny, "manifest.json"), "utf8"));
+    expect(mAny.kernels.map((k: { kind: string; order?: string }) => [k.kind, k.order])).toEqual([["gemv", "any"]]);
     expect(readFileSync(join(out, "quantize_nvfp4.kir"), "utf8")).toMatch(
       /^kernel quantize_nvfp4_codes\(/,
     );
