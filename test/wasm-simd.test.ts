@@ -409,5 +409,12 @@ describe("zero-copy buffers", () => {
     const out = new Float32Array(1 << 20);
     wasm.run("twice", { x: big.fill(1.5), y: out }, { n: 1 << 20 });
     expect(out[(1 << 20) - 1]).toBe(3);
+    // past 4 GiB: one line naming the call, the bytes and the fix, and the instance still runs
+    expect(() => wasm.alloc("f32", 2 ** 31)).toThrow(
+      /^alloc\(f32, 2147483648\): needs \d+ bytes of wasm memory, more than it can grow to \(a wasm32 memory holds at most 4 GiB\); allocate fewer elements/,
+    );
+    expect(() => wasm.reserve(2 ** 33)).toThrow(/^reserve\(8589934592\): needs .*; reserve fewer bytes/);
+    wasm.run("twice", { x: big, y: out }, { n: 1 << 20 });
+    expect(out[0]).toBe(3);
   });
 });

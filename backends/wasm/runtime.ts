@@ -84,7 +84,7 @@ export class WasmKernels {
     const bytes = length * ({ f32: 4, u32: 4, u16: 2, u8: 1, i8: 1 } as const)[elem];
     const offset = this.heapEnd;
     const end = Math.ceil((offset + bytes) / ALIGN) * ALIGN;
-    this.ensure(end + SLACK, `alloc(${elem}, ${length})`);
+    this.ensure(end + SLACK, `alloc(${elem}, ${length})`, "allocate fewer elements");
     this.heapEnd = end;
     const View = {
       f32: Float32Array,
@@ -100,7 +100,7 @@ export class WasmKernels {
 
   /** Grows the memory now so that `alloc` of `bytes` more (16-byte aligned each) will not grow it. */
   reserve(bytes: number): void {
-    this.ensure(this.heapEnd + bytes + SLACK, `reserve(${bytes})`);
+    this.ensure(this.heapEnd + bytes + SLACK, `reserve(${bytes})`, "reserve fewer bytes");
   }
 
   /** Forgets every `alloc` array (their memory is reused by later calls and allocations). */
@@ -113,14 +113,15 @@ export class WasmKernels {
     return a.buffer === this.memory.buffer;
   }
 
-  private ensure(end: number, what: string): void {
+  /** Grows the memory to `end` bytes, or refuses in one line: `what` needs them, `fix` says what to do. */
+  private ensure(end: number, what: string, fix: string): void {
     const pages = Math.ceil(end / PAGE_BYTES) - this.memory.buffer.byteLength / PAGE_BYTES;
     if (pages <= 0) return;
     try {
       this.memory.grow(pages);
     } catch (e) {
       throw new Error(
-        `${what} needs ${end} bytes of wasm memory, which cannot grow that far (${(e as Error).message})`,
+        `${what}: needs ${end} bytes of wasm memory, more than it can grow to (a wasm32 memory holds at most 4 GiB); ${fix} (${(e as Error).message})`,
       );
     }
   }
@@ -263,7 +264,7 @@ export class WasmKernels {
       throw new Error(
         `kernel ${name}: its copied buffers need more wasm memory, and growing it would detach the arrays from alloc(); allocate every buffer with alloc() or alloc more memory first`,
       );
-    this.ensure(end + SLACK, `kernel ${name}: its buffers`);
+    this.ensure(end + SLACK, `kernel ${name}`, "pass fewer rows a call");
     const memory = new Uint8Array(this.memory.buffer);
     const bytes = (a: BufferData) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
     for (const [data, { offset, copy }] of regions) if (copy) memory.set(bytes(data), offset);
