@@ -32,7 +32,7 @@
  * always: the fixed order, which is within the bound.
  */
 import { K, type Expr, type Stmt } from "../../ir/kernel.js";
-import { codec, f16, formatBits, type Codec } from "../../ir/formats/index.js";
+import { codec, formatBits, type Codec } from "../../ir/formats/index.js";
 import type { Scheme } from "../../ir/scheme.js";
 import type { DType } from "../../ir/tensor.js";
 import type { CodeLayout } from "../../ir/graph.js";
@@ -41,8 +41,8 @@ import { Block, E } from "./builder.js";
 import { decodeExpr } from "./scale.js";
 import { packedCodeExpr } from "./pack.js";
 import { scaleIndex } from "./scale-place.js";
+import { elementChunks, elementProduct, gemvParts, gemvRows, laneBodies, GEMV_LANES as LANES } from "./gemv-parts.js";
 
-const LANES = 16;
 const i = K.i32;
 const f = K.f32;
 const abs = (e: Expr) => K.un("abs", e);
@@ -114,92 +114,37 @@ export function gemvAnyBody(
   codes: CodeLayout,
   scaleLayout: ScaleLayout,
 ): Stmt[] {
-  const elem = codec(s.element);
-  const scale = codec(s.scale.format);
-  const asym = s.scale.rule === "minmax";
   const { qmax, qmin } = elementRange(s);
-  const Kv = K.v("K", "i32");
-  const n = K.v("n", "i32");
   const size = s.block.kind === "axis" && s.block.size !== "all" ? s.block.size : undefined;
   const J = size !== undefined && size % LANES === 0 ? size / LANES : 1;
-  const top = new Block();
-  top.comment(
+  const g = gemvParts(
+    s,
+    activations,
+    codes,
+    scaleLayout,
     J > 1
       ? `gemv ${s.name}, order any: per block, ${LANES} lanes of ${J} products q x, then * scale; per element where the guards fail`
       : `gemv ${s.name}, order any: per element, ${LANES} lane accumulators, halves folded`,
   );
-  const bsize = top.let("bsize", size === undefined ? E.max(Kv, i(1)) : i(size));
-  const nb = top.let("nb", E.div(E.sub(E.add(Kv, bsize), i(1)), bsize));
-  const second = s.tensorScale ? top.let("dscale", K.load("tscale", i(2), "f32")) : undefined;
-  const xval = (k: Expr): Expr => {
-    const raw = K.load("x", k, activations === "f32" ? "f32" : "u32");
-    return activations === "f32"
-      ? raw
-      : activations === "bf16"
-        ? E.float(E.shl(raw, K.u32(16)))
-        : decodeExpr(codec(f16), raw);
-  };
+  if (J === 1) return gemvRows(g, (row, accs) => row.push(elementChunks(g, accs)));
+  const { top, Kv, n, nb, bsize, second } = g;
   const scaleAt = (b: Block, blockIndex: Expr) => {
     const bi = b.let("blk", scaleIndex(scaleLayout, n, blockIndex, nb));
-    const sv = b.let("s", decodeExpr(scale, K.load("scales", bi, "u32")));
-    const zero = asym ? b.let("z", E.i32(K.load("zeros", bi, "u32"))) : undefined;
+    const sv = b.let("s", decodeExpr(g.scale, K.load("scales", bi, "u32")));
+    const zero = g.asym ? b.let("z", E.i32(K.load("zeros", bi, "u32"))) : undefined;
     return { sv, zero };
   };
   const qOf = (b: Block, at: Expr, zero: Expr | undefined) => {
     const code = b.let("code", packedCodeExpr(codes, "codes", at));
-    return b.let("q", asym ? E.f32(E.sub(E.i32(code), zero!)) : decodeExpr(elem, code));
+    return b.let("q", g.asym ? E.f32(E.sub(E.i32(code), zero!)) : decodeExpr(g.elem, code));
   };
-  /** 16 lane bodies from `base`, lane c running while base + c < limit */
-  const lanes = (
-    chunk: Block,
-    base: Expr,
-    limit: Expr,
-    accs: readonly { ref: Expr; set: (e: Expr) => Stmt }[],
-    body: (lane: Block, k: Expr) => Expr,
-  ) => {
-    for (let c = 0; c < LANES; c++) {
-      const lane = new Block("l");
-      const k = chunk.let("k", E.add(base, i(c)));
-      const p = body(lane, k);
-      lane.push(accs[c].set(E.add(accs[c].ref, p)));
-      chunk.push(K.if(E.lt(k, limit), lane.stmts));
-    }
-  };
-  /** per element, w = fl(q s) [* t] as the reference: the fixed order's lane body */
-  const perElement = (lane: Block, k: Expr) => {
-    const { sv, zero } = scaleAt(lane, E.div(k, bsize));
-    const q = qOf(lane, E.add(E.mul(n, Kv), k), zero);
-    const qs = E.mul(q, sv);
-    const w = lane.let("w", second ? E.mul(qs, second) : qs);
-    return lane.let("p", E.mul(w, xval(k)));
-  };
-  const fold = (row: Block, accs: readonly { ref: Expr; set: (e: Expr) => Stmt }[]) => {
-    for (let half = LANES / 2; half >= 1; half /= 2)
-      for (let l = 0; l < half; l++) row.push(accs[l].set(E.add(accs[l].ref, accs[l + half].ref)));
-    const y = accs[0].ref;
-    row.push(K.store("y", n, E.select(E.ne(y, y), f(NaN), y)));
-  };
-  /** the per-element chunk loop, the fixed order's shape */
-  const slowChunks = (accs: readonly { ref: Expr; set: (e: Expr) => Stmt }[]) => {
-    const chunk = new Block("c");
-    lanes(chunk, E.mul(K.v("kb", "i32"), i(LANES)), Kv, accs, perElement);
-    return K.for("kb", i(0), E.div(E.add(Kv, i(LANES - 1)), i(LANES)), chunk.stmts);
-  };
-  if (J === 1) {
-    const row = new Block("r");
-    const accs = Array.from({ length: LANES }, (_, l) => row.mutable(`acc${l}`, f(0)));
-    row.push(slowChunks(accs));
-    fold(row, accs);
-    top.push(K.for("n", i(0), K.v("N", "i32"), row.stmts));
-    return top.stmts;
-  }
 
   // the call's guards
   const xmax = f(pow2Below(2 ** 126 / (qmax * J)));
   const xmin = f(2 ** -125 / pow2Below(qmin));
   const xbad = top.mutable("xbad", K.u32(0));
   const xs = new Block("g");
-  const ax = xs.let("ax", abs(xval(K.v("kx", "i32"))));
+  const ax = xs.let("ax", abs(g.xval(K.v("kx", "i32"))));
   const xok = E.and(E.le(ax, xmax), E.or(E.eq(ax, f(0)), E.ge(ax, xmin)));
   xs.push(xbad.set(E.or(xbad.ref, E.select(xok, K.u32(0), K.u32(1)))));
   top.push(K.for("kx", i(0), Kv, xs.stmts));
@@ -213,54 +158,53 @@ export function gemvAnyBody(
   // band): the factored form where every scale of the row is in range, else per element
   const nfull = top.let("nfull", E.div(Kv, bsize));
   const kfull = top.let("kfull", E.mul(nfull, bsize));
-  const row = new Block("r");
-  const accs = Array.from({ length: LANES }, (_, l) => row.mutable(`acc${l}`, f(0)));
-  const sbad = row.mutable("sbad", E.select(fast, K.u32(0), K.u32(1)));
-  const sblk = new Block("h");
-  const range = at ? undefined : codeRange(scale, smaxN, sminN);
-  let sok: Expr;
-  if (range) {
-    // on the codes: |s| in [SMIN, SMAX] is (code & mask) in [lo, hi] (checked for every code)
-    const bi = sblk.let("blk", scaleIndex(scaleLayout, n, K.v("bs", "i32"), nb));
-    const mag = sblk.let("mag", E.and(K.load("scales", bi, "u32"), K.u32(range.mask)));
-    sok = E.and(E.ge(mag, K.u32(range.lo)), E.le(mag, K.u32(range.hi)));
-  } else {
-    const as = sblk.let("as", abs(scaleAt(sblk, K.v("bs", "i32")).sv));
-    sok = E.and(E.le(as, smax), E.ge(as, smin));
-    if (at) {
-      const ast = sblk.let("ast", E.mul(as, at));
-      sok = E.and(sok, E.and(E.le(ast, smax), E.ge(ast, smin)));
+  return gemvRows(g, (row, accs) => {
+    const sbad = row.mutable("sbad", E.select(fast, K.u32(0), K.u32(1)));
+    const sblk = new Block("h");
+    const range = at ? undefined : codeRange(g.scale, smaxN, sminN);
+    let sok: Expr;
+    if (range) {
+      // on the codes: |s| in [SMIN, SMAX] is (code & mask) in [lo, hi] (checked for every code)
+      const bi = sblk.let("blk", scaleIndex(scaleLayout, n, K.v("bs", "i32"), nb));
+      const mag = sblk.let("mag", E.and(K.load("scales", bi, "u32"), K.u32(range.mask)));
+      sok = E.and(E.ge(mag, K.u32(range.lo)), E.le(mag, K.u32(range.hi)));
+    } else {
+      const as = sblk.let("as", abs(scaleAt(sblk, K.v("bs", "i32")).sv));
+      sok = E.and(E.le(as, smax), E.ge(as, smin));
+      if (at) {
+        const ast = sblk.let("ast", E.mul(as, at));
+        sok = E.and(sok, E.and(E.le(ast, smax), E.ge(ast, smin)));
+      }
     }
-  }
-  sblk.push(sbad.set(E.or(sbad.ref, E.select(sok, K.u32(0), K.u32(1)))));
-  row.push(K.for("bs", i(0), nb, sblk.stmts));
-  const chunk = new Block("c");
-  lanes(chunk, E.mul(K.v("kc", "i32"), i(size!)), kfull, accs, (lane, k) => {
-    const { sv, zero } = scaleAt(lane, E.div(k, bsize));
-    let sum: Expr | undefined;
-    for (let j = 0; j < J; j++) {
-      const kj = j === 0 ? k : lane.let("kj", E.add(k, i(LANES * j)));
-      const q = qOf(lane, E.add(E.mul(n, Kv), kj), zero);
-      const p = lane.let("p", E.mul(q, xval(kj)));
-      sum = sum === undefined ? p : lane.let("sum", E.add(sum, p));
-    }
-    // sum * fl(s t), not (sum * s) * t: with |t| < 1, sum * s can overflow (or with
-    // |t| > 1 underflow) where the term is in range; fl(s t) is the guarded |s t|
-    return lane.let("t", E.mul(sum!, second ? lane.let("st", E.mul(sv, second)) : sv));
+    sblk.push(sbad.set(E.or(sbad.ref, E.select(sok, K.u32(0), K.u32(1)))));
+    row.push(K.for("bs", i(0), nb, sblk.stmts));
+    const chunk = new Block("c");
+    laneBodies(chunk, E.mul(K.v("kc", "i32"), i(size!)), kfull, accs, (lane, k) => {
+      const { sv, zero } = scaleAt(lane, E.div(k, bsize));
+      let sum: Expr | undefined;
+      for (let j = 0; j < J; j++) {
+        const kj = j === 0 ? k : lane.let("kj", E.add(k, i(LANES * j)));
+        const q = qOf(lane, E.add(E.mul(n, Kv), kj), zero);
+        const p = lane.let("p", E.mul(q, g.xval(kj)));
+        sum = sum === undefined ? p : lane.let("sum", E.add(sum, p));
+      }
+      // sum * fl(s t), not (sum * s) * t: with |t| < 1, sum * s can overflow (or with
+      // |t| > 1 underflow) where the term is in range; fl(s t) is the guarded |s t|
+      return lane.let("t", E.mul(sum!, second ? lane.let("st", E.mul(sv, second)) : sv));
+    });
+    const tail = new Block("c");
+    laneBodies(tail, E.add(kfull, E.mul(K.v("kt", "i32"), i(LANES))), Kv, accs, (lane, k) =>
+      elementProduct(g, lane, k),
+    );
+    row.push(
+      K.if(
+        E.eq(sbad.ref, K.u32(0)),
+        [
+          K.for("kc", i(0), nfull, chunk.stmts),
+          K.for("kt", i(0), E.div(E.add(E.sub(Kv, kfull), i(LANES - 1)), i(LANES)), tail.stmts),
+        ],
+        [elementChunks(g, accs)],
+      ),
+    );
   });
-  const tail = new Block("c");
-  lanes(tail, E.add(kfull, E.mul(K.v("kt", "i32"), i(LANES))), Kv, accs, perElement);
-  row.push(
-    K.if(
-      E.eq(sbad.ref, K.u32(0)),
-      [
-        K.for("kc", i(0), nfull, chunk.stmts),
-        K.for("kt", i(0), E.div(E.add(E.sub(Kv, kfull), i(LANES - 1)), i(LANES)), tail.stmts),
-      ],
-      [slowChunks(accs)],
-    ),
-  );
-  fold(row, accs);
-  top.push(K.for("n", i(0), K.v("N", "i32"), row.stmts));
-  return top.stmts;
 }
