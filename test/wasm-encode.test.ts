@@ -102,6 +102,20 @@ const cases: [scheme: string, kind: "key" | "round"][] = [
   [int4Full.name, "round"],
 ];
 
+/** `next` (the encoder's memo if) whose exact path gives `code` for the one input of bits `at` */
+function exactPathChangedAt(next: Stmt, input: string, at: number, code: number): Stmt {
+  if (next.op !== "if") throw new Error("the encoder site is a memo if");
+  const last = next.then.at(-1)!;
+  if (last.op !== "assign" || last.value.op !== "var")
+    throw new Error("the exact path assigns the code");
+  const bitsOfInput = K.bitcast(K.v(input, "f32"), "u32");
+  const tweak = K.let("tweak", K.select(K.bin("eq", bitsOfInput, K.u32(at)), K.u32(code), last.value));
+  return {
+    ...next,
+    then: [...next.then.slice(0, -1), tweak, K.assign(last.name, K.v("tweak", "u32"))],
+  };
+}
+
 describe("vector element encoders", () => {
   for (const [name, kind] of cases) {
     const s = schemeOf(name);
@@ -196,18 +210,7 @@ describe("vector element encoders", () => {
     // an input inside a piece of a prefix the exact path decides (from 1.0 up), not at either end
     const prefix = table.values.findIndex((c, j) => j >= 0x3f80 && c === sentinel);
     const [x, y] = pieces(enc, prefix << 16, (prefix << 16) | 0xffff).find(([a, b]) => b - a >= 2)!;
-    const last = next.then.at(-1)!;
-    if (last.op !== "assign" || last.value.op !== "var")
-      throw new Error("the exact path assigns the code");
-    const bitsOfInput = K.bitcast(K.v(input, "f32"), "u32");
-    const tweak = K.let(
-      "tweak",
-      K.select(K.bin("eq", bitsOfInput, K.u32(x + 1)), K.u32(0), last.value),
-    );
-    const changed: Stmt = {
-      ...next,
-      then: [...next.then.slice(0, -1), tweak, K.assign(last.name, K.v("tweak", "u32"))],
-    };
+    const changed = exactPathChangedAt(next, input, x + 1, 0);
     expect(y - x).toBeGreaterThanOrEqual(2);
     expect(laneEncoder(k, { ...l }, changed)).toMatch(/not the lowered encoder/);
   });
@@ -226,18 +229,7 @@ describe("vector element encoders", () => {
     const x = ((prefix << 16) | 5) >>> 0;
     const lo = (x >>> enc.shift) << enc.shift;
     expect([lo, lo + 1, lo + 2 ** enc.shift - 1]).not.toContain(x);
-    const last = next.then.at(-1)!;
-    if (last.op !== "assign" || last.value.op !== "var")
-      throw new Error("the exact path assigns the code");
-    const bitsOfInput = K.bitcast(K.v(input, "f32"), "u32");
-    const tweak = K.let(
-      "tweak",
-      K.select(K.bin("eq", bitsOfInput, K.u32(x)), K.u32(7), last.value),
-    );
-    const changed: Stmt = {
-      ...next,
-      then: [...next.then.slice(0, -1), tweak, K.assign(last.name, K.v("tweak", "u32"))],
-    };
+    const changed = exactPathChangedAt(next, input, x, 7);
     const l2 = { ...l };
     const found = laneEncoder(k, l2, changed);
     expect(typeof found === "string" ? found : found.kind).toMatch(/not the lowered encoder/);

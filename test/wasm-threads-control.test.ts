@@ -6,6 +6,7 @@
  */
 import { afterAll, expect, it } from "vitest";
 import { compile } from "../passes/pipeline.js";
+import { kernelRequest } from "./kernel-request.js";
 import { controlSlots, WasmPlanRunner } from "../backends/wasm/threads.js";
 import { builtinScheme } from "../stdlib/index.js";
 import { qdq } from "../ir/interpret/index.js";
@@ -22,14 +23,7 @@ afterAll(async () => {
 });
 
 it("a plan whose call list needs more than 1023 slots runs on 3 threads as on one (the block is sized from the plan)", async () => {
-  const base = compile({
-    name: "qdq_mxfp4",
-    kind: "qdq",
-    scheme: builtinScheme("mxfp4")!,
-    input: "f32",
-    output: "f32",
-    layout: "packed",
-  }).plan;
+  const base = compile(kernelRequest(builtinScheme("mxfp4")!, "qdq")).plan;
   // qdq reads x and writes y only, so running its steps again gives the same y
   const plan: Plan = { ...base, steps: Array.from({ length: 200 }, () => base.steps).flat() };
   expect(controlSlots(plan)).toBeGreaterThan(1023);
@@ -49,14 +43,7 @@ it("a plan whose call list needs more than 1023 slots runs on 3 threads as on on
 });
 
 it("loadThreaded's KernelThreads after close(): a later call starts new workers and gives the same bytes", async () => {
-  const plan = compile({
-    name: "qdq_mxfp4",
-    kind: "qdq",
-    scheme: builtinScheme("mxfp4")!,
-    input: "f32",
-    output: "f32",
-    layout: "packed",
-  }).plan;
+  const plan = compile(kernelRequest(builtinScheme("mxfp4")!, "qdq")).plan;
   const shape = [67, 1056];
   const x = Float32Array.from({ length: shape[0] * shape[1] }, (_, j) => Math.cos(j * 0.11) * 3);
   const want = bits(qdq(builtinScheme("mxfp4")!, { dtype: "f32", shape, data: x }));
