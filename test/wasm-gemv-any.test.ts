@@ -225,7 +225,7 @@ describe("order: any GEMV (the scale factored out of each block)", () => {
     await targeted(s, q, new Float32Array(K).fill(2 ** 118), "int4_g128_asym, zero 255");
   });
 
-  it("the guard edges (onnx_int4_b32: |x| in [2^-125, 2^122], |s| in [2^-125, 2^123]): inside, within the bound; past one, the fixed order bit for bit", async () => {
+  it("the guard edges (onnx_int4_b32, read as q 2^28 against s 2^-28: |x| in [2^-125, 2^94], |s| in [2^-98, 2^123]): inside, within the bound; past one, the fixed order bit for bit", async () => {
     const s = resolveScheme("bench/onnx-int4.qs:onnx_int4_b32");
     const [N, K] = [4, 64];
     const { plan } = compile(spec(s, "unpacked"));
@@ -235,14 +235,15 @@ describe("order: any GEMV (the scale factored out of each block)", () => {
     const q0 = quantize(s, { dtype: "f32", shape: [N, K], data: Float32Array.from({ length: N * K }, (_, j) => Math.sin(j * 0.7)) });
     const f32bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0];
     const nb = K / 32;
-    // row 0: q = -8 everywhere, s = 2^-125 (huge q x, tiny scale); row 1: s = 2^123; row 2: one scale just
-    // under 2^-125 (per element); row 3 as quantized
+    // row 0: q = -8 everywhere, s = 2^-98 (huge q x, tiny scale); row 1: s = 2^123; row 2: one scale just
+    // under 2^-98 (per element); row 3 as quantized
     const scales = Uint32Array.from(q0.scales, (v, j) =>
-      j < nb ? f32bits(2 ** -125) : j < 2 * nb ? f32bits(2 ** 123) : j === 2 * nb ? f32bits(2 ** -125) - 1 : v,
+      j < nb ? f32bits(2 ** -98) : j < 2 * nb ? f32bits(2 ** 123) : j === 2 * nb ? f32bits(2 ** -98) - 1 : v,
     );
-    const codes = Uint8Array.from(q0.codes, (c, j) => (j < K ? 8 : c));
+    // row 3 has q = 0 at k = 0, 1 (terms of 0 either way), for the edge x below
+    const codes = Uint8Array.from(q0.codes, (c, j) => (j < K ? 8 : j === 3 * K || j === 3 * K + 1 ? 0 : c));
     const q: QuantizedTensor = { ...q0, scales, codes };
-    const edge = [2 ** 122, -(2 ** 122), 2 ** -125, -(2 ** -125), 0, -0, 1.5, -3];
+    const edge = [2 ** 94, -(2 ** 94), 2 ** -125, -(2 ** -125), 0, -0, 1.5, -3];
     const xin = Float32Array.from({ length: K }, (_, k) => edge[k % 8]);
     const small = Float32Array.from({ length: K }, (_, k) => [2 ** -125, -(2 ** -125), 0, -0.75][k % 4]);
     const past = (x: Float32Array, k: number, v: number) => Float32Array.from(x, (u, j) => (j === k ? v : u));
@@ -257,11 +258,15 @@ describe("order: any GEMV (the scale factored out of each block)", () => {
     // the edges take the factored form (some row differs from the fixed order), so the checks below can fail
     const smooth = Float32Array.from({ length: K }, (_, k) => Math.cos(k) * 3);
     expect(bits(y(plan, wasm, smooth))).not.toEqual(bits(y(fixed, wfix, smooth)));
+    // and so does an x at both edges (where row 3's q is 0): the guard admits them
+    const both = past(past(smooth, 0, 2 ** 94), 1, -(2 ** -125));
+    expect(bits(y(plan, wasm, both))[3], "x at the edges: factored").not.toBe(bits(y(fixed, wfix, both))[3]);
+    expect(bits(y(plan, wasm, both))[3]).toBe(bits(y(plan, wasm, smooth))[3]);
     const sub = past(smooth, 5, 2 ** -130); // subnormal: per element, finite rows equal to the fixed order
     expect(bits(y(plan, wasm, sub))).toEqual(bits(y(fixed, wfix, sub)));
     // one |x| past an edge: the whole call per element, the fixed order bit for bit
     for (const [name, x] of [
-      ["past XMAX", past(xin, 9, 2 ** 122 * (1 + 2 ** -23))],
+      ["past XMAX", past(xin, 9, 2 ** 94 * (1 + 2 ** -23))],
       ["under XMIN", past(xin, 10, 2 ** -125 * (1 - 2 ** -23))],
       ["NaN", past(xin, 11, NaN)],
       ["-Inf", past(small, 12, -Infinity)],

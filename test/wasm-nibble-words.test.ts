@@ -5,14 +5,18 @@
  * tables take it (signed, unsigned, with a factor) and which keep the swizzle
  * path (E2M1, NF4), and GEMV / dequantize bit-exact with the interpreter on
  * codes that put every 4-bit value (the negative ones included) in every lane,
- * odd and ragged K, NaN, Inf and -0 in x and in the scales.
+ * odd and ragged K, NaN, Inf and -0 in x and in the scales. The top-byte
+ * decoder (the order: any GEMV's INT4 as q 2^28): its layout for both orders
+ * and parities, which tables it takes, and the GEMV equal to the KernelIR
+ * evaluator bit for bit.
  */
 import { describe, expect, it } from "vitest";
 import { compile } from "../passes/pipeline.js";
 import { runPlan } from "../backends/host.js";
 import { WasmKernels } from "../backends/wasm/runtime.js";
 import { emitWasm } from "../backends/wasm/emit.js";
-import { nibbleDecoder, nibbleValueBits } from "../backends/wasm/nibble-words.js";
+import { nibbleDecoder, nibbleValueBits, TOP_FACTOR, topDecodes } from "../backends/wasm/nibble-words.js";
+import { topScaling } from "../passes/lower/gemv-any.js";
 import { nibbleShuffle, nibbleWordSwizzle, WORD_TRANSPOSE } from "../backends/wasm/nibbles.js";
 import { dequantize, gemv, quantize, type QuantizedTensor } from "../ir/interpret/index.js";
 import { packNibbles, unpackNibbles, type NibbleOrder } from "../ir/layout/index.js";
@@ -21,7 +25,7 @@ import { lowerGemv } from "../passes/lower/gemv.js";
 import { resolveScheme } from "../cli/schemes.js";
 import type { Scheme } from "../ir/scheme.js";
 import type { Table } from "../ir/kernel.js";
-import type { BufferData } from "../ir/kernel-eval.js";
+import { evaluateKernel, type BufferData } from "../ir/kernel-eval.js";
 import { kernelRequest } from "./kernel-request.js";
 
 const ORDERS: NibbleOrder[] = ["low_first", "high_first"];
@@ -170,6 +174,80 @@ describe("nibble words: GEMV and dequantize bit-exact with the interpreter", () 
             const y = runPlan(plan, [rows, cols], inputs, wasm.execute).y as Float32Array;
             const want = kind === "gemv" ? gemv(q, xv) : dequantize(q);
             expect(bits(y), `${kind} ${rows}x${cols}`).toEqual(bits(want));
+          }
+        }
+      });
+});
+
+describe("nibble tops: the top-byte decoder of the order: any INT4 GEMV (q 2^28)", () => {
+  const sixteen = Array.from({ length: 16 }, (_, c) => c);
+
+  for (const order of ORDERS)
+    it(`${order}: lane j of vector p is code 4p + j times 2^28, for an even and an odd start`, () => {
+      const codes = Uint8Array.from({ length: 18 }, (_, i) => (i * 7 + 3) & 15);
+      const bytes = packNibbles(codes, order);
+      for (const skip of [0, 1] as const) {
+        // tops: the low nibbles shifted into the high one (a 16-bit shift of bytes below 16
+        // crosses into nothing), the high ones masked, interleaved as the bytes are
+        const lo = Array.from(bytes, (b) => ((b & 15) << 4) & 0xff);
+        const hi = Array.from(bytes, (b) => b & 0xf0);
+        const tops = nibbleShuffle(order, skip).map((j) => (j < 16 ? lo[j] : hi[j - 16]));
+        // the swizzle puts byte 4p + j on top of lane j over three zero bytes
+        const lanes = [0, 1, 2, 3].flatMap((p) => [0, 1, 2, 3].map((j) => tops[4 * p + j] << 24));
+        const want = Array.from(unpackNibbles(bytes, 18, order).slice(skip, skip + 16), (c) => signed4(c) * 2 ** 28);
+        expect(lanes, `skip ${skip}`).toEqual(want);
+      }
+    });
+
+  it("takes only a signed table of factor 2^28", () => {
+    const table = (values: number[]): Table => ({ name: "t", type: "f32", values });
+    expect(topDecodes(nibbleDecoder(table(sixteen.map((c) => signed4(c) * TOP_FACTOR)))!)).toBe(true);
+    expect(topDecodes(nibbleDecoder(table(sixteen.map(signed4)))!)).toBe(false);
+    expect(topDecodes(nibbleDecoder(table(sixteen.map((c) => c * TOP_FACTOR)))!)).toBe(false);
+    for (const [name, factor] of [["bench/onnx-int4.qs:onnx_int4_b32", 2 ** 28], ["mxint4", 2 ** 30], ["nvint4", 2 ** 28]] as const) {
+      const top = topScaling(resolveScheme(name))!;
+      expect(top.factor, name).toBe(factor);
+      expect(topDecodes(nibbleDecoder(top.table)!)).toBe(true);
+    }
+    for (const name of ["mxfp4", "nf4", "int4_g128_asym"]) expect(topScaling(resolveScheme(name))).toBeUndefined();
+  });
+
+  const shapes = [
+    [6, 64],
+    [5, 97],
+    [4, 96 + 7],
+    [3, 301],
+  ];
+  for (const name of ["bench/onnx-int4.qs:onnx_int4_b32", "mxint4"])
+    for (const order of ORDERS)
+      it(`${name.split(":").at(-1)} (${order}): GEMV order any = KernelIR bit for bit, every code in every lane, NaN / Inf / -0`, async () => {
+        const s = resolveScheme(name);
+        const { plan: base } = compile(kernelRequest(s, "gemv", { order: "any" }));
+        const kernel = lowerGemv(base.kernels[0].name, s, "f32", { kind: "nibbles", order }, "plain", "any");
+        const plan = { ...base, kernels: [kernel] };
+        const artifact = emitWasm(plan.kernels);
+        const topMask = "(v128.const i32x4 0x00808080 0x01808080 0x02808080 0x03808080)";
+        expect(artifact.wat, "the top-byte decoder").toContain(topMask);
+        const wasm = await WasmKernels.load(artifact, plan.kernels);
+        for (const [rows, cols] of shapes) {
+          const data = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i) * 4);
+          const q0 = quantize(s, { dtype: "f32", shape: [rows, cols], data });
+          const codes = Uint8Array.from({ length: rows * cols }, (_, i) => (i + 5 * Math.floor(i / cols) + (i >> 4)) & 15);
+          const scales = Array.from(q0.scales);
+          if (s.name === "onnx_int4_b32") scales[rows * Math.ceil(cols / 32) - 1] = 0x80000000; // -0, last row
+          const xv = Float32Array.from({ length: cols }, (_, i) => Math.cos(i) * 3);
+          const inputs = (x: Float32Array): Record<string, BufferData> => ({
+            codes: packNibbles(codes, order),
+            scales: plan.buffers.find((b) => b.name === "scales")!.elem === "u8" ? Uint8Array.from(scales) : Uint32Array.from(scales),
+            x,
+          });
+          const special = Float32Array.from(xv);
+          special[1] = NaN;
+          special[4] = -0;
+          special[7] = Infinity;
+          for (const x of [xv, special]) {
+            const y = runPlan(plan, [rows, cols], inputs(x), wasm.execute).y as Float32Array;
+            expect(bits(y), `${rows}x${cols}`).toEqual(bits(runPlan(plan, [rows, cols], inputs(x), evaluateKernel).y as Float32Array));
           }
         }
       });

@@ -26,7 +26,8 @@
  *   nibbles split from 8 packed bytes), decoded by the swizzle / arithmetic
  *   decoders of decode-tables.ts, widened otherwise; packed nibbles indexing
  *   an INT4 table take nibble-words.ts's shift decoder instead (from the
- *   codes as words, nibbles.ts);
+ *   codes as words, nibbles.ts), or its top-byte decoder for a table of INT4
+ *   times 2^28 (from the codes as tops);
  * - four f32x4 or i32x4 (and their masks).
  * A step whose codes index past a small table runs, with the rest of the loop,
  * as scalar code (nibbles cannot, for a table of 16: no check is emitted).
@@ -48,7 +49,7 @@ import { laneGroups, vectorBinary, type LaneGroups, type LoopContext } from "./v
 import { emitTableDecode, tableDecoder, widenBytes } from "./decode-tables.js";
 import { matchPackedCode, packedCodeExpr } from "../../passes/lower/pack.js";
 import { nibbleCodes } from "./nibbles.js";
-import { emitNibbleDecode, nibbleDecoder } from "./nibble-words.js";
+import { emitNibbleDecode, emitTopDecode, nibbleDecoder, topDecodes } from "./nibble-words.js";
 import { blockElements, blockElementsPrefix } from "./block-elements.js";
 
 type For = Extract<Stmt, { op: "for" }>;
@@ -70,6 +71,8 @@ type Val =
       readonly nibbles?: true;
       /** packed nibbles: the same codes as words (nibbles.ts), for the shift decoder */
       readonly words?: () => number;
+      /** packed nibbles: the same codes as tops (nibbles.ts), for the top-byte decoder */
+      readonly tops?: () => number;
     }
   | { readonly k: "bm"; readonly v: number }
   | { readonly k: "f"; readonly v: readonly number[] }
@@ -192,7 +195,9 @@ export class Decode16 {
     const exit = `d16_${ctx.label()}`;
     const next = `${exit}.next`;
     const first = ctx.temp("i32");
-    const head: Ref[] = [m.br(exit, m.i32.ge_s(get(startLocal), get(endLocal)))];
+    // the step's entry checks, built twice: once before the loop and once at its bottom (a
+    // do-while loop: its body dominates the exit, so V8 hoists the step's constants out of it)
+    let head: () => Ref[];
     if (this.lanes) {
       const l = this.lanes;
       if (startConst < 0) refuse("chunk loop from a variable start");
@@ -203,7 +208,8 @@ export class Decode16 {
         e: var_(l.index, "i32"),
         aligned: isMul16(l.base, this.s.var),
       });
-      head.push(
+      head = () => [
+        m.br(exit, m.i32.ge_s(get(startLocal), get(endLocal))),
         m.local.set(loopVar, get(startLocal)),
         m.local.set(lane.index, ctx.ex(l.base)),
         m.br(
@@ -212,7 +218,7 @@ export class Decode16 {
             m.i32.lt_s(m.i32.add(get(lane.index), m.i32.const(LANES - 1)), ctx.ex(l.limit)),
           ),
         ),
-      );
+      ];
       for (const a of l.accs) {
         const local = ctx.lookup(a);
         if (!local || local.type !== "f32") refuse(`accumulator ${a}`);
@@ -222,10 +228,11 @@ export class Decode16 {
     } else {
       if (this.rows > 1) refuse("rows of a per-element loop");
       // all 16 iterations in range: end - t >= 16
-      head.push(
+      head = () => [
+        m.br(exit, m.i32.ge_s(get(startLocal), get(endLocal))),
         m.br(exit, m.i32.lt_s(m.i32.sub(get(endLocal), get(startLocal)), m.i32.const(LANES))),
         m.local.set(loopVar, get(startLocal)),
-      );
+      ];
       this.vals.set(this.s.var, { k: "i", e: var_(this.s.var, "i32"), aligned: startConst === 0 });
     }
     this.out = [];
@@ -256,7 +263,7 @@ export class Decode16 {
         if (pb.elem === pl.elem)
           this.guards.push(m.i32.ne(m.local.get(pb.param, i32), m.local.get(pl.param, i32)));
       }
-    const step = [...head, ...this.out];
+    const step = [...this.out];
     if (this.checks.length)
       step.push(
         m.br(
@@ -267,6 +274,7 @@ export class Decode16 {
     step.push(
       ...effects,
       m.local.set(startLocal, m.i32.add(get(startLocal), m.i32.const(this.lanes ? 1 : LANES))),
+      ...head(),
       m.br(next),
     );
     const f32 = binaryen.f32;
@@ -292,7 +300,7 @@ export class Decode16 {
     const prefix = m.block(null, [
       ...init,
       m.local.set(first, get(startLocal)),
-      m.block(exit, [m.loop(next, m.block(null, step))]),
+      m.block(exit, [...head(), m.loop(next, m.block(null, step))]),
       ...fold,
       // as after the scalar loop: the loop variable holds the last iteration's value
       m.if(
@@ -527,6 +535,7 @@ export class Decode16 {
       signed: false,
       nibbles: true,
       words: c.words,
+      tops: c.tops,
     };
   }
 
@@ -548,6 +557,11 @@ export class Decode16 {
     // packed INT4: the shift decoder on the words (one code per byte keeps the swizzle, as
     // fast there: the transpose to words costs what the shifts save)
     const shifts = idx.words && nibbleDecoder(t.table);
+    if (idx.tops && shifts && topDecodes(shifts))
+      return {
+        k: "f",
+        v: emitTopDecode(this.m, idx.tops(), () => this.ctx.temp("v128"), this.out),
+      };
     if (idx.words && shifts)
       return {
         k: "f",

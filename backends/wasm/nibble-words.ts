@@ -17,6 +17,15 @@
  * The decoder is derived from the table's values and checked against all 16
  * entries, bit for bit; a table it does not reproduce (NF4, E2M1) keeps the
  * swizzle path.
+ *
+ * A signed table of factor 2^28 (`order: any` GEMV's INT4, gemv-any.ts) is
+ * the code itself in the top 4 bits of an i32: the top-byte decoder takes the
+ * codes as tops (nibbles.ts: one per byte in element order, in the high
+ * nibble over a zero low nibble) and moves byte 4p + j to the top byte of lane
+ * j by one swizzle whose other bytes are zeros (mask entries 0x80), then
+ * converts: two instructions per four codes, no shifts and no multiply (1.2x
+ * faster packed INT4 GEMV than the shift decoder's shift, shift, convert,
+ * multiply; bench/RESULTS.md).
  */
 import type { Table } from "../../ir/kernel.js";
 import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
@@ -87,6 +96,26 @@ export function emitNibbleDecode(
     if (d.factor !== 1) value = m.f32x4.mul(value, constant(m, d.factor));
     const l = temp();
     out.push(m.local.set(l, value));
+    return l;
+  });
+}
+
+/** the shift decoder's factor of a table the top-byte decoder takes */
+export const TOP_FACTOR = 2 ** 28;
+
+/** whether the top-byte decoder reproduces the table of shift decoder `d` (see the file comment) */
+export const topDecodes = (d: NibbleDecoder): boolean => d.signed && d.factor === TOP_FACTOR;
+
+/** lane j takes byte 4p + j into its top byte, zeros below (swizzle entries 0x80 give 0) */
+const topMask = (p: number) =>
+  Array.from({ length: 16 }, (_, i) => ((i & 3) === 3 ? 4 * p + (i >> 2) : 0x80));
+
+/** The four f32x4 (codes 0-3, 4-7, 8-11, 12-15) of n(code) * 2^28 from v128 local `tops`. */
+export function emitTopDecode(m: Module, tops: number, temp: () => number, out: Ref[]): number[] {
+  return [0, 1, 2, 3].map((p) => {
+    const top = m.i8x16.swizzle(m.local.get(tops, binaryen.v128), m.v128.const(topMask(p)));
+    const l = temp();
+    out.push(m.local.set(l, m.f32x4.convert_i32x4_s(top)));
     return l;
   });
 }

@@ -24,7 +24,12 @@
  *   high half keeps the raw bytes, and one i8x16.swizzle by a constant mask
  *   picks each code's byte (V8 keeps a constant in-range swizzle mask in a
  *   register; a general i8x16.shuffle mask it rebuilds with four instructions
- *   on every use). An odd `at`: the bytes transposed and shifted by 4.
+ *   on every use). An odd `at`: the bytes transposed and shifted by 4;
+ * - tops, for the top-byte decoder (nibble-words.ts): one code per byte lane in
+ *   element order, in the HIGH nibble over a zero low nibble. The low nibbles
+ *   (and 0x0f, then a 16-bit shift by 4: nothing crosses into the next byte)
+ *   and the high ones (and 0xf0) interleaved by the same shuffle as the bytes,
+ *   which for an even `at` V8 lowers to one punpcklbw.
  */
 import type { CodeLayout } from "../../ir/graph.js";
 import { binaryen, type ExpressionRef as Ref, type Module } from "./binaryen.js";
@@ -68,6 +73,8 @@ export interface NibbleCodes {
   readonly bytes: () => number;
   /** the words of the shift decoder (nibble-words.ts) */
   readonly words: () => number;
+  /** one code per byte lane in element order, in its high nibble, the low nibble 0 */
+  readonly tops: () => number;
 }
 
 /** binaryen.js's Block.appendChild (not in its typings) */
@@ -106,6 +113,12 @@ export function nibbleCodes(
       nibble(m.i16x8.shr_u(get(raw), m.i32.const(4))),
       nibbleShuffle(order, skip),
     );
+  const interleaveTops = (skip: 0 | 1) =>
+    m.i8x16.shuffle(
+      m.i16x8.shl(nibble(get(raw)), m.i32.const(4)),
+      m.v128.and(get(raw), m.i8x16.splat(m.i32.const(0xf0))),
+      nibbleShuffle(order, skip),
+    );
   const eight = () => m.v128.load64_splat(0, 1, address());
   const odd = m.block(null, [m.local.set(raw, m.v128.load8_lane(8, 1, 8, address(), eight()))]);
   const even = m.block(null, [m.local.set(raw, eight())]);
@@ -134,6 +147,10 @@ export function nibbleCodes(
           m.i16x8.mul(get(raw), m.v128.const(SIXTEEN_LOW)),
           m.v128.const(nibbleWordSwizzle(order)),
         ),
+    ),
+    tops: form(
+      () => interleaveTops(1),
+      () => interleaveTops(0),
     ),
   };
 }

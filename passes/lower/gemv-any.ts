@@ -30,15 +30,25 @@
  * and the per-element products can underflow, each by at most 2^-150.
  * Blocks of a size not a multiple of 16 (or J = 1, or "all") run per element
  * always: the fixed order, which is within the bound.
+ *
+ * An element whose values are a two's complement 4-bit integer n times a
+ * power of two f (INT4: f = 1, MXINT4: 1/4) is read in the factored form as
+ * q' = n 2^28 = q F, F = 2^28 / f (a second table: the code in the top 4 bits
+ * of an i32, which the WASM backend builds with one byte swizzle and no
+ * shifts) against s' = s / F. The guards keep both exact: x up to
+ * 2^126 / (q_max F J), |s| (and |s t|) at least 2^-126 F, so s' is normal;
+ * then q' x = F fl(q x) and fl(sum' s') = fl(sum s): the same terms and
+ * roundings as with q and s.
  */
-import { K, type Expr, type Stmt } from "../../ir/kernel.js";
+import { K, type Expr, type Stmt, type Table } from "../../ir/kernel.js";
 import { codec, formatBits, type Codec } from "../../ir/formats/index.js";
 import type { Scheme } from "../../ir/scheme.js";
 import type { DType } from "../../ir/tensor.js";
 import type { CodeLayout } from "../../ir/graph.js";
 import type { ScaleLayout } from "../../ir/program.js";
 import { Block, E } from "./builder.js";
-import { decodeExpr } from "./scale.js";
+import { decodeExpr, valuesTable } from "./scale.js";
+import { tableName } from "./encode.js";
 import { packedCodeExpr } from "./pack.js";
 import { scaleIndex } from "./scale-place.js";
 import { elementChunks, elementProduct, gemvParts, gemvRows, laneBodies, GEMV_LANES as LANES } from "./gemv-parts.js";
@@ -105,6 +115,27 @@ export function codeRange(
   return undefined;
 }
 
+/** the factored form's INT4 codes as the code in the top 4 bits of an i32: q' = n(code) 2^28 */
+const TOP = 2 ** 28;
+
+/**
+ * For an element whose values are a two's complement 4-bit integer n(code)
+ * times a power of two f (INT4, MXINT4), the factored form's table of
+ * n(code) 2^28 = q F and the factor F = 2^28 / f (see the file comment);
+ * undefined for any other element, or with a zero point.
+ */
+export function topScaling(s: Scheme): { table: Table; factor: number } | undefined {
+  if (s.scale.rule === "minmax") return undefined;
+  const c = codec(s.element);
+  if (c.bits !== 4) return undefined;
+  const { values } = valuesTable(c);
+  const f = values[1];
+  if (!(f > 0) || 2 ** Math.round(Math.log2(f)) !== f) return undefined;
+  if (!values.every((v, code) => v === ((code << 28) >> 28) * f)) return undefined;
+  const table = { name: tableName(c.format, "values_top"), type: "f32" as const, values: values.map((v) => (v / f) * TOP) };
+  return { table, factor: TOP / f };
+}
+
 /** a power of two at most v (v > 0) */
 const pow2Below = (v: number) => 2 ** Math.floor(Math.log2(v));
 
@@ -134,13 +165,22 @@ export function gemvAnyBody(
     const zero = g.asym ? b.let("z", E.i32(K.load("zeros", bi, "u32"))) : undefined;
     return { sv, zero };
   };
+  const scaled = topScaling(s);
+  const F = scaled?.factor ?? 1;
   const qOf = (b: Block, at: Expr, zero: Expr | undefined) => {
     const code = b.let("code", packedCodeExpr(codes, "codes", at));
-    return b.let("q", g.asym ? E.f32(E.sub(E.i32(code), zero!)) : decodeExpr(g.elem, code));
+    return b.let(
+      "q",
+      g.asym
+        ? E.f32(E.sub(E.i32(code), zero!))
+        : scaled
+          ? K.table(scaled.table.name, code, "f32")
+          : decodeExpr(g.elem, code),
+    );
   };
 
-  // the call's guards
-  const xmax = f(pow2Below(2 ** 126 / (qmax * J)));
+  // the call's guards (the factored form's products are q' x = q F x)
+  const xmax = f(pow2Below(2 ** 126 / (qmax * F * J)));
   const xmin = f(2 ** -125 / pow2Below(qmin));
   const xbad = top.mutable("xbad", K.u32(0));
   const xs = new Block("g");
@@ -148,7 +188,11 @@ export function gemvAnyBody(
   const xok = E.and(E.le(ax, xmax), E.or(E.eq(ax, f(0)), E.ge(ax, xmin)));
   xs.push(xbad.set(E.or(xbad.ref, E.select(xok, K.u32(0), K.u32(1)))));
   top.push(K.for("kx", i(0), Kv, xs.stmts));
-  const [smaxN, sminN] = [pow2Below(2 ** 126 / qmax), 2 ** -125 / pow2Below(qmin)];
+  // s' = s / F stays normal, so exact
+  const [smaxN, sminN] = [
+    pow2Below(2 ** 126 / qmax),
+    Math.max(2 ** -125 / pow2Below(qmin), F > 1 ? 2 ** -126 * F : 0),
+  ];
   const [smax, smin] = [f(smaxN), f(sminN)];
   const at = second ? top.let("at", abs(second)) : undefined;
   const count = E.add(i(anyMultiplications(s) + 2 * J + 4), nb);
@@ -180,7 +224,10 @@ export function gemvAnyBody(
     row.push(K.for("bs", i(0), nb, sblk.stmts));
     const chunk = new Block("c");
     laneBodies(chunk, E.mul(K.v("kc", "i32"), i(size!)), kfull, accs, (lane, k) => {
-      const { sv, zero } = scaleAt(lane, E.div(k, bsize));
+      const block = scaleAt(lane, E.div(k, bsize));
+      const zero = block.zero;
+      // s' = s / F, exact in the guarded range
+      const sv = scaled ? lane.let("sf", E.mul(block.sv, f(1 / F))) : block.sv;
       let sum: Expr | undefined;
       for (let j = 0; j < J; j++) {
         const kj = j === 0 ? k : lane.let("kj", E.add(k, i(LANES * j)));

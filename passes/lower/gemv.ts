@@ -15,7 +15,7 @@ import { valuesTable } from "./scale.js";
 import { checkLowerable, elemOf, LoweringError } from "./kernels.js";
 import type { CodeLayout } from "../../ir/graph.js";
 import type { ScaleLayout } from "../../ir/program.js";
-import { gemvAnyBody } from "./gemv-any.js";
+import { gemvAnyBody, topScaling } from "./gemv-any.js";
 import { elementChunks, gemvParts, gemvRows, GEMV_LANES as LANES } from "./gemv-parts.js";
 
 export function lowerGemv(
@@ -62,7 +62,11 @@ export function lowerGemv(
   const tables = decoded
     .map(valuesTable)
     .filter((t, j, all) => all.findIndex((x) => x.name === t.name) === j);
-  if (order === "any") return { name, params, tables, body: gemvAnyBody(s, activations, codes, scaleLayout) };
+  if (order === "any") {
+    const top = topScaling(s);
+    const body = gemvAnyBody(s, activations, codes, scaleLayout);
+    return { name, params, tables: top ? [...tables, top.table] : tables, body };
+  }
   const g = gemvParts(
     s,
     activations,
