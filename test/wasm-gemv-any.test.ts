@@ -337,9 +337,9 @@ describe.skipIf(!hasHostCompiler())("order: any GEMV printed as CUDA (CPU execut
 });
 
 describe("order: any GEMV on WGSL (Dawn)", () => {
-  it("equals the KernelIR evaluator bit for bit (INT4 and MXFP4 packed, int4_g128_asym; ragged, NaN/Inf, K = 1)", async () => {
+  it("equals the KernelIR evaluator bit for bit (INT4, MXINT4 (both read as q 2^28) and MXFP4 packed, int4_g128_asym; ragged, NaN/Inf, K = 1)", async () => {
     const gpu = await nodeGpu();
-    for (const s of ["bench/onnx-int4.qs:onnx_int4_b32", "mxfp4", "int4_g128_asym"].map(resolveScheme)) {
+    for (const s of ["bench/onnx-int4.qs:onnx_int4_b32", "mxint4", "mxfp4", "int4_g128_asym"].map(resolveScheme)) {
       const packed = formatBits(s.element) === 4;
       const { plan } = compile(spec(s, packed ? "packed" : "unpacked"));
       const wgsl = await WgslKernels.create(gpu.device, plan.kernels);
