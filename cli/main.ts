@@ -147,6 +147,10 @@ Examples:
         ...SCALE_LAYOUTS,
       ]),
     )
+    .option(
+      "--relaxed-simd",
+      "--target wasm: fuse multiply-adds of order: any GEMV with relaxed SIMD (needs Node 22+ or Chrome 114+)",
+    )
     .action((source: string, opts) => runCompile(source, opts, io));
 
   qkc

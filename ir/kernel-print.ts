@@ -88,7 +88,7 @@ export function printKernel(k: Kernel): string {
   const params = k.params.map((p) =>
     p.kind === "buffer" ? `${p.name}: ${p.access} ${p.elem}[]` : `${p.name}: ${p.type}`,
   );
-  const out = [`kernel ${k.name}(${params.join(", ")}) {`];
+  const out = [`kernel ${k.name}(${params.join(", ")})${k.contract ? " contract" : ""} {`];
   for (const t of k.tables) {
     const shown = t.values.length > 256 ? [...t.values.slice(0, 16), "..."] : t.values;
     out.push(`  table ${t.name}: ${t.type}[${t.values.length}] = [${shown.join(", ")}]`);

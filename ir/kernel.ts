@@ -146,6 +146,12 @@ export interface Kernel {
   readonly params: readonly Param[];
   readonly tables: readonly Table[];
   readonly body: readonly Stmt[];
+  /**
+   * A backend may fuse an f32 multiply with the add of its product (one
+   * rounding instead of two). Only `order: any` GEMV sets it: its bound holds
+   * either way. The evaluator and every backend by default compute them apart.
+   */
+  readonly contract?: boolean;
 }
 
 // ---- builders: keep lowering code short and typed ---------------------------

@@ -123,6 +123,24 @@ describe("qkc compile", () => {
     );
   });
 
+  it("--relaxed-simd: the order any GEMV fuses its multiply-adds, the manifest says so; only for --target wasm", async () => {
+    const { readFileSync } = await import("node:fs");
+    const anyFile = join(dir, "any-relaxed.qs");
+    writeFileSync(anyFile, "kernel g = gemv(weights: mxfp4, activations: f32) { accumulate: f32, order: any }\n");
+    const outs = { plain: join(dir, "k-plain"), relaxed: join(dir, "k-relaxed") };
+    expect((await run("compile", anyFile, "--target", "wasm", "--out", outs.plain)).code).toBe(0);
+    expect((await run("compile", anyFile, "--target", "wasm", "--relaxed-simd", "--out", outs.relaxed)).code).toBe(0);
+    const wat = (d: string) => readFileSync(join(d, "kernels.wat"), "utf8");
+    expect(wat(outs.relaxed)).toContain("f32x4.relaxed_madd");
+    expect(wat(outs.plain)).not.toContain("relaxed");
+    const manifest = (d: string) => JSON.parse(readFileSync(join(d, "manifest.json"), "utf8"));
+    expect(manifest(outs.relaxed).wasm.relaxedSimd).toBe(true);
+    expect(manifest(outs.plain).wasm.relaxedSimd).toBeUndefined();
+    const r = await run("compile", anyFile, "--target", "wgsl", "--relaxed-simd", "--out", join(dir, "k-w"));
+    expect(r.code).toBe(1);
+    expect(r.err).toBe("error: --relaxed-simd is for --target wasm; drop it or add --target wasm\n");
+  });
+
   it("refuses unknown passes with the list", async () => {
     const r = await run("compile", "mxfp4", "--dump-ir=lowr");
     expect(r.code).toBe(1);

@@ -7,9 +7,12 @@
  * bound gamma_K * sum |w x| of the float64 reference (plus the underflow term),
  * NaN/Inf where the reference is; one-hot x returns the dequantized column
  * exactly (DESIGN.md contract 2). CUDA (CPU execution layer) and WGSL (Dawn)
- * run the same kernels bit for bit with the evaluator.
+ * run the same kernels bit for bit with the evaluator. With relaxed SIMD's
+ * fused multiply-adds (fused or not as the machine does it) the same checks
+ * hold but equality with the evaluator, and only these kernels fuse.
  */
 import { mkdtempSync } from "node:fs";
+import v8 from "node:v8";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +26,7 @@ import { nodeGpu } from "../backends/wgsl/node.js";
 import { WasmKernels } from "../backends/wasm/runtime.js";
 import { WasmPlanRunner } from "../backends/wasm/threads.js";
 import { emitWasm } from "../backends/wasm/emit.js";
+import { relaxedSimdSupported } from "../backends/wasm/compile-module.js";
 import { evaluateKernel, type BufferData } from "../ir/kernel-eval.js";
 import { dequantize, gemvReference, quantize, type QuantizedTensor } from "../ir/interpret/index.js";
 import { packNibbles } from "../ir/layout/index.js";
@@ -111,42 +115,52 @@ function checkBound(q: QuantizedTensor, x: Float32Array, y: Float32Array, what: 
 
 const SCHEMES = [...BUILTIN_SCHEMES.filter((t) => !t.doubleQuant), resolveScheme("bench/onnx-int4.qs:onnx_int4_b32")];
 
+/**
+ * The corpus (a NaN scale code in the second block) through `wasm`: within the bound, NaN/Inf
+ * where the reference has them, one-hot exact, and (`bitExact`) equal to the KernelIR evaluator.
+ */
+function checkCorpus(s: Scheme, layout: KernelSpec["layout"], plan: Plan, wasm: WasmKernels, bitExact: boolean) {
+  for (const c of cases()) {
+    const shape = [c.rows, c.cols];
+    const q0 = quantize(s, { dtype: "f32", shape, data: c.data });
+    // a scale code of all ones (NaN for E8M0, E4M3, f16, f32) in the second block
+    const q: QuantizedTensor =
+      q0.scales.length > 1
+        ? { ...q0, scales: q0.scales.map((v, j) => (j === 1 ? 2 ** formatBits(s.scale.format) - 1 : v)) }
+        : q0;
+    for (const [xname, x] of activations(c.cols)) {
+      const what = `${s.name} ${layout} ${c.name} ${xname}`;
+      const data = inputs(plan, q, layout === "packed", x);
+      const y = runPlan(plan, shape, data, wasm.execute).y as Float32Array;
+      if (bitExact) {
+        const ref = runPlan(plan, shape, inputs(plan, q, layout === "packed", x), evaluateKernel).y as Float32Array;
+        expect(bits(y), `${what}: WASM = KernelIR`).toEqual(bits(ref));
+      }
+      checkBound(q, x, y, what);
+      if (xname === "one-hot") {
+        const wd = dequantize(q);
+        const at = x.indexOf(1);
+        for (let n = 0; n < c.rows; n++) {
+          // a NaN or Inf weight elsewhere in the row makes the row NaN (0 * Inf), as in the reference
+          if (wd.subarray(n * c.cols, (n + 1) * c.cols).some((v) => !Number.isFinite(v))) continue;
+          const w = wd[n * c.cols + at];
+          expect(Number.isNaN(w) ? Number.isNaN(y[n]) : y[n] === w, `${what} row ${n}: one-hot`).toBe(true);
+        }
+      }
+    }
+  }
+}
+
+const layoutsOf = (s: Scheme): KernelSpec["layout"][] => (formatBits(s.element) === 4 ? ["unpacked", "packed"] : ["unpacked"]);
+
 describe("order: any GEMV (the scale factored out of each block)", () => {
-  for (const s of SCHEMES) {
-    const layouts: KernelSpec["layout"][] = formatBits(s.element) === 4 ? ["unpacked", "packed"] : ["unpacked"];
-    for (const layout of layouts)
+  for (const s of SCHEMES)
+    for (const layout of layoutsOf(s))
       it(`${s.name} (${layout}): WASM = KernelIR, within the bound, one-hot exact`, async () => {
         const { plan } = compile(spec(s, layout));
         const wasm = await WasmKernels.load(emitWasm(plan.kernels), plan.kernels);
-        for (const c of cases()) {
-          const shape = [c.rows, c.cols];
-          const q0 = quantize(s, { dtype: "f32", shape, data: c.data });
-          // a scale code of all ones (NaN for E8M0, E4M3, f16, f32) in the second block
-          const q: QuantizedTensor =
-            q0.scales.length > 1
-              ? { ...q0, scales: q0.scales.map((v, j) => (j === 1 ? 2 ** formatBits(s.scale.format) - 1 : v)) }
-              : q0;
-          for (const [xname, x] of activations(c.cols)) {
-            const what = `${s.name} ${layout} ${c.name} ${xname}`;
-            const data = inputs(plan, q, layout === "packed", x);
-            const y = runPlan(plan, shape, data, wasm.execute).y as Float32Array;
-            const ref = runPlan(plan, shape, inputs(plan, q, layout === "packed", x), evaluateKernel).y as Float32Array;
-            expect(bits(y), `${what}: WASM = KernelIR`).toEqual(bits(ref));
-            checkBound(q, x, y, what);
-            if (xname === "one-hot") {
-              const wd = dequantize(q);
-              const at = x.indexOf(1);
-              for (let n = 0; n < c.rows; n++) {
-                // a NaN or Inf weight elsewhere in the row makes the row NaN (0 * Inf), as in the reference
-                if (wd.subarray(n * c.cols, (n + 1) * c.cols).some((v) => !Number.isFinite(v))) continue;
-                const w = wd[n * c.cols + at];
-                expect(Number.isNaN(w) ? Number.isNaN(y[n]) : y[n] === w, `${what} row ${n}: one-hot`).toBe(true);
-              }
-            }
-          }
-        }
+        checkCorpus(s, layout, plan, wasm, true);
       });
-  }
 
   it("a row's result does not depend on the thread bands (the scale guard is per row)", async () => {
     const s = resolveScheme("bench/onnx-int4.qs:onnx_int4_b32");
@@ -354,4 +368,42 @@ describe("order: any GEMV on WGSL (Dawn)", () => {
       }
     }
   }, 240_000);
+});
+
+// relaxed SIMD: Node 20 has it behind a V8 flag, which a running process may still set (for
+// the modules it compiles afterwards); the error test runs first, before the flag is set
+const relaxedAtStart = relaxedSimdSupported();
+
+describe("order: any GEMV with relaxed SIMD (emitWasm relaxedSimd: fused multiply-adds)", () => {
+  it.skipIf(relaxedAtStart)("a runtime without relaxed SIMD refuses the module in one line that names the fix", async () => {
+    const { plan } = compile(spec(resolveScheme("bench/onnx-int4.qs:onnx_int4_b32"), "packed"));
+    const artifact = emitWasm(plan.kernels, { relaxedSimd: true });
+    await expect(WasmKernels.load(artifact, plan.kernels)).rejects.toThrow(
+      /no relaxed SIMD; run it on Node 22\+ or Chrome 114\+, or node --experimental-wasm-relaxed-simd, or compile without --relaxed-simd/,
+    );
+  });
+
+  it("only kernels that allow contraction fuse: the fixed order's module is the same with and without", () => {
+    for (const name of ["bench/onnx-int4.qs:onnx_int4_b32", "mxfp4", "nvfp4"]) {
+      const s = resolveScheme(name);
+      const { plan: fixed } = compile({ ...spec(s, "packed"), order: "fixed" });
+      expect(emitWasm(fixed.kernels, { relaxedSimd: true }).wat, name).toBe(emitWasm(fixed.kernels).wat);
+      const { plan } = compile(spec(s, "packed"));
+      expect(plan.kernels[0].contract).toBe(true);
+      expect(emitWasm(plan.kernels, { relaxedSimd: true }).wat, name).toContain("f32x4.relaxed_madd");
+      expect(emitWasm(plan.kernels).wat).not.toContain("relaxed");
+    }
+  });
+
+  for (const name of ["bench/onnx-int4.qs:onnx_int4_b32", "mxint4", "mxfp4", "int4_g128_asym", "nvfp4", "mxfp8_e4m3"]) {
+    const s = resolveScheme(name);
+    for (const layout of layoutsOf(s))
+      it(`${s.name} (${layout}): within the bound, NaN/Inf where the reference has them, one-hot exact`, async () => {
+        if (!relaxedSimdSupported()) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+        expect(relaxedSimdSupported(), "relaxed SIMD on (Node 22+, or Node 20's V8 flag)").toBe(true);
+        const { plan } = compile(spec(s, layout));
+        const wasm = await WasmKernels.load(emitWasm(plan.kernels, { relaxedSimd: true }), plan.kernels);
+        checkCorpus(s, layout, plan, wasm, false);
+      });
+  }
 });

@@ -47,6 +47,26 @@ export const setLocalName: (func: number, index: number, name: string) => void =
   loaded as unknown as { Function: { setLocalName(f: number, i: number, n: string): void } }
 ).Function.setLocalName;
 
+/** relaxed SIMD's `f32x4.relaxed_madd(a, b, c)`: a * b + c, fused or not (binaryen.js has no helper for it) */
+export const relaxedMadd = (
+  m: Module,
+  a: ExpressionRef,
+  b: ExpressionRef,
+  c: ExpressionRef,
+): ExpressionRef =>
+  (
+    loaded as unknown as {
+      _BinaryenSIMDTernary(mod: number, op: number, a: number, b: number, c: number): number;
+      RelaxedMaddVecF32x4: number;
+    }
+  )._BinaryenSIMDTernary(
+    (m as unknown as { ptr: number }).ptr,
+    (loaded as unknown as { RelaxedMaddVecF32x4: number }).RelaxedMaddVecF32x4,
+    a,
+    b,
+    c,
+  );
+
 /** `v` in all four i32 lanes. */
 export const splatI32 = (m: Module, v: number): ExpressionRef => m.i32x4.splat(m.i32.const(v | 0));
 

@@ -41,6 +41,7 @@ import type { Expr, Kernel, ScalarType, Stmt } from "../../ir/kernel.js";
 import { exprVars, walk, walkExprs } from "../../ir/kernel-walk.js";
 import {
   binaryen,
+  relaxedMadd,
   splatI32 as splat32,
   type ExpressionRef as Ref,
   type Module,
@@ -77,7 +78,14 @@ type Val =
   | { readonly k: "bm"; readonly v: number }
   | { readonly k: "f"; readonly v: readonly number[] }
   | { readonly k: "w"; readonly v: readonly number[]; readonly type: "i32" | "u32" }
-  | { readonly k: "m"; readonly v: readonly number[] };
+  | { readonly k: "m"; readonly v: readonly number[] }
+  /** f32 products a * b not made yet (ctx.fuse): an add of one becomes a relaxed madd, any other use makes them */
+  | {
+      readonly k: "p";
+      readonly a: (() => Ref)[];
+      readonly b: (() => Ref)[];
+      readonly made: { v?: number[] };
+    };
 
 /** The vector prefix of loop `s` (the scalar loop then runs from `startLocal`), or undefined. */
 export function decodeLoop(
@@ -358,6 +366,10 @@ export class Decode16 {
     const isAcc = (e: Expr) => e.op === "var" && e.name === acc;
     if (isAcc(a) === isAcc(b)) refuse("the accumulator update is not acc + p");
     const p = this.val(isAcc(a) ? b : a);
+    if (p.k === "p")
+      return accVecs.map((vec, q) =>
+        m.local.set(vec, relaxedMadd(m, p.a[q](), p.b[q](), this.get(vec))),
+      );
     if (p.k !== "f") return refuse("the accumulated value is not a vector of f32");
     return accVecs.map((vec, q) =>
       m.local.set(
@@ -604,7 +616,7 @@ export class Decode16 {
       );
       return [0, 1, 2, 3].map(() => () => this.get(l));
     }
-    const w = v.k === "b" ? this.widen(v) : v;
+    const w = v.k === "b" ? this.widen(v) : v.k === "p" ? this.product(v) : v;
     if (w.k !== "f" && w.k !== "w" && w.k !== "m") return refuse(`a ${w.k} operand`);
     return w.v.map((r) => () => this.get(r));
   }
@@ -680,11 +692,30 @@ export class Decode16 {
       const v = this.wide(a, t).map((x) => this.keep(shift(x(), this.ctx.ex(e.b))));
       return { k: "w", v, type: intType(e.type) };
     }
+    // a kernel that allows contraction, with relaxed SIMD: a product is kept apart until an add
+    // reads it, which becomes one relaxed madd (fused or not as the machine does it)
+    if (this.ctx.fuse && t === "f32" && kind === "mul")
+      return { k: "p", a: this.wide(a, t), b: this.wide(b, t), made: {} };
+    if (this.ctx.fuse && t === "f32" && kind === "add" && (a.k === "p" || b.k === "p")) {
+      const [p, other] = (b.k === "p" ? [b, a] : [a, b]) as [Extract<Val, { k: "p" }>, Val];
+      const c = this.wide(other, t);
+      return {
+        k: "f",
+        v: [0, 1, 2, 3].map((q) => this.keep(relaxedMadd(m, p.a[q](), p.b[q](), c[q]()))),
+      };
+    }
     const op = vectorBinary(m, kind, t) ?? refuse(`${kind} of ${t} lanes`);
     const [va, vb] = [this.wide(a, t), this.wide(b, t)];
     const v = [0, 1, 2, 3].map((q) => this.keep(op(va[q](), vb[q]())));
     if (e.type === "bool") return { k: "m", v };
     return e.type === "f32" ? { k: "f", v } : { k: "w", v, type: intType(e.type) };
+  }
+
+  /** deferred products, made (once) where something other than an add reads them */
+  private product(p: Extract<Val, { k: "p" }>): Extract<Val, { k: "f" }> {
+    const { m } = this;
+    p.made.v ??= [0, 1, 2, 3].map((q) => this.keep(m.f32x4.mul(p.a[q](), p.b[q]())));
+    return { k: "f", v: p.made.v };
   }
 
   private unary(e: Extract<Expr, { op: "unary" }>): Val {

@@ -82,6 +82,12 @@ export interface EmitOptions {
   readonly simd?: boolean;
   /** import a shared memory (for worker threads, threads.ts); the runtime must pass a shared WebAssembly.Memory */
   readonly sharedMemory?: boolean;
+  /**
+   * use relaxed SIMD's f32x4.relaxed_madd where a kernel allows contraction
+   * (`order: any` GEMV): faster, fused or not as the machine does it (both within
+   * the bound), and the module then needs a runtime with relaxed SIMD
+   */
+  readonly relaxedSimd?: boolean;
 }
 
 export class WasmEmitError extends Error {
@@ -119,6 +125,7 @@ export function emitWasm(kernels: readonly Kernel[], options: EmitOptions = {}):
     const shared = options.sharedMemory === true;
     m.setFeatures(
       (simd ? binaryen.Features.SIMD128 : binaryen.Features.MVP) |
+        (simd && options.relaxedSimd ? binaryen.Features.RelaxedSIMD : binaryen.Features.MVP) |
         (shared ? binaryen.Features.Atomics : binaryen.Features.MVP),
     );
     m.setMemory(
@@ -130,7 +137,14 @@ export function emitWasm(kernels: readonly Kernel[], options: EmitOptions = {}):
     );
     m.addMemoryImport("0", "env", "memory", shared);
     if (kernels.some((k) => usesRandom(k.body))) emitPhilox(m);
-    for (const k of kernels) emitKernel(m, k, tables.offsets[k.name], simd);
+    for (const k of kernels)
+      emitKernel(
+        m,
+        k,
+        tables.offsets[k.name],
+        simd,
+        simd && options.relaxedSimd === true && k.contract === true,
+      );
     m.addCustomSection(MANIFEST_SECTION, new TextEncoder().encode(JSON.stringify(manifest)));
     const { value: valid, printed } = capturePrints(() => m.validate());
     if (!valid)
@@ -278,6 +292,7 @@ function emitKernel(
   k: Kernel,
   tableOffsets: Record<string, number>,
   simd: boolean,
+  fuse: boolean,
 ): void {
   const fail = (msg: string): never => {
     throw new WasmEmitError(`kernel ${k.name}: ${msg}`);
@@ -752,6 +767,7 @@ function emitKernel(
   const loopContext: LoopContext = {
     m,
     kernel: k,
+    fuse,
     ex,
     stmts,
     scalarLoop: (s, from, to) => scalarLoop(s, from, to).loop,

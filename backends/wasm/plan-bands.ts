@@ -16,6 +16,7 @@ import { elementCount } from "../../ir/tensor.js";
 import { padTo } from "../../ir/layout/swizzle.js";
 import { ALIGN, MAX_PAGES, PAGE_BYTES } from "./abi.js";
 import { loadEmitter } from "./load-emitter.js";
+import { compileModule } from "./compile-module.js";
 
 const BYTES: Record<ElemType, number> = { f32: 4, u32: 4, u16: 2, u8: 1, i8: 1 };
 const VIEW = {
@@ -53,7 +54,7 @@ export async function instantiatePlan(
   memory: WebAssembly.Memory;
   instance: WebAssembly.Instance;
 }> {
-  const module = await WebAssembly.compile(new Uint8Array(artifact.binary));
+  const module = await compileModule(artifact.binary);
   const memory = new WebAssembly.Memory({
     initial: artifact.reservedBytes / PAGE_BYTES,
     maximum: MAX_PAGES,

@@ -34,6 +34,7 @@ import {
 } from "./abi.js";
 import { loadEmitter } from "./load-emitter.js";
 import { ARRAY_NAME as ARRAY_OF, arrayKind } from "../typed-arrays.js";
+import { compileModule } from "./compile-module.js";
 
 type Exported = (...args: number[]) => void;
 
@@ -151,7 +152,7 @@ export class WasmKernels {
         : source instanceof ArrayBuffer
           ? new Uint8Array(source)
           : source.binary;
-    const module = await WebAssembly.compile(new Uint8Array(bytes));
+    const module = await compileModule(bytes);
     const manifest = readManifest(module);
     const reservedBytes =
       manifest?.reservedBytes ??

@@ -59,6 +59,8 @@ type For = Extract<Stmt, { op: "for" }>;
 export interface LoopContext {
   readonly m: Module;
   readonly kernel: Kernel;
+  /** fuse an f32 multiply with the add of its product (relaxed SIMD, a kernel that allows it) */
+  readonly fuse: boolean;
   /** a scalar expression (uniform values) */
   ex(e: Expr): Ref;
   stmts(list: readonly Stmt[]): Ref[];

@@ -33,6 +33,8 @@ export interface CompileOptions {
   kernel?: string;
   /** the scale layout of every quantize, dequantize and gemv kernel (a .qs field may say the same) */
   scaleLayout?: ScaleLayout;
+  /** --target wasm: relaxed SIMD's fused multiply-add in order: any GEMV (backends/wasm/emit.ts) */
+  relaxedSimd?: boolean;
 }
 
 /** Every kernel kind of one scheme, f32 in and out, packed codes. */
@@ -99,6 +101,8 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
   });
   if (opts.arch && opts.target !== "cuda")
     throw new UserError(`--arch is for --target cuda; drop it or add --target cuda`);
+  if (opts.relaxedSimd && opts.target !== "wasm")
+    throw new UserError(`--relaxed-simd is for --target wasm; drop it or add --target wasm`);
   if (opts.emit !== undefined && opts.emit !== "torch")
     throw new UserError(
       `--emit ${opts.emit}: the only extra output is torch (a PyTorch extension)`,
@@ -195,7 +199,7 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
     const { generateBindings } = await import("../../backends/wasm/bindings.js");
     const { writeBindingFiles } = await import("../../backends/typed-bindings.js");
     const plans = outPlans;
-    const wasm = emitWasm(distinctKernels(plans));
+    const wasm = emitWasm(distinctKernels(plans), { relaxedSimd: opts.relaxedSimd === true });
     artifact = wasm;
     const bindings = await generateBindings(plans, wasm.reservedBytes);
     await writeFileAtomic(join(opts.out, "kernels.wasm"), wasm.binary);
@@ -243,6 +247,8 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
             file: "kernels.wasm",
             reservedBytes: artifact.reservedBytes,
             memory: "imported as env.memory",
+            // its order: any GEMV fuses multiply-adds: the runtime needs relaxed SIMD
+            ...(opts.relaxedSimd ? { relaxedSimd: true } : {}),
           },
         }
       : {}),

@@ -65,7 +65,7 @@ export function lowerGemv(
   if (order === "any") {
     const top = topScaling(s);
     const body = gemvAnyBody(s, activations, codes, scaleLayout);
-    return { name, params, tables: top ? [...tables, top.table] : tables, body };
+    return { name, params, tables: top ? [...tables, top.table] : tables, body, contract: true };
   }
   const g = gemvParts(
     s,
