@@ -46,6 +46,13 @@ export interface OnnxRow {
   qkc_packed_any_ms: number;
   qkc_packed_any_speedup: number;
   qkc_packed_any_cpu_ms: number;
+  /**
+   * the same compiled with relaxed SIMD's fused multiply-add (emitWasm relaxedSimd; Node 20 runs
+   * it with V8's --experimental-wasm-relaxed-simd, which the bench sets in its own process), or
+   * null where the runtime has no relaxed SIMD
+   */
+  qkc_packed_any_relaxed_ms: number | null;
+  qkc_packed_any_relaxed_speedup: number | null;
   /** max |y - interpreter| / sum |w x| */
   max_rel_err: number;
 }
@@ -58,6 +65,8 @@ export interface QkcGemvTimer {
   packedOn(threads: number): Promise<{ ms: number; cpu_ms: number; threads: number }>;
   /** packed codes, `order: any`, one thread */
   packedAny(): Promise<{ ms: number; cpu_ms: number }>;
+  /** the same with relaxed SIMD's fused multiply-adds, undefined without relaxed SIMD */
+  packedAnyRelaxed(): Promise<{ ms: number; cpu_ms: number } | undefined>;
 }
 
 const installed = (pkg: string) => {
@@ -114,6 +123,7 @@ export async function onnxPeers(
       const packedMs = packed.ms;
       const same = threads === 1 ? { ...packed, threads: 1 } : await qkc.packedOn(threads);
       const any = await qkc.packedAny();
+      const relaxed = await qkc.packedAnyRelaxed();
       const out = JSON.parse(
         execFileSync(
           process.execPath,
@@ -145,6 +155,8 @@ export async function onnxPeers(
         qkc_packed_any_ms: +any.ms.toFixed(3),
         qkc_packed_any_speedup: +(out.median_ms / any.ms).toFixed(2),
         qkc_packed_any_cpu_ms: +any.cpu_ms.toFixed(3),
+        qkc_packed_any_relaxed_ms: relaxed ? +relaxed.ms.toFixed(3) : null,
+        qkc_packed_any_relaxed_speedup: relaxed ? +(out.median_ms / relaxed.ms).toFixed(2) : null,
         max_rel_err: +err.toExponential(2),
       });
     }

@@ -14,6 +14,9 @@
  * measured in this run.
  */
 import { availableParallelism } from "node:os";
+import { setFlagsFromString } from "node:v8";
+import { emitWasm } from "../backends/wasm/emit.js";
+import { relaxedSimdSupported } from "../backends/wasm/compile-module.js";
 import { interpreter } from "../backends/runner.js";
 import { WasmPlanRunner } from "../backends/wasm/threads.js";
 import { compile } from "../passes/pipeline.js";
@@ -25,7 +28,7 @@ import { onnxPeers, type OnnxRow, type QkcGemvTimer } from "./onnx.js";
 import type { KernelSpec } from "../ir/program.js";
 import type { Plan } from "../passes/lower.js";
 import type { BufferData } from "../ir/kernel-eval.js";
-import type { QuantizedTensor } from "../ir/interpret/index.js";
+import { gemvReference, type QuantizedTensor } from "../ir/interpret/index.js";
 import type { Scheme } from "../ir/scheme.js";
 import { formatBits } from "../ir/formats/index.js";
 import { packNibbles } from "../ir/layout/index.js";
@@ -196,12 +199,36 @@ export async function benchWasm(
         gemvOn(true, 1),
         gemvOn(true, 1, "any"),
       ]);
+      // order any with relaxed SIMD's fused multiply-adds, where the runtime has (or, Node 20,
+      // can be given) relaxed SIMD: the V8 flag affects this process only, not the peers' children
+      if (!relaxedSimdSupported()) setFlagsFromString("--experimental-wasm-relaxed-simd");
+      const relaxed = relaxedSimdSupported()
+        ? await (async () => {
+            const g = setup("gemv", true, "any");
+            const r = await WasmPlanRunner.create(g.plan, g.shape, 1, (p, shared) =>
+              emitWasm(p.kernels, { sharedMemory: shared, relaxedSimd: true }),
+            );
+            for (const b of g.plan.buffers)
+              if (b.role === "input") (r.buffers[b.name] as Float32Array).set(g.inputs[b.name]);
+            // checked before it is timed: within the bound of the f64 reference (contract 2)
+            r.run();
+            const { y: exact, bound } = gemvReference(qw, xv);
+            const y = r.buffers.y as Float32Array;
+            for (let row = 0; row < n; row++)
+              if (!(Math.abs(y[row] - exact[row]) <= bound[row] + 2 ** -140))
+                throw new Error(
+                  `relaxed SIMD GEMV row ${row}: ${y[row]} is outside the bound of ${exact[row]}`,
+                );
+            return r;
+          })()
+        : undefined;
       // packed GEMV on as many threads as a peer (up to the cores), one runner per count
       const packedOn = new Map<number, WasmPlanRunner>([[1, packed]]);
       const timer: QkcGemvTimer = {
         unpacked: () => wallCpu(() => unpacked.run(), 7),
         packed: () => wallCpu(() => packed.run(), 7),
         packedAny: () => wallCpu(() => packedAny.run(), 7),
+        packedAnyRelaxed: async () => (relaxed ? wallCpu(() => relaxed.run(), 7) : undefined),
         packedOn: async (threads) => {
           const t = Math.min(threads, cores);
           const r = packedOn.get(t) ?? (await gemvOn(true, t));
@@ -210,7 +237,11 @@ export async function benchWasm(
         },
       };
       onnx = await onnxPeers(s, qw, xv, n, timer);
-      await Promise.all([unpacked, packedAny, ...packedOn.values()].map((r) => r.close()));
+      await Promise.all(
+        [unpacked, packedAny, ...(relaxed ? [relaxed] : []), ...packedOn.values()].map((r) =>
+          r.close(),
+        ),
+      );
     }
   }
   if (!hasGcc) console.warn("gcc not found: no native reference column (apt-get install gcc)");
