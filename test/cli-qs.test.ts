@@ -124,18 +124,23 @@ describe("qkc compile", () => {
   });
 
   it("--relaxed-simd: the order any GEMV fuses its multiply-adds, the manifest says so; only for --target wasm", async () => {
-    const { readFileSync } = await import("node:fs");
+    const { existsSync, readFileSync } = await import("node:fs");
     const anyFile = join(dir, "any-relaxed.qs");
     writeFileSync(anyFile, "kernel g = gemv(weights: mxfp4, activations: f32) { accumulate: f32, order: any }\n");
     const outs = { plain: join(dir, "k-plain"), relaxed: join(dir, "k-relaxed") };
     expect((await run("compile", anyFile, "--target", "wasm", "--out", outs.plain)).code).toBe(0);
     expect((await run("compile", anyFile, "--target", "wasm", "--relaxed-simd", "--out", outs.relaxed)).code).toBe(0);
-    const wat = (d: string) => readFileSync(join(d, "kernels.wat"), "utf8");
-    expect(wat(outs.relaxed)).toContain("f32x4.relaxed_madd");
-    expect(wat(outs.plain)).not.toContain("relaxed");
-    const manifest = (d: string) => JSON.parse(readFileSync(join(d, "manifest.json"), "utf8"));
-    expect(manifest(outs.relaxed).wasm.relaxedSimd).toBe(true);
-    expect(manifest(outs.plain).wasm.relaxedSimd).toBeUndefined();
+    const read = (d: string, f: string) => readFileSync(join(d, f), "utf8");
+    // the portable module stays as it was, the relaxed one beside it
+    expect(read(outs.relaxed, "kernels.wat")).toBe(read(outs.plain, "kernels.wat"));
+    expect(read(outs.plain, "kernels.wat")).not.toContain("relaxed");
+    expect(read(outs.relaxed, "kernels.relaxed.wat")).toContain("f32x4.relaxed_madd");
+    expect(readFileSync(join(outs.relaxed, "kernels.relaxed.wasm")).length).toBeGreaterThan(8);
+    expect(existsSync(join(outs.plain, "kernels.relaxed.wasm"))).toBe(false);
+    const manifest = (d: string) => JSON.parse(read(d, "manifest.json"));
+    expect(manifest(outs.relaxed).wasm.relaxedSimdFile).toBe("kernels.relaxed.wasm");
+    expect(manifest(outs.plain).wasm.relaxedSimdFile).toBeUndefined();
+    expect(read(outs.relaxed, "kernels.ts")).toContain("relaxedSimdSupported");
     const r = await run("compile", anyFile, "--target", "wgsl", "--relaxed-simd", "--out", join(dir, "k-w"));
     expect(r.code).toBe(1);
     expect(r.err).toBe("error: --relaxed-simd is for --target wasm; drop it or add --target wasm\n");

@@ -49,7 +49,9 @@ function writeModule(
  * On threads (Node worker_threads; Web Workers when the page is cross-origin isolated):
  *   const t = await loadThreaded(bytes); // every core; loadThreaded(bytes, 4) for 4
  *   const { outputs, threads, why } = await t.${first}(inputs, shape);
- * Every kernel is bit-exact with qkc's reference interpreter.
+ * Every kernel is bit-exact with qkc's reference interpreter (an order: any GEMV is held to its error bound).
+ * Compiled with --relaxed-simd, kernels.relaxed.wasm has the same kernels with order: any GEMV's
+ * multiply-adds fused: load it where relaxedSimdSupported() (Node 22+, Chrome 114+).
  */`);
   file.addImportDeclaration({
     moduleSpecifier: `${runtime}/dist/backends/host.js`,
@@ -72,6 +74,10 @@ function writeModule(
     moduleSpecifier: `${runtime}/dist/passes/lower.js`,
     namedImports: ["Plan"],
     isTypeOnly: true,
+  });
+  file.addExportDeclaration({
+    moduleSpecifier: `${runtime}/dist/backends/wasm/compile-module.js`,
+    namedExports: ["relaxedSimdSupported"],
   });
   file.addVariableStatement(plansStatement(plans));
   file.addInterface({

@@ -1,8 +1,10 @@
 /**
  * WebAssembly.compile with the one failure qkc can explain: a module built
- * with relaxed SIMD (`qkc compile --target wasm --relaxed-simd`) on a runtime
- * without it (Node 20, which has it behind --experimental-wasm-relaxed-simd;
- * Node 22+ and Chrome 114+ have it on).
+ * with relaxed SIMD (`qkc compile --target wasm --relaxed-simd` writes it as
+ * kernels.relaxed.wasm, beside the portable kernels.wasm) on a runtime without
+ * it (Node 20, which has it behind --experimental-wasm-relaxed-simd; Node 22+
+ * and Chrome 114+ have it on). The generated bindings re-export
+ * `relaxedSimdSupported` to pick the file.
  */
 
 /** the smallest module that uses relaxed SIMD (one function: f32x4.relaxed_madd of three params) */
@@ -26,8 +28,8 @@ export async function compileModule(bytes: Uint8Array): Promise<WebAssembly.Modu
   } catch (e) {
     if (e instanceof WebAssembly.CompileError && !relaxedSimdSupported())
       throw new WebAssembly.CompileError(
-        `${e.message} (if the module was compiled with --relaxed-simd: this runtime has no relaxed SIMD; ` +
-          "run it on Node 22+ or Chrome 114+, or node --experimental-wasm-relaxed-simd, or compile without --relaxed-simd)",
+        `${e.message} (if it is a --relaxed-simd module, kernels.relaxed.wasm: this runtime has no relaxed SIMD; ` +
+          "load kernels.wasm instead, or run on Node 22+ or Chrome 114+, or node --experimental-wasm-relaxed-simd)",
       );
     throw e;
   }

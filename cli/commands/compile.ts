@@ -19,6 +19,8 @@ import { qkcVersion } from "../version.js";
 import { NVCC_FLAGS } from "../../backends/cuda/nvcc.js";
 
 export const TARGETS = ["ir", "wasm", "wgsl", "cuda"] as const;
+/** --relaxed-simd's second module */
+const RELAXED_FILE = "kernels.relaxed.wasm";
 export { SCALE_LAYOUTS };
 export type Target = (typeof TARGETS)[number];
 
@@ -199,12 +201,21 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
     const { generateBindings } = await import("../../backends/wasm/bindings.js");
     const { writeBindingFiles } = await import("../../backends/typed-bindings.js");
     const plans = outPlans;
-    const wasm = emitWasm(distinctKernels(plans), { relaxedSimd: opts.relaxedSimd === true });
+    const kernels = distinctKernels(plans);
+    const wasm = emitWasm(kernels);
     artifact = wasm;
     const bindings = await generateBindings(plans, wasm.reservedBytes);
     await writeFileAtomic(join(opts.out, "kernels.wasm"), wasm.binary);
     await writeFileAtomic(join(opts.out, "kernels.wat"), wasm.wat);
-    files.push("kernels.wasm", "kernels.wat", ...(await writeBindingFiles(opts.out, bindings)));
+    files.push("kernels.wasm", "kernels.wat");
+    if (opts.relaxedSimd) {
+      // beside the portable module: the bindings load either (relaxedSimdSupported() picks)
+      const relaxed = emitWasm(kernels, { relaxedSimd: true });
+      await writeFileAtomic(join(opts.out, RELAXED_FILE), relaxed.binary);
+      await writeFileAtomic(join(opts.out, RELAXED_FILE.replace(/\.wasm$/, ".wat")), relaxed.wat);
+      files.push(RELAXED_FILE, RELAXED_FILE.replace(/\.wasm$/, ".wat"));
+    }
+    files.push(...(await writeBindingFiles(opts.out, bindings)));
   }
   const manifest = {
     qkc: qkcVersion(),
@@ -247,8 +258,8 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
             file: "kernels.wasm",
             reservedBytes: artifact.reservedBytes,
             memory: "imported as env.memory",
-            // its order: any GEMV fuses multiply-adds: the runtime needs relaxed SIMD
-            ...(opts.relaxedSimd ? { relaxedSimd: true } : {}),
+            // the same kernels with order: any GEMV's multiply-adds fused (needs relaxed SIMD)
+            ...(opts.relaxedSimd ? { relaxedSimdFile: RELAXED_FILE } : {}),
           },
         }
       : {}),
