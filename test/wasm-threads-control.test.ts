@@ -59,3 +59,46 @@ it("loadThreaded's KernelThreads after close(): a later call starts new workers 
     /these kernels have no nope; they have qdq_mxfp4/,
   );
 });
+
+it("one runner, several plans of its module: use() switches plan and shape with the same memory and workers, the block fits the largest plan's calls", async () => {
+  const s = builtinScheme("mxfp4")!;
+  const small = compile(kernelRequest(s, "qdq")).plan;
+  // the same kernel, 200 steps: a call list of more slots than `small`'s
+  const big: Plan = { ...small, steps: Array.from({ length: 200 }, () => small.steps).flat() };
+  const rotated = compile(kernelRequest(s, "quantize", { rotate: { kind: "hadamard", size: 32, seed: 3 } })).plan;
+  expect(controlSlots(big)).toBeGreaterThan(controlSlots(small));
+  const kernels = [...small.kernels, ...rotated.kernels];
+  const emit = (_plan: Plan, shared: boolean) => emitWasm(kernels, { sharedMemory: shared });
+  const r = await WasmPlanRunner.create(small, [67, 1056], 3, emit, [big, rotated]);
+  open.push(r);
+  const qdqOn = (plan: Plan, shape: number[]) => {
+    r.use(plan, shape);
+    const data = Float32Array.from({ length: shape[0] * shape[1] }, (_, j) => Math.cos(j * 0.11) * 3);
+    (r.buffers.x as Float32Array).set(data);
+    r.run();
+    expect(r.threads, `${plan.steps.length} steps`).toBe(3);
+    expect(bits(r.buffers.y), `${plan.steps.length} steps [${shape}]`).toEqual(bits(qdq(s, { dtype: "f32", shape, data })));
+  };
+  qdqOn(small, [67, 1056]);
+  qdqOn(big, [40, 2048]);
+  // another kernel of the module (rotate, then quantize), against the same plan on one thread
+  const shape = [48, 256];
+  const x = Float32Array.from({ length: shape[0] * shape[1] }, (_, j) => Math.sin(j * 0.7));
+  r.use(rotated, shape);
+  (r.buffers.x as Float32Array).set(x);
+  r.run();
+  const one = await WasmPlanRunner.create(rotated, shape, 1, emit);
+  open.push(one);
+  (one.buffers.x as Float32Array).set(x);
+  one.run();
+  for (const b of rotated.buffers.filter((b) => b.role === "output"))
+    expect(bits(r.buffers[b.name]), b.name).toEqual(bits(one.buffers[b.name]));
+  qdqOn(small, [67, 1056]);
+  expect(r.workersStarted).toBe(2);
+  // a plan it was not made for, and a shape it refuses: the plan and shape before stay
+  const other = compile(kernelRequest(s, "dequantize")).plan;
+  expect(() => r.use(other, shape)).toThrow(/plan dequantize_mxfp4: this runner was made for qdq_mxfp4, qdq_mxfp4, quantize_mxfp4_rot; create one for it/);
+  expect(() => r.use(big, [65536, 2, 8192])).toThrow(/more than it can grow to/);
+  expect([r.plan, r.shape]).toEqual([small, [67, 1056]]);
+  r.run();
+});

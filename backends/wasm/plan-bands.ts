@@ -238,22 +238,57 @@ function bandRows(plan: Plan): number {
 /**
  * A plan's buffers laid out in one wasm memory for the shape runs are for,
  * laid out again for another shape (`layOut`) in the same memory, and the
- * bands a run of that shape uses: what both plan runners keep.
+ * bands a run of that shape uses: what both plan runners keep. A runner made
+ * for several plans of one module switches between them (`use`), keeping its
+ * memory and workers.
  */
 export abstract class ShapedBuffers {
   private views = new Map<string, BufferData>();
   private current: readonly number[] = [];
   private split = 1;
+  private active: Plan;
   /** set by the runner's close(): its workers are stopped, so no run may wait on them */
   protected closed = false;
 
   protected constructor(
-    readonly plan: Plan,
+    plan: Plan,
     readonly memory: WebAssembly.Memory,
     private readonly reservedBytes: number,
     /** threads a run may use */
     protected readonly asked: number,
-  ) {}
+    /** every plan the runner may run (`plan` first): plans of the one module it instantiated */
+    readonly plans: readonly Plan[],
+  ) {
+    this.active = plan;
+  }
+
+  /** the plan runs are of */
+  get plan(): Plan {
+    return this.active;
+  }
+
+  /** lays the buffers out for `shape` (and starts workers when it has more bands) */
+  abstract reshape(shape: readonly number[]): void;
+
+  /**
+   * Makes runs be of `plan` (one of `plans`) for tensors of `shape`, keeping
+   * the memory and the workers; a shape it refuses leaves the plan and shape
+   * before. Arrays from `buffers` before are stale afterwards.
+   */
+  use(plan: Plan, shape: readonly number[]): void {
+    if (!this.plans.includes(plan))
+      throw new Error(
+        `plan ${plan.spec.name}: this runner was made for ${this.plans.map((p) => p.spec.name).join(", ")}; create one for it`,
+      );
+    const before = this.active;
+    this.active = plan;
+    try {
+      this.reshape(shape);
+    } catch (e) {
+      this.active = before;
+      throw e;
+    }
+  }
 
   /** the tensor shape runs are for */
   get shape(): readonly number[] {

@@ -10,8 +10,9 @@
  * module from its bytes (the shared-memory twin is made by rewriting one byte,
  * shared-memory.ts), so binaryen is never loaded. Calls are queued: a runner's
  * buffers live in wasm memory, inputs are copied in and outputs copied out, one
- * call at a time. A call of a new shape reshapes the plan's runner instead of
- * starting another, so its workers keep running.
+ * call at a time. One runner serves every kernel request of the module: a call
+ * of another request or shape switches it (`use`, `reshape`) instead of
+ * starting another, so one memory and one set of workers serve them all.
  */
 import type { BufferData } from "../../ir/kernel-eval.js";
 import type { Plan } from "../../passes/lower.js";
@@ -31,10 +32,13 @@ export interface ThreadedResult<Outputs = Record<string, BufferData>> {
 
 /** What the two plan runners have in common. */
 interface PlanThreads {
+  readonly plan: Plan;
+  readonly shape: readonly number[];
   readonly threads: number;
   readonly buffers: Readonly<Record<string, BufferData>>;
   readonly workersStarted: number;
   reshape(shape: readonly number[]): void;
+  use(plan: Plan, shape: readonly number[]): void;
   run(seed: number): unknown;
   close(): unknown;
 }
@@ -50,8 +54,9 @@ const inNode = (): boolean =>
   "string";
 
 export class KernelThreads {
-  private readonly runners = new Map<string, { shape: string; runner: Promise<PlanThreads> }>();
-  /** plan runners made so far: one per kernel request, whatever shapes it is called with */
+  /** the one runner, made by the first call that splits */
+  private shared: Promise<PlanThreads> | undefined;
+  /** plan runners made so far: one for every kernel request and shape (another after a close or a failed start) */
   runnersStarted = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -160,43 +165,39 @@ export class KernelThreads {
   }
 
   /**
-   * The runner kept for `plan`. A new shape reshapes it (threads.ts): the
-   * workers and the shared memory stay, the memory grows in place when the
-   * buffers need more.
+   * The runner, switched to `plan` and `shape` (threads.ts's `use` and
+   * `reshape`): the workers and the shared memory stay, the memory grows in
+   * place when the buffers need more.
    */
   private async runner(plan: Plan, shape: readonly number[]): Promise<PlanThreads> {
-    const key = JSON.stringify(shape);
-    const kept = this.runners.get(plan.spec.name);
-    if (kept) {
-      const runner = await kept.runner;
-      if (kept.shape !== key) {
-        runner.reshape(shape);
-        kept.shape = key;
-      }
+    if (this.shared) {
+      const runner = await this.shared;
+      if (runner.plan !== plan) runner.use(plan, shape);
+      else if (JSON.stringify(runner.shape) !== JSON.stringify(shape)) runner.reshape(shape);
       return runner;
     }
+    const others = Object.values(this.plans);
     const runner: Promise<PlanThreads> = this.node
-      ? this.node.WasmPlanRunner.create(plan, shape, this.threads, this.emit)
-      : WebPlanRunner.create(plan, shape, this.threads, this.emit);
+      ? this.node.WasmPlanRunner.create(plan, shape, this.threads, this.emit, others)
+      : WebPlanRunner.create(plan, shape, this.threads, this.emit, others);
     this.runnersStarted++;
-    this.runners.set(plan.spec.name, { shape: key, runner });
-    runner.catch(() => this.runners.delete(plan.spec.name)); // a failed start is not kept
+    this.shared = runner;
+    runner.catch(() => {
+      if (this.shared === runner) this.shared = undefined; // a failed start is not kept
+    });
     return runner;
   }
 
-  /** Worker threads the kept runners have started (for tests: a shape change starts none). */
+  /** Worker threads the runner has started (for tests: a shape or kernel change starts none). */
   async workersStarted(): Promise<number> {
-    let n = 0;
-    for (const r of this.runners.values())
-      n += (await r.runner.catch(() => undefined))?.workersStarted ?? 0;
-    return n;
+    return (await this.shared?.catch(() => undefined))?.workersStarted ?? 0;
   }
 
   /** Stops every worker; later calls start new ones. */
   async close(): Promise<void> {
     await this.queue;
-    const runners = [...this.runners.values()];
-    this.runners.clear();
-    for (const r of runners) await (await r.runner.catch(() => undefined))?.close();
+    const runner = this.shared;
+    this.shared = undefined;
+    await (await runner?.catch(() => undefined))?.close();
   }
 }

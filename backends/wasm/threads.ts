@@ -86,6 +86,9 @@ export class WasmPlanRunner extends ShapedBuffers {
   /** worker threads started so far: a new shape starts more only when it has more bands than any before */
   workersStarted = 0;
 
+  /** the kernel functions a worker may call, by the index its call list gives */
+  private readonly names: readonly string[];
+
   private constructor(
     plan: Plan,
     memory: WebAssembly.Memory,
@@ -95,20 +98,25 @@ export class WasmPlanRunner extends ShapedBuffers {
     /** whether the memory is shared, so that worker threads can run bands */
     private readonly shared: boolean,
     reservedBytes: number,
+    plans: readonly Plan[],
   ) {
-    super(plan, memory, reservedBytes, asked);
+    super(plan, memory, reservedBytes, asked, plans);
+    this.names = [...new Set(plans.flatMap((p) => p.kernels.map((k) => k.name)))];
   }
 
   /**
    * Compiles `plan` for tensors of `shape`, with `threads` threads (1 = the
    * calling thread only; 0 = all cores). `emit` makes the module (default:
    * binaryen); pass one that returns prebuilt modules, as the generated bindings do.
+   * `others`: more plans of the same module the runner may switch to (`use`),
+   * with the same memory and workers (emit's module must hold their kernels).
    */
   static async create(
     plan: Plan,
     shape: readonly number[],
     threads = 1,
     emit: EmitPlan = binaryenEmit,
+    others: readonly Plan[] = [],
   ): Promise<WasmPlanRunner> {
     checkShape(plan, shape);
     const asked = threads === 0 ? availableParallelism() : threads;
@@ -124,6 +132,7 @@ export class WasmPlanRunner extends ShapedBuffers {
       asked,
       shared,
       artifact.reservedBytes,
+      [plan, ...others.filter((p) => p !== plan)],
     );
     runner.reshape(shape);
     return runner;
@@ -143,9 +152,10 @@ export class WasmPlanRunner extends ShapedBuffers {
   }
 
   private startWorker(): void {
-    // 8 bytes of state (two Int32s), then the call list
-    const control = new SharedArrayBuffer(8 + 8 * controlSlots(this.plan));
-    const names = this.plan.kernels.map((k) => k.name);
+    // 8 bytes of state (two Int32s), then the call list of the largest plan
+    const slots = Math.max(...this.plans.map(controlSlots));
+    const control = new SharedArrayBuffer(8 + 8 * slots);
+    const names = this.names;
     const worker = new Worker(WORKER, {
       eval: true,
       workerData: { module: this.module, memory: this.memory, control, names },
@@ -175,7 +185,7 @@ export class WasmPlanRunner extends ShapedBuffers {
       let at = 0;
       job[at++] = list.length;
       for (const { name, args } of list) {
-        job[at++] = this.plan.kernels.findIndex((k) => k.name === name);
+        job[at++] = this.names.indexOf(name);
         job[at++] = args.length;
         for (const x of args) job[at++] = x;
       }

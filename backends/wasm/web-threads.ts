@@ -77,8 +77,9 @@ export class WebPlanRunner extends ShapedBuffers {
     /** why no run can share the memory (the page), when so */
     private readonly blocker: string | undefined,
     reservedBytes: number,
+    plans: readonly Plan[],
   ) {
-    super(plan, memory, reservedBytes, asked);
+    super(plan, memory, reservedBytes, asked, plans);
   }
 
   /**
@@ -86,12 +87,14 @@ export class WebPlanRunner extends ShapedBuffers {
    * calling thread only; 0 = navigator.hardwareConcurrency). `emit` makes the
    * module (default: binaryen in the page, via emit.ts); pass a function that
    * returns modules built ahead of time to keep binaryen out of the page.
+   * `others`: more plans of the same module the runner may switch to (`use`).
    */
   static async create(
     plan: Plan,
     shape: readonly number[],
     threads = 1,
     emit: EmitPlan = binaryenEmit,
+    others: readonly Plan[] = [],
   ): Promise<WebPlanRunner> {
     checkShape(plan, shape);
     const asked =
@@ -111,6 +114,7 @@ export class WebPlanRunner extends ShapedBuffers {
       asked,
       blocker,
       artifact.reservedBytes,
+      [plan, ...others.filter((p) => p !== plan)],
     );
     runner.reshape(shape);
     return runner;
