@@ -56,7 +56,7 @@ const inNode = (): boolean =>
 export class KernelThreads {
   /** the one runner, made by the first call that splits */
   private shared: Promise<PlanThreads> | undefined;
-  /** plan runners made so far: one for every kernel request and shape (another after a close or a failed start) */
+  /** plan runners made so far: one serves every kernel request and shape (after a close or a failed start, the next call makes another) */
   runnersStarted = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
