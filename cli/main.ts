@@ -187,6 +187,9 @@ Examples:
     .addOption(new Option("--threads <n>", "threads").default(1).argParser((t) => parseSeed(t)))
     .addOption(new Option("--size <n>", "elements of the tensor (gemv: of W)").default(1 << 22).argParser((t) => parseSeed(t)))
     .addOption(new Option("--runs <n>", "timed runs").default(9).argParser((t) => parseSeed(t)))
+    .addOption(new Option("--order <order>", "gemv's reduction order (any: --backend wasm)").choices(["fixed", "any"]))
+    .option("--packed", "4-bit codes two per byte, as deployed (--backend wasm)")
+    .option("--relaxed-simd", "order any GEMV with relaxed SIMD's fused multiply-adds (--backend wasm; Node 22+)")
     .option("--json", "print JSON (the only output format; accepted for scripts)")
     .action((name: string, opts) => runBench(name, opts, io));
 

@@ -12,6 +12,10 @@ import { toJson } from "../table.js";
 import { median, timeRuns } from "../../tune/timing.js";
 import { compile } from "../../passes/pipeline.js";
 import { WasmPlanRunner } from "../../backends/wasm/threads.js";
+import type { EmitPlan } from "../../backends/wasm/plan-bands.js";
+import { relaxedSimdSupported } from "../../backends/wasm/compile-module.js";
+import { formatBits } from "../../ir/formats/index.js";
+import { packNibbles } from "../../ir/layout/index.js";
 
 export const BENCH_KERNELS = ["quantize", "dequantize", "qdq", "gemv"] as const;
 export type BenchKernel = (typeof BENCH_KERNELS)[number];
@@ -23,6 +27,31 @@ export interface BenchOptions {
   size: number;
   runs: number;
   json?: boolean;
+  /** gemv's reduction order (default fixed; any: --backend wasm) */
+  order?: "fixed" | "any";
+  /** 4-bit codes two per byte, as deployed (--backend wasm) */
+  packed?: boolean;
+  /** order any GEMV with relaxed SIMD's fused multiply-adds (--backend wasm) */
+  relaxedSimd?: boolean;
+}
+
+/** The options only the WebAssembly backend's resident kernels take: refused elsewhere in one line. */
+function checkWasmOptions(opts: BenchOptions, resident: boolean, fourBit: boolean): void {
+  const order = opts.order ?? "fixed";
+  if (order === "any" && opts.kernel !== "gemv")
+    throw new UserError(`--order any is gemv's; drop it or use --kernel gemv`);
+  if ((order === "any" || opts.packed || opts.relaxedSimd) && !resident) {
+    const flag = order === "any" ? "--order any" : opts.packed ? "--packed" : "--relaxed-simd";
+    throw new UserError(`${flag}: only --backend wasm times it here (without double quantization); add --backend wasm`);
+  }
+  if (opts.packed && !fourBit)
+    throw new UserError(`--packed packs 4-bit codes; this scheme's are not 4-bit, drop --packed`);
+  if (opts.relaxedSimd && order !== "any")
+    throw new UserError(`--relaxed-simd fuses only order any GEMV; add --kernel gemv --order any`);
+  if (opts.relaxedSimd && !relaxedSimdSupported())
+    throw new UserError(
+      `--relaxed-simd: this Node (${process.version}) has no relaxed SIMD; use Node 22+, or run qkc as node --experimental-wasm-relaxed-simd .../bin/qkc.js`,
+    );
 }
 
 const bytesOf = (...arrays: { byteLength: number }[]) =>
@@ -36,6 +65,8 @@ export async function runBench(schemeName: string, opts: BenchOptions, io: Io): 
     throw new UserError(
       `--threads ${opts.threads}: the ${opts.backend} backend${scheme.doubleQuant ? " with double quantization" : ""} runs on one thread; use --threads 1`,
     );
+  checkWasmOptions(opts, resident, formatBits(scheme.element) === 4);
+  const order = opts.order ?? "fixed";
   const run = runner(opts.backend);
   // gemv: a square W of about `size` elements; the other kernels: a [size / 4096, 4096] tensor
   const cols = opts.kernel === "gemv" ? Math.max(16, Math.round(Math.sqrt(opts.size))) : 4096;
@@ -45,7 +76,8 @@ export async function runBench(schemeName: string, opts: BenchOptions, io: Io): 
   const x = { dtype: "f32" as const, shape, data };
   const q = await run.quantize(scheme, x);
   const xv = synthetic({ kind: "gaussian" }, cols, 2);
-  const codeBytes = bytesOf(q.codes, q.scales, ...(q.zeros ? [q.zeros] : []));
+  const packedCodes = opts.packed ? packNibbles(Uint8Array.from(q.codes), "low_first") : undefined;
+  const codeBytes = bytesOf(packedCodes ?? q.codes, q.scales, ...(q.zeros ? [q.zeros] : []));
   const kernels: Record<
     BenchKernel,
     { fn: () => Promise<unknown>; bytesIn: number; bytesOut: number }
@@ -65,13 +97,22 @@ export async function runBench(schemeName: string, opts: BenchOptions, io: Io): 
       scheme,
       input: "f32",
       output: "f32",
-      layout: "unpacked",
-      ...(opts.kernel === "gemv" ? { order: "fixed" as const } : {}),
+      layout: opts.packed ? "packed" : "unpacked",
+      ...(opts.kernel === "gemv" ? { order } : {}),
     });
-    const wasm = await WasmPlanRunner.create(plan, shape, opts.threads);
+    if (packedCodes && plan.codeLayout.kind === "nibbles" && plan.codeLayout.order !== "low_first")
+      packedCodes.set(packNibbles(Uint8Array.from(q.codes), plan.codeLayout.order));
+    const emit: EmitPlan | undefined = opts.relaxedSimd
+      ? async (p, shared) =>
+          (await import("../../backends/wasm/emit.js")).emitWasm(p.kernels, {
+            sharedMemory: shared,
+            relaxedSimd: true,
+          })
+      : undefined;
+    const wasm = await WasmPlanRunner.create(plan, shape, opts.threads, emit);
     const inputs: Record<string, ArrayLike<number>> = {
       x: opts.kernel === "gemv" ? xv : data,
-      codes: q.codes,
+      codes: packedCodes ?? q.codes,
       scales: q.scales,
       ...(q.zeros ? { zeros: q.zeros } : {}),
       ...(q.tensorScale
@@ -94,6 +135,9 @@ export async function runBench(schemeName: string, opts: BenchOptions, io: Io): 
     shape,
     elements: rows * cols,
     threads,
+    ...(opts.kernel === "gemv" ? { order } : {}),
+    layout: opts.packed ? "packed" : "unpacked",
+    ...(opts.relaxedSimd ? { relaxed_simd: true } : {}),
     runs: opts.runs,
     median_ms: +mid.toFixed(4),
     min_ms: +times[0].toFixed(4),
