@@ -42,7 +42,9 @@ function checkWasmOptions(opts: BenchOptions, resident: boolean, fourBit: boolea
     throw new UserError(`--order any is gemv's; drop it or use --kernel gemv`);
   if ((order === "any" || opts.packed || opts.relaxedSimd) && !resident) {
     const flag = order === "any" ? "--order any" : opts.packed ? "--packed" : "--relaxed-simd";
-    throw new UserError(`${flag}: only --backend wasm times it here (without double quantization); add --backend wasm`);
+    throw new UserError(
+      `${flag}: only --backend wasm times it here (without double quantization); add --backend wasm`,
+    );
   }
   if (opts.packed && !fourBit)
     throw new UserError(`--packed packs 4-bit codes; this scheme's are not 4-bit, drop --packed`);
