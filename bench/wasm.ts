@@ -15,7 +15,7 @@
  */
 import { availableParallelism } from "node:os";
 import { setFlagsFromString } from "node:v8";
-import { emitWasm } from "../backends/wasm/emit.js";
+import { binaryenEmitWith, type EmitPlan } from "../backends/wasm/plan-bands.js";
 import { relaxedSimdSupported } from "../backends/wasm/compile-module.js";
 import { interpreter } from "../backends/runner.js";
 import { WasmPlanRunner } from "../backends/wasm/threads.js";
@@ -205,11 +205,13 @@ export async function benchWasm(
       const relaxed = relaxedSimdSupported()
         ? await (async () => {
             const g = setup("gemv", true, "any");
-            const r = await WasmPlanRunner.create(g.plan, g.shape, 1, (p, shared) =>
-              emitWasm(p.kernels, { sharedMemory: shared, relaxedSimd: true }),
+            const r = await runner(
+              g.plan,
+              g.shape,
+              g.inputs,
+              1,
+              binaryenEmitWith({ relaxedSimd: true }),
             );
-            for (const b of g.plan.buffers)
-              if (b.role === "input") (r.buffers[b.name] as Float32Array).set(g.inputs[b.name]);
             // checked before it is timed: within the bound of the f64 reference (contract 2)
             r.run();
             const { y: exact, bound } = gemvReference(qw, xv);
@@ -254,8 +256,9 @@ async function runner(
   shape: readonly number[],
   inputs: Record<string, ArrayLike<number>>,
   threads: number,
+  emit?: EmitPlan,
 ): Promise<WasmPlanRunner> {
-  const r = await WasmPlanRunner.create(plan, shape, threads);
+  const r = await WasmPlanRunner.create(plan, shape, threads, emit);
   for (const b of plan.buffers)
     if (b.role === "input") (r.buffers[b.name] as Float32Array).set(inputs[b.name]);
   return r;

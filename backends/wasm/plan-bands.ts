@@ -16,6 +16,7 @@ import { elementCount } from "../../ir/tensor.js";
 import { padTo } from "../../ir/layout/swizzle.js";
 import { ALIGN, MAX_PAGES, PAGE_BYTES } from "./abi.js";
 import { loadEmitter } from "./load-emitter.js";
+import type { EmitOptions } from "./emit.js";
 import { compileModule } from "./compile-module.js";
 
 const BYTES: Record<ElemType, number> = { f32: 4, u32: 4, u16: 2, u8: 1, i8: 1 };
@@ -41,9 +42,14 @@ export type EmitPlan = (
   | { readonly binary: Uint8Array; readonly reservedBytes: number }
   | Promise<{ readonly binary: Uint8Array; readonly reservedBytes: number }>;
 
+/** Emits the plan's kernels with binaryen and these options (relaxed SIMD, say), loaded on first use. */
+export const binaryenEmitWith =
+  (options: Omit<EmitOptions, "sharedMemory">): EmitPlan =>
+  async (plan, shared) =>
+    (await loadEmitter()).emitWasm(plan.kernels, { ...options, sharedMemory: shared });
+
 /** Emits the plan's kernels with binaryen, loaded on first use (Node, or a page that bundles binaryen itself). */
-export const binaryenEmit: EmitPlan = async (plan, shared) =>
-  (await loadEmitter()).emitWasm(plan.kernels, { sharedMemory: shared });
+export const binaryenEmit: EmitPlan = binaryenEmitWith({});
 
 /** Compiles an emitted plan module and instantiates it over a new memory, shared when `shared`. */
 export async function instantiatePlan(

@@ -12,7 +12,7 @@ import { toJson } from "../table.js";
 import { median, timeRuns } from "../../tune/timing.js";
 import { compile } from "../../passes/pipeline.js";
 import { WasmPlanRunner } from "../../backends/wasm/threads.js";
-import type { EmitPlan } from "../../backends/wasm/plan-bands.js";
+import { binaryenEmitWith } from "../../backends/wasm/plan-bands.js";
 import { relaxedSimdSupported } from "../../backends/wasm/compile-module.js";
 import { formatBits } from "../../ir/formats/index.js";
 import { packNibbles } from "../../ir/layout/index.js";
@@ -78,7 +78,22 @@ export async function runBench(schemeName: string, opts: BenchOptions, io: Io): 
   const x = { dtype: "f32" as const, shape, data };
   const q = await run.quantize(scheme, x);
   const xv = synthetic({ kind: "gaussian" }, cols, 2);
-  const packedCodes = opts.packed ? packNibbles(Uint8Array.from(q.codes), "low_first") : undefined;
+  // the resident kernel's plan: its code layout says how to pack the codes
+  const plan = resident
+    ? compile({
+        name: `${opts.kernel}_${scheme.name}`,
+        kind: opts.kernel,
+        scheme,
+        input: "f32",
+        output: "f32",
+        layout: opts.packed ? "packed" : "unpacked",
+        ...(opts.kernel === "gemv" ? { order } : {}),
+      }).plan
+    : undefined;
+  const packedCodes =
+    plan?.codeLayout.kind === "nibbles"
+      ? packNibbles(Uint8Array.from(q.codes), plan.codeLayout.order)
+      : undefined;
   const codeBytes = bytesOf(packedCodes ?? q.codes, q.scales, ...(q.zeros ? [q.zeros] : []));
   const kernels: Record<
     BenchKernel,
@@ -92,25 +107,8 @@ export async function runBench(schemeName: string, opts: BenchOptions, io: Io): 
   const k = kernels[opts.kernel];
   let threads = opts.threads;
   let close = async () => {};
-  if (resident) {
-    const { plan } = compile({
-      name: `${opts.kernel}_${scheme.name}`,
-      kind: opts.kernel,
-      scheme,
-      input: "f32",
-      output: "f32",
-      layout: opts.packed ? "packed" : "unpacked",
-      ...(opts.kernel === "gemv" ? { order } : {}),
-    });
-    if (packedCodes && plan.codeLayout.kind === "nibbles" && plan.codeLayout.order !== "low_first")
-      packedCodes.set(packNibbles(Uint8Array.from(q.codes), plan.codeLayout.order));
-    const emit: EmitPlan | undefined = opts.relaxedSimd
-      ? async (p, shared) =>
-          (await import("../../backends/wasm/emit.js")).emitWasm(p.kernels, {
-            sharedMemory: shared,
-            relaxedSimd: true,
-          })
-      : undefined;
+  if (plan) {
+    const emit = binaryenEmitWith({ relaxedSimd: opts.relaxedSimd === true });
     const wasm = await WasmPlanRunner.create(plan, shape, opts.threads, emit);
     const inputs: Record<string, ArrayLike<number>> = {
       x: opts.kernel === "gemv" ? xv : data,

@@ -19,8 +19,9 @@ import { qkcVersion } from "../version.js";
 import { NVCC_FLAGS } from "../../backends/cuda/nvcc.js";
 
 export const TARGETS = ["ir", "wasm", "wgsl", "cuda"] as const;
-/** --relaxed-simd's second module */
+/** --relaxed-simd's second module, and its text */
 const RELAXED_FILE = "kernels.relaxed.wasm";
+const RELAXED_WAT = "kernels.relaxed.wat";
 export { SCALE_LAYOUTS };
 export type Target = (typeof TARGETS)[number];
 
@@ -212,8 +213,8 @@ export async function runCompile(source: string, opts: CompileOptions, io: Io): 
       // beside the portable module: the bindings load either (relaxedSimdSupported() picks)
       const relaxed = emitWasm(kernels, { relaxedSimd: true });
       await writeFileAtomic(join(opts.out, RELAXED_FILE), relaxed.binary);
-      await writeFileAtomic(join(opts.out, RELAXED_FILE.replace(/\.wasm$/, ".wat")), relaxed.wat);
-      files.push(RELAXED_FILE, RELAXED_FILE.replace(/\.wasm$/, ".wat"));
+      await writeFileAtomic(join(opts.out, RELAXED_WAT), relaxed.wat);
+      files.push(RELAXED_FILE, RELAXED_WAT);
     }
     files.push(...(await writeBindingFiles(opts.out, bindings)));
   }
